@@ -1,0 +1,137 @@
+//! Wiring: state, router and server. `main` stays small; tests build the same app.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::metrics::Metrics;
+use crate::http::reference::{ApiDoc, Reference};
+use crate::http::{framework, idempotency, pipeline, request_id};
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+    pub reference: Arc<Reference>,
+}
+
+impl AppState {
+    /// Connects to the database and applies migrations.
+    pub async fn start(config: Config) -> anyhow_like::Result<AppState> {
+        let db = Db::connect(&config.database_url, config.db_max_connections).await?;
+        db.migrate().await?;
+        let clock = if config.dev { Clock::test_clock() } else { Clock::system() };
+        clock.sync(&db).await?;
+        let (_, doc) = api_router().split_for_parts();
+        Ok(AppState {
+            config: Arc::new(config),
+            db,
+            clock,
+            metrics: Metrics::new(),
+            reference: Arc::new(crate::http::reference::build(doc)),
+        })
+    }
+}
+
+/// Every route with its OpenAPI annotations.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::system::router())
+}
+
+/// The OpenAPI document as served.
+pub fn openapi() -> serde_json::Value {
+    let (_, doc) = api_router().split_for_parts();
+    crate::http::reference::enrich(doc)
+}
+
+/// The complete application: routes, the pipeline and the framework layers, outermost last.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api_router().split_for_parts();
+    let config = state.config.clone();
+    let mut app = routes
+        .route_layer(from_fn_with_state(state.clone(), pipeline::middleware))
+        .fallback(framework::not_found)
+        .with_state(state.clone())
+        .layer(CatchPanicLayer::custom(framework::panic_response))
+        .layer(from_fn_with_state(Duration::from_secs(config.request_timeout_secs.max(1)), framework::timeout))
+        .layer(from_fn(framework::normalize))
+        .layer(from_fn_with_state(state.metrics.clone(), crate::http::metrics::middleware))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes));
+    if let Some(cors) = cors_layer(&config.cors_origins) {
+        app = app.layer(cors);
+    }
+    app.layer(from_fn(request_id::middleware))
+}
+
+fn cors_layer(origins: &str) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, idempotency::HEADER, request_id::HEADER])
+            .expose_headers([request_id::HEADER, header::RETRY_AFTER, header::ALLOW, HeaderName::from_static("idempotent-replayed")])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
+pub async fn serve(state: AppState, listener: TcpListener) -> std::io::Result<()> {
+    let jobs = crate::jobs::spawn(state.clone());
+    let app = router(state.clone());
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    jobs.abort();
+    state.db.close().await;
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// A boxed error for start-up paths.
+pub mod anyhow_like {
+    pub type Error = Box<dyn std::error::Error + Send + Sync>;
+    pub type Result<T> = std::result::Result<T, Error>;
+}

@@ -1,0 +1,50 @@
+//! Migrations embedded in the binary, applied by `charter serve` and `charter migrate`.
+//!
+//! sqlx's migrator takes an advisory lock on PostgreSQL, so processes that start together apply
+//! each migration once. On SQLite a process that loses the race retries and finds them applied.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use super::Db;
+
+/// (version, description, SQL); append only.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
+];
+
+fn migrator() -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sqlx::SqlSafeStr::into_sql_str(*sql), false)
+        })
+        .collect::<Vec<_>>();
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+pub async fn run(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {
+    let migrator = migrator();
+    let mut attempt = 0;
+    loop {
+        match migrator.run(db.pool()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 5 && db.backend() == super::Backend::Sqlite => {
+                tracing::warn!(error = %e, "migration attempt failed; retrying");
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub async fn is_current(db: &Db) -> bool {
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    let applied: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(db.pool())
+            .await;
+    matches!(applied, Ok(Some(v)) if v >= latest)
+}

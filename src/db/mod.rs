@@ -1,0 +1,130 @@
+//! Storage: one connection pool over SQLite or PostgreSQL through sqlx's `Any` driver.
+//!
+//! Every query is written once in the SQL both databases understand (numbered `$n` parameters,
+//! `BIGINT`/`TEXT` columns, `ON CONFLICT`, `RETURNING`); where a statement must differ, the
+//! difference lives here behind a method of [`Db`]. See docs/ARCHITECTURE.md.
+
+mod migrations;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use sqlx::Any;
+pub type Tx = sqlx::Transaction<'static, Any>;
+pub type Row = sqlx::any::AnyRow;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects, creating the SQLite file (and its folder) when needed.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = if url.starts_with("sqlite:") {
+            (sqlite_url(url)?, Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (url.to_string(), Backend::Postgres)
+        } else {
+            return Err(sqlx::Error::Configuration(format!("unsupported database URL scheme in `{}`", crate::config::redact_url(url)).into()));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .min_connections(if backend == Backend::Sqlite { 1 } else { 0 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; NORMAL is durable in WAL mode
+                        // except for the last transactions before a power loss.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations; safe when several processes start at once.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        migrations::run(self).await
+    }
+
+    /// Whether every migration this binary knows is applied.
+    pub async fn is_migrated(&self) -> bool {
+        migrations::is_current(self).await
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction never fails half-way upgrading a read lock.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+}
+
+/// Turns `sqlite://path` into a URL that creates the file, and creates its folder.
+fn sqlite_url(url: &str) -> Result<String, sqlx::Error> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Configuration(format!("cannot create {}: {e}", parent.display()).into()))?;
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+/// Whether an error is a violation of a unique or primary-key constraint.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.kind(), sqlx::error::ErrorKind::UniqueViolation),
+        _ => false,
+    }
+}
+
+/// Booleans are stored as 0/1 integers on both databases (the `Any` driver carries no
+/// SQLite boolean).
+pub fn flag(value: bool) -> i64 {
+    value as i64
+}

@@ -1,0 +1,197 @@
+//! Extractors whose rejections are catalogue errors (section 3's framework mapping):
+//! wrong content type, unparseable JSON, a missing field or a field of the wrong JSON type →
+//! 400001 with `argument`; an unknown field or a value that is not allowed → 400002.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// A JSON body.
+pub struct ApiJson<T>(pub T);
+
+fn is_json(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !is_json(content_type) {
+            return Err(ApiError::argument("Content-Type", "The body must be JSON (Content-Type: application/json)."));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(body_rejection)?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn body_rejection(e: BytesRejection) -> ApiError {
+    match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::argument("body", "The body is too large or could not be read."),
+        other => ApiError::argument("body", format!("The body could not be read: {other}")),
+    }
+}
+
+/// Parses JSON into `T`, classifying failures as section 3 says.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::argument("", format!("The body is not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|e| classify(e.path(), &e.inner().to_string()))
+}
+
+/// JSON pointer (`/items/0/quantity`) and display form (`items[0].quantity`) of a path.
+fn render_path(path: &serde_path_to_error::Path) -> (String, String) {
+    let (mut pointer, mut dotted) = (String::new(), String::new());
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => {
+                pointer.push_str(&format!("/{index}"));
+                dotted.push_str(&format!("[{index}]"));
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                if !dotted.is_empty() {
+                    dotted.push('.');
+                }
+                dotted.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    (pointer, dotted)
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+fn join(parent: &str, child: &str, sep: char) -> String {
+    if parent.is_empty() && sep == '.' { child.to_string() } else { format!("{parent}{sep}{child}") }
+}
+
+fn classify(path: &serde_path_to_error::Path, message: &str) -> ApiError {
+    let (pointer, dotted) = render_path(path);
+    if message.starts_with("missing field") {
+        let field = backticked(message).unwrap_or("");
+        return ApiError::argument(join(&pointer, field, '/'), format!("Missing field `{}`.", join(&dotted, field, '.')));
+    }
+    if message.starts_with("invalid type") {
+        let shown = if dotted.is_empty() { "body".to_string() } else { dotted };
+        return ApiError::argument(pointer, format!("`{shown}`: {message}"));
+    }
+    if message.starts_with("unknown field") {
+        let field = backticked(message).unwrap_or("");
+        return ApiError::validation(join(&dotted, field, '.'), "unknown field");
+    }
+    let field = if dotted.is_empty() { "body".to_string() } else { dotted };
+    ApiError::validation(field, message.to_string())
+}
+
+/// Query parameters: a missing or unparseable one answers 400001 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|e| {
+            let message = e.inner().to_string();
+            let (_, dotted) = render_path(e.path());
+            let name = if message.starts_with("missing field") { backticked(&message).unwrap_or("").to_string() } else { dotted };
+            ApiError::argument(name.clone(), format!("Query parameter `{name}`: {message}"))
+        })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Path parameters; a value that does not parse names nothing that exists: 404003.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|_| ApiError::new(ErrorCode::NotFound, "The requested entity was not found."))
+    }
+}
+
+/// The client's address (from the socket; proxies are not trusted).
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}
+
+pub fn client_addr(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        quantity: u32,
+    }
+
+    fn code(bytes: &str) -> (u32, serde_json::Value) {
+        let e = parse_json::<Body>(bytes.as_bytes()).unwrap_err();
+        (e.code.code(), serde_json::Value::Object(e.extensions))
+    }
+
+    #[test]
+    fn classifies_body_failures() {
+        assert_eq!(code("{").0, 400001);
+        let (c, ext) = code(r#"{"items":[]}"#);
+        assert_eq!((c, ext["argument"].as_str()), (400001, Some("/name")));
+        let (c, ext) = code(r#"{"name":"a","items":[{"quantity":"x"}]}"#);
+        assert_eq!((c, ext["argument"].as_str()), (400001, Some("/items/0/quantity")));
+        let (c, ext) = code(r#"{"name":"a","items":[],"extra":1}"#);
+        assert_eq!((c, ext["errors"][0]["field"].as_str()), (400002, Some("extra")));
+        let (c, ext) = code(r#"{"name":"a","items":[{"quantity":1,"x":1}]}"#);
+        assert_eq!((c, ext["errors"][0]["field"].as_str()), (400002, Some("items[0].x")));
+        assert!(parse_json::<Body>(br#"{"name":"a","items":[{"quantity":1}]}"#).is_ok());
+    }
+}

@@ -1,0 +1,91 @@
+//! The request pipeline: section 3's order of checks, once, for every matched route.
+//!
+//! 1. route and method — done by the router before this runs (404003);
+//! 2. token (401001, 403003, 403004, 403002); 3. restricted session (403013);
+//! 4. terms (451001); 5. scope (403014), session-only or administrator route (403001);
+//! 7. elevation (403006). Step 6 (organization) and 8 (parameters) follow in the handler's
+//! extractors, which run in argument order; step 9 is the domain.
+//! An `Idempotency-Key` on a POST is honoured after these checks, before the handler.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::audit::Origin;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::policy::{self, Access};
+use crate::http::{idempotency, request_id};
+use crate::identity::auth::{self, Caller};
+
+pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match run(state, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Response> {
+    let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let policy = policy::lookup(request.method().as_str(), &path)
+        .ok_or_else(|| ApiError::internal(format!("{} {path} has no entry in the policy table", request.method())))?;
+    if policy.dev_only && !state.clock.is_dev() {
+        return Err(ApiError::new(ErrorCode::NotFound, "No such route."));
+    }
+    state.clock.sync(&state.db).await?;
+
+    let (mut parts, body) = request.into_parts();
+    let source_address = crate::http::extract::client_addr(&parts);
+    let mut origin = Origin { actor: None, request_id: Some(request_id::current()), source_address: Some(source_address.clone()) };
+
+    let caller = if policy.access == Access::Public {
+        None
+    } else {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let caller = auth::authenticate(&state.db, &state.clock, auth::bearer(header), state.config.session_idle_secs).await?;
+        check_caller(&state, policy, &caller).await?;
+        origin.actor = Some(caller.user_id.clone());
+        Some(caller)
+    };
+
+    let idempotency_scope = match &caller {
+        Some(c) => format!("user:{}", c.user_id),
+        None => format!("addr:{source_address}"),
+    };
+    parts.extensions.insert(origin);
+    if let Some(caller) = caller {
+        parts.extensions.insert(caller);
+    }
+    let request = Request::from_parts(parts, body);
+    if request.method() == Method::POST {
+        if let Some(key) = request.headers().get(idempotency::HEADER) {
+            let key = key.to_str().map(str::to_string).unwrap_or_default();
+            return idempotency::run(&state, idempotency_scope, key, request, next).await;
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Steps 3 to 7 for an authenticated caller.
+async fn check_caller(_state: &AppState, policy: &policy::Policy, caller: &Caller) -> ApiResult<()> {
+    if caller.is_restricted() && !policy.restricted_ok {
+        return Err(ApiError::new(ErrorCode::TwoFactorRequired, "This session may only register a passkey; sign in with a passkey to continue."));
+    }
+    if let Some(scope) = policy.scope {
+        if !caller.has_scope(scope) {
+            return Err(ApiError::new(ErrorCode::ScopeMissing, format!("This token lacks the `{}` scope.", scope.as_str()))
+                .with("requiredScope", scope.as_str()));
+        }
+    }
+    match policy.access {
+        Access::Session if !caller.is_session() => {
+            return Err(ApiError::new(ErrorCode::UserUnauthorized, "This route is for interactive sessions; access tokens cannot use it."));
+        }
+        Access::PlatformAdmin if !caller.platform_admin => {
+            return Err(ApiError::new(ErrorCode::UserUnauthorized, "This route is for platform administrators."));
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Every route's access rules, in one table: who may call it (section 9), whether terms
+//! (4.6) or a restricted session (4.4) block it, and whether it needs elevation (4.3).
+//! The pipeline reads this table; a test proves it covers exactly the routes served.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::identity::Scope;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed (and none is looked at).
+    Public,
+    /// A session or an access token.
+    Token,
+    /// Sessions only; access tokens get 403001.
+    Session,
+    /// Platform administrators only (403001 for others).
+    PlatformAdmin,
+}
+
+#[derive(Copy, Clone, Debug)]
+pub struct Policy {
+    pub access: Access,
+    pub scope: Option<Scope>,
+    /// Answers even when newer terms are not yet accepted (no 451001).
+    pub terms_exempt: bool,
+    /// Open to a restricted session (4.4).
+    pub restricted_ok: bool,
+    /// Needs an elevated session (403006 otherwise).
+    pub elevated: bool,
+    /// Exists only with `--dev`; 404003 otherwise.
+    pub dev_only: bool,
+}
+
+impl Policy {
+    pub const PUBLIC: Policy = Policy { access: Access::Public, scope: None, terms_exempt: true, restricted_ok: true, elevated: false, dev_only: false };
+
+    pub const fn token(scope: Option<Scope>) -> Policy {
+        Policy { access: Access::Token, scope, terms_exempt: false, restricted_ok: false, elevated: false, dev_only: false }
+    }
+
+    pub const fn session() -> Policy {
+        Policy { access: Access::Session, scope: None, terms_exempt: false, restricted_ok: false, elevated: false, dev_only: false }
+    }
+
+    pub const fn admin(scope: Scope) -> Policy {
+        Policy { access: Access::PlatformAdmin, scope: Some(scope), terms_exempt: false, restricted_ok: false, elevated: false, dev_only: false }
+    }
+
+    pub const fn terms_exempt(mut self) -> Policy {
+        self.terms_exempt = true;
+        self
+    }
+
+    pub const fn restricted_ok(mut self) -> Policy {
+        self.restricted_ok = true;
+        self
+    }
+
+    pub const fn dev_only(mut self) -> Policy {
+        self.dev_only = true;
+        self
+    }
+
+    pub const fn elevated(mut self) -> Policy {
+        self.elevated = true;
+        self
+    }
+}
+
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub policy: Policy,
+}
+
+const fn route(method: &'static str, path: &'static str, policy: Policy) -> Route {
+    Route { method, path, policy }
+}
+
+/// The table. Paths are written as the router matches them.
+pub const ROUTES: &[Route] = &[
+    // Operations.
+    route("GET", "/healthz", Policy::PUBLIC),
+    route("GET", "/readyz", Policy::PUBLIC),
+    route("GET", "/metrics", Policy::PUBLIC),
+    route("GET", "/openapi.json", Policy::PUBLIC),
+    route("GET", "/docs", Policy::PUBLIC),
+    // The error catalogue.
+    route("GET", "/v1/errors", Policy::PUBLIC),
+    route("GET", "/v1/errors/{code}", Policy::PUBLIC),
+    // The test clock (answers 404003 without --dev).
+    route("GET", "/v1/dev/clock", Policy::PUBLIC.dev_only()),
+    route("POST", "/v1/dev/clock", Policy::PUBLIC.dev_only()),
+];
+
+type Index = HashMap<(&'static str, &'static str), &'static Policy>;
+
+static INDEX: LazyLock<Index> = LazyLock::new(|| ROUTES.iter().map(|r| ((r.method, r.path), &r.policy)).collect());
+
+/// The policy of a route, by method and matched path.
+pub fn lookup(method: &str, path: &str) -> Option<&'static Policy> {
+    // The map is covariant in its key, so it can be searched with borrowed strings.
+    let index: &HashMap<(&str, &str), &'static Policy> = &INDEX;
+    index.get(&(method, path)).copied()
+}

@@ -1,0 +1,15 @@
+//! Charter: accounts, organizations and subscription commerce behind one error contract.
+//! See docs/ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod jobs;
+pub mod system;
+pub mod time;

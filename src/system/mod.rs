@@ -1,0 +1,25 @@
+//! Routes that describe and operate the server itself: health, metrics, the API reference,
+//! the error catalogue and the test clock.
+
+mod clock;
+mod errors;
+mod ops;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+
+pub use errors::ErrorEntry;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi_json))
+        .routes(routes!(ops::docs))
+        .routes(routes!(errors::list_errors))
+        .routes(routes!(errors::get_error))
+        .routes(routes!(clock::get_clock, clock::advance_clock))
+}
