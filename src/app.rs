@@ -36,7 +36,11 @@ impl AppState {
     pub async fn start(config: Config) -> anyhow_like::Result<AppState> {
         let db = Db::connect(&config.database_url, config.db_max_connections).await?;
         db.migrate().await?;
-        let clock = if config.dev { Clock::test_clock() } else { Clock::system() };
+        let clock = if config.dev {
+            Clock::test_clock()
+        } else {
+            Clock::system()
+        };
         clock.sync(&db).await?;
         let (_, doc) = api_router().split_for_parts();
         Ok(AppState {
@@ -62,16 +66,29 @@ pub fn openapi() -> serde_json::Value {
 
 /// The complete application: routes, the pipeline and the framework layers, outermost last.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application with `extra` routes outside the pipeline but inside the framework layers
+/// (tests use it to prove that panics and time-outs answer in the problem shape).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (routes, _) = api_router().split_for_parts();
     let config = state.config.clone();
     let mut app = routes
         .route_layer(from_fn_with_state(state.clone(), pipeline::middleware))
+        .merge(extra)
         .fallback(framework::not_found)
         .with_state(state.clone())
         .layer(CatchPanicLayer::custom(framework::panic_response))
-        .layer(from_fn_with_state(Duration::from_secs(config.request_timeout_secs.max(1)), framework::timeout))
+        .layer(from_fn_with_state(
+            Duration::from_secs(config.request_timeout_secs.max(1)),
+            framework::timeout,
+        ))
         .layer(from_fn(framework::normalize))
-        .layer(from_fn_with_state(state.metrics.clone(), crate::http::metrics::middleware))
+        .layer(from_fn_with_state(
+            state.metrics.clone(),
+            crate::http::metrics::middleware,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes));
     if let Some(cors) = cors_layer(&config.cors_origins) {
         app = app.layer(cors);
@@ -93,19 +110,39 @@ fn cors_layer(origins: &str) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, idempotency::HEADER, request_id::HEADER])
-            .expose_headers([request_id::HEADER, header::RETRY_AFTER, header::ALLOW, HeaderName::from_static("idempotent-replayed")])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                idempotency::HEADER,
+                request_id::HEADER,
+            ])
+            .expose_headers([
+                request_id::HEADER,
+                header::RETRY_AFTER,
+                header::ALLOW,
+                HeaderName::from_static("idempotent-replayed"),
+            ])
             .max_age(Duration::from_secs(600)),
     )
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn serve(state: AppState, listener: TcpListener) -> std::io::Result<()> {
+    serve_router(state.clone(), router(state), listener).await
+}
+
+pub async fn serve_router(
+    state: AppState,
+    app: Router,
+    listener: TcpListener,
+) -> std::io::Result<()> {
     let jobs = crate::jobs::spawn(state.clone());
-    let app = router(state.clone());
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     jobs.abort();
     state.db.close().await;
     result

@@ -16,7 +16,11 @@ pub struct Origin {
 impl Origin {
     /// An event caused by an operator at the command line.
     pub fn command_line() -> Self {
-        Origin { actor: None, request_id: None, source_address: Some("cli".into()) }
+        Origin {
+            actor: None,
+            request_id: None,
+            source_address: Some("cli".into()),
+        }
     }
 }
 

@@ -22,12 +22,22 @@ struct ClockInner {
 
 impl Clock {
     pub fn system() -> Self {
-        Clock { inner: Arc::new(ClockInner { dev: false, offset_us: AtomicI64::new(0) }) }
+        Clock {
+            inner: Arc::new(ClockInner {
+                dev: false,
+                offset_us: AtomicI64::new(0),
+            }),
+        }
     }
 
     /// A clock that can be moved forward (`--dev`).
     pub fn test_clock() -> Self {
-        Clock { inner: Arc::new(ClockInner { dev: true, offset_us: AtomicI64::new(0) }) }
+        Clock {
+            inner: Arc::new(ClockInner {
+                dev: true,
+                offset_us: AtomicI64::new(0),
+            }),
+        }
     }
 
     pub fn is_dev(&self) -> bool {
@@ -35,7 +45,11 @@ impl Clock {
     }
 
     pub fn now(&self) -> Timestamp {
-        let offset = if self.inner.dev { self.inner.offset_us.load(Ordering::Relaxed) } else { 0 };
+        let offset = if self.inner.dev {
+            self.inner.offset_us.load(Ordering::Relaxed)
+        } else {
+            0
+        };
         Timestamp::from_micros(Timestamp::system_now().micros() + offset)
     }
 
@@ -44,17 +58,21 @@ impl Clock {
         if !self.inner.dev {
             return Ok(());
         }
-        let offset: i64 = sqlx::query_scalar("SELECT offset_us FROM dev_clock WHERE id = 1").fetch_one(db.pool()).await?;
+        let offset: i64 = sqlx::query_scalar("SELECT offset_us FROM dev_clock WHERE id = 1")
+            .fetch_one(db.pool())
+            .await?;
         self.inner.offset_us.fetch_max(offset, Ordering::Relaxed);
         Ok(())
     }
 
     /// Moves the shared clock forward; returns the new time.
     pub async fn advance(&self, db: &Db, seconds: i64) -> Result<Timestamp, sqlx::Error> {
-        let offset: i64 = sqlx::query_scalar("UPDATE dev_clock SET offset_us = offset_us + $1 WHERE id = 1 RETURNING offset_us")
-            .bind(seconds * MICROS_PER_SECOND)
-            .fetch_one(db.pool())
-            .await?;
+        let offset: i64 = sqlx::query_scalar(
+            "UPDATE dev_clock SET offset_us = offset_us + $1 WHERE id = 1 RETURNING offset_us",
+        )
+        .bind(seconds * MICROS_PER_SECOND)
+        .fetch_one(db.pool())
+        .await?;
         self.inner.offset_us.fetch_max(offset, Ordering::Relaxed);
         Ok(self.now())
     }

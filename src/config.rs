@@ -40,28 +40,116 @@ pub struct Setting {
 }
 
 pub const SETTINGS: &[Setting] = &[
-    Setting { key: "bind", default: "127.0.0.1:8080", description: "Address the HTTP server listens on." },
-    Setting { key: "database_url", default: "sqlite://./data/charter.db", description: "`sqlite://path` or `postgres://…` (also read from `DATABASE_URL`)." },
-    Setting { key: "public_origin", default: "http://localhost:8080", description: "WebAuthn origin: exactly the page origin passkeys are used from." },
-    Setting { key: "rp_id", default: "localhost", description: "WebAuthn relying-party id." },
-    Setting { key: "mail", default: "file:./data/outbox.jsonl", description: "Mail transport: `file:PATH` or `smtp://user:pass@host:port`." },
-    Setting { key: "dev", default: "false", description: "Enables the test clock (`/v1/dev/clock`). Also `--dev`." },
-    Setting { key: "tax_rates", default: "", description: "Per-country tax rates in percent, e.g. `DE=19,FR=20`; others pay 0 %." },
-    Setting { key: "cors_origins", default: "", description: "Comma-separated origins allowed by CORS (empty: no CORS headers)." },
-    Setting { key: "log_format", default: "text", description: "`text` or `json` (structured logs)." },
-    Setting { key: "log", default: "info", description: "Log filter (tracing `EnvFilter` syntax)." },
-    Setting { key: "db_max_connections", default: "8", description: "Database pool size." },
-    Setting { key: "request_timeout_secs", default: "30", description: "A request running longer answers 500001." },
-    Setting { key: "body_limit_bytes", default: "1048576", description: "Largest accepted request body; larger answers 400001." },
-    Setting { key: "job_interval_secs", default: "30", description: "How often background jobs look for due work." },
-    Setting { key: "idempotency_ttl_secs", default: "86400", description: "How long an `Idempotency-Key` replays its first response." },
-    Setting { key: "session_absolute_secs", default: "2592000", description: "Session lifetime (30 days)." },
-    Setting { key: "session_idle_secs", default: "604800", description: "Session idle lifetime (7 days)." },
-    Setting { key: "code_ttl_secs", default: "600", description: "E-mail codes and WebAuthn challenges (10 minutes)." },
-    Setting { key: "elevation_window_secs", default: "600", description: "How long an interactive authentication counts as elevated." },
-    Setting { key: "invitation_ttl_secs", default: "604800", description: "Invitation lifetime (7 days)." },
-    Setting { key: "price_calculation_ttl_secs", default: "1800", description: "Price calculation validity (30 minutes)." },
-    Setting { key: "csv_max_days", default: "366", description: "Longest CSV export range in days." },
+    Setting {
+        key: "bind",
+        default: "127.0.0.1:8080",
+        description: "Address the HTTP server listens on.",
+    },
+    Setting {
+        key: "database_url",
+        default: "sqlite://./data/charter.db",
+        description: "`sqlite://path` or `postgres://…` (also read from `DATABASE_URL`).",
+    },
+    Setting {
+        key: "public_origin",
+        default: "http://localhost:8080",
+        description: "WebAuthn origin: exactly the page origin passkeys are used from.",
+    },
+    Setting {
+        key: "rp_id",
+        default: "localhost",
+        description: "WebAuthn relying-party id.",
+    },
+    Setting {
+        key: "mail",
+        default: "file:./data/outbox.jsonl",
+        description: "Mail transport: `file:PATH` or `smtp://user:pass@host:port`.",
+    },
+    Setting {
+        key: "dev",
+        default: "false",
+        description: "Enables the test clock (`/v1/dev/clock`). Also `--dev`.",
+    },
+    Setting {
+        key: "tax_rates",
+        default: "",
+        description: "Per-country tax rates in percent, e.g. `DE=19,FR=20`; others pay 0 %.",
+    },
+    Setting {
+        key: "cors_origins",
+        default: "",
+        description: "Comma-separated origins allowed by CORS (empty: no CORS headers).",
+    },
+    Setting {
+        key: "log_format",
+        default: "text",
+        description: "`text` or `json` (structured logs).",
+    },
+    Setting {
+        key: "log",
+        default: "info",
+        description: "Log filter (tracing `EnvFilter` syntax).",
+    },
+    Setting {
+        key: "db_max_connections",
+        default: "8",
+        description: "Database pool size.",
+    },
+    Setting {
+        key: "request_timeout_secs",
+        default: "30",
+        description: "A request running longer answers 500001.",
+    },
+    Setting {
+        key: "body_limit_bytes",
+        default: "1048576",
+        description: "Largest accepted request body; larger answers 400001.",
+    },
+    Setting {
+        key: "job_interval_secs",
+        default: "30",
+        description: "How often background jobs look for due work.",
+    },
+    Setting {
+        key: "idempotency_ttl_secs",
+        default: "86400",
+        description: "How long an `Idempotency-Key` replays its first response.",
+    },
+    Setting {
+        key: "session_absolute_secs",
+        default: "2592000",
+        description: "Session lifetime (30 days).",
+    },
+    Setting {
+        key: "session_idle_secs",
+        default: "604800",
+        description: "Session idle lifetime (7 days).",
+    },
+    Setting {
+        key: "code_ttl_secs",
+        default: "600",
+        description: "E-mail codes and WebAuthn challenges (10 minutes).",
+    },
+    Setting {
+        key: "elevation_window_secs",
+        default: "600",
+        description: "How long an interactive authentication counts as elevated.",
+    },
+    Setting {
+        key: "invitation_ttl_secs",
+        default: "604800",
+        description: "Invitation lifetime (7 days).",
+    },
+    Setting {
+        key: "price_calculation_ttl_secs",
+        default: "1800",
+        description: "Price calculation validity (30 minutes).",
+    },
+    Setting {
+        key: "csv_max_days",
+        default: "366",
+        description: "Longest CSV export range in days.",
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +157,11 @@ pub enum ConfigError {
     #[error("unknown setting `{0}`")]
     Unknown(String),
     #[error("setting `{key}`: cannot use `{value}`: {reason}")]
-    Invalid { key: String, value: String, reason: String },
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("config file {path}: {reason}")]
     File { path: String, reason: String },
 }
@@ -122,7 +214,11 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(ConfigError::Invalid { key: key.into(), value: value.into(), reason: "expected true or false".into() }),
+        _ => Err(ConfigError::Invalid {
+            key: key.into(),
+            value: value.into(),
+            reason: "expected true or false".into(),
+        }),
     }
 }
 
@@ -141,7 +237,11 @@ impl Config {
             "cors_origins" => self.cors_origins = v,
             "log_format" => {
                 if !matches!(value, "text" | "json") {
-                    return Err(ConfigError::Invalid { key: key.into(), value: v, reason: "expected text or json".into() });
+                    return Err(ConfigError::Invalid {
+                        key: key.into(),
+                        value: v,
+                        reason: "expected text or json".into(),
+                    });
                 }
                 self.log_format = v
             }
@@ -165,17 +265,28 @@ impl Config {
 
     /// Applies a TOML file whose top-level keys are setting keys.
     pub fn apply_file(&mut self, path: &str) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::File { path: path.into(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         let table: BTreeMap<String, toml::Value> =
-            toml::from_str(&text).map_err(|e| ConfigError::File { path: path.into(), reason: e.to_string() })?;
+            toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
         for (key, value) in table {
             let text = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 toml::Value::Float(f) => f.to_string(),
-                _ => return Err(ConfigError::Invalid { key, value: "(table or array)".into(), reason: "expected a string, number or boolean".into() }),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        value: "(table or array)".into(),
+                        reason: "expected a string, number or boolean".into(),
+                    });
+                }
             };
             self.set(&key, &text)?;
         }
@@ -198,7 +309,9 @@ impl Config {
     /// Builds the configuration from every layer.
     pub fn load(file: Option<&str>, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
         let mut config = Config::default();
-        let file = file.map(str::to_string).or_else(|| std::env::var("CHARTER_CONFIG").ok());
+        let file = file
+            .map(str::to_string)
+            .or_else(|| std::env::var("CHARTER_CONFIG").ok());
         if let Some(path) = file {
             config.apply_file(&path)?;
         }
@@ -216,8 +329,12 @@ impl Config {
 
 /// Hides the password of a URL (`scheme://user:****@host`).
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((auth, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((auth, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
     match auth.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
         None => url.to_string(),
@@ -249,12 +366,20 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("charter.toml");
-        std::fs::write(&path, "bind = \"0.0.0.0:1\"\ncsv_max_days = 10\ndev = true\n").unwrap();
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:1\"\ncsv_max_days = 10\ndev = true\n",
+        )
+        .unwrap();
         let mut c = Config::default();
         assert_eq!(c.bind, "127.0.0.1:8080");
         c.apply_file(path.to_str().unwrap()).unwrap();
-        assert_eq!((c.bind.as_str(), c.csv_max_days, c.dev), ("0.0.0.0:1", 10, true));
-        c.apply_env(|k| (k == "CHARTER_CSV_MAX_DAYS").then(|| "20".to_string())).unwrap();
+        assert_eq!(
+            (c.bind.as_str(), c.csv_max_days, c.dev),
+            ("0.0.0.0:1", 10, true)
+        );
+        c.apply_env(|k| (k == "CHARTER_CSV_MAX_DAYS").then(|| "20".to_string()))
+            .unwrap();
         assert_eq!(c.csv_max_days, 20);
         c.set("csv_max_days", "30").unwrap();
         assert_eq!(c.csv_max_days, 30);
@@ -265,9 +390,13 @@ mod tests {
     #[test]
     fn secrets_are_redacted() {
         let mut c = Config::default();
-        c.set("database_url", "postgres://app:hunter2@db/charter").unwrap();
+        c.set("database_url", "postgres://app:hunter2@db/charter")
+            .unwrap();
         c.set("mail", "smtp://mailer:s3cret@mail:587").unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 }

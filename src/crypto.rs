@@ -77,6 +77,9 @@ mod tests {
     #[test]
     fn hashes_compare() {
         assert!(constant_time_eq(&hash_secret("x"), &hash_secret("x")));
-        assert!(!constant_time_eq(&hash_code("a", "1"), &hash_code("b", "1")));
+        assert!(!constant_time_eq(
+            &hash_code("a", "1"),
+            &hash_code("b", "1")
+        ));
     }
 }

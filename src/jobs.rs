@@ -11,13 +11,15 @@ use crate::error::ApiResult;
 pub async fn run_due(state: &AppState) -> ApiResult<()> {
     state.clock.sync(&state.db).await?;
     let now = state.clock.now();
-    crate::http::idempotency::purge_expired(&state.db, now, state.config.idempotency_ttl_secs).await?;
+    crate::http::idempotency::purge_expired(&state.db, now, state.config.idempotency_ttl_secs)
+        .await?;
     Ok(())
 }
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(state.config.job_interval_secs.max(1)));
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(state.config.job_interval_secs.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -9,7 +9,11 @@ use charter::config::Config;
 use charter::db::Db;
 
 #[derive(Parser)]
-#[command(name = "charter", version, about = "Accounts, organizations and subscription commerce, in one binary")]
+#[command(
+    name = "charter",
+    version,
+    about = "Accounts, organizations and subscription commerce, in one binary"
+)]
 struct Cli {
     /// A TOML configuration file (also CHARTER_CONFIG).
     #[arg(long, global = true)]
@@ -55,7 +59,9 @@ fn overrides(cli: &Cli) -> Result<Vec<(String, String)>, String> {
         out.push(("dev".to_string(), "true".to_string()));
     }
     for pair in &cli.set {
-        let (k, v) = pair.split_once('=').ok_or_else(|| format!("--set expects KEY=VALUE, got `{pair}`"))?;
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--set expects KEY=VALUE, got `{pair}`"))?;
         out.push((k.trim().to_string(), v.to_string()));
     }
     Ok(out)
@@ -64,9 +70,15 @@ fn overrides(cli: &Cli) -> Result<Vec<(String, String)>, String> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }
@@ -99,13 +111,22 @@ async fn run() -> anyhow_like::Result<()> {
             eprintln!("migrations applied");
         }
         Command::BootstrapAdmin { email } => {
-            let email = charter::identity::users::Email::parse(&email).ok_or("--email is not a valid e-mail address")?;
+            let email = charter::identity::users::Email::parse(&email)
+                .ok_or("--email is not a valid e-mail address")?;
             let db = Db::connect(&config.database_url, 1).await?;
             db.migrate().await?;
-            let clock = if config.dev { Clock::test_clock() } else { Clock::system() };
+            let clock = if config.dev {
+                Clock::test_clock()
+            } else {
+                Clock::system()
+            };
             clock.sync(&db).await?;
-            let (user_id, token) = charter::identity::users::bootstrap_admin(&db, &clock, &email).await?;
-            println!("{}", serde_json::json!({ "userId": user_id, "token": token }));
+            let (user_id, token) =
+                charter::identity::users::bootstrap_admin(&db, &clock, &email).await?;
+            println!(
+                "{}",
+                serde_json::json!({ "userId": user_id, "token": token })
+            );
         }
     }
     Ok(())

@@ -29,7 +29,10 @@ impl Timestamp {
     }
 
     pub fn plus_seconds(self, seconds: i64) -> Self {
-        Timestamp(self.0.saturating_add(seconds.saturating_mul(MICROS_PER_SECOND)))
+        Timestamp(
+            self.0
+                .saturating_add(seconds.saturating_mul(MICROS_PER_SECOND)),
+        )
     }
 
     pub fn minus_seconds(self, seconds: i64) -> Self {
@@ -39,7 +42,11 @@ impl Timestamp {
     /// Whole seconds from `self` until `later` (rounded up; 0 when `later` is not after).
     pub fn seconds_until(self, later: Timestamp) -> i64 {
         let d = later.0 - self.0;
-        if d <= 0 { 0 } else { (d + MICROS_PER_SECOND - 1) / MICROS_PER_SECOND }
+        if d <= 0 {
+            0
+        } else {
+            (d + MICROS_PER_SECOND - 1) / MICROS_PER_SECOND
+        }
     }
 
     pub fn to_rfc3339(self) -> String {
@@ -80,8 +87,9 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Timestamp::parse_rfc3339(&text)
-            .ok_or_else(|| serde::de::Error::invalid_value(serde::de::Unexpected::Str(&text), &"an RFC 3339 time"))
+        Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&text), &"an RFC 3339 time")
+        })
     }
 }
 
@@ -89,7 +97,9 @@ impl utoipa::PartialSchema for Timestamp {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime)))
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
             .description(Some("RFC 3339 time in UTC"))
             .into()
     }
@@ -107,7 +117,10 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-11-25T12:05:00Z");
         let t = Timestamp::parse_rfc3339("2026-11-25T13:05:00.25+01:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-25T12:05:00.25Z");
-        assert_eq!(Timestamp::parse_date("2026-01-31").unwrap().to_rfc3339(), "2026-01-31T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse_date("2026-01-31").unwrap().to_rfc3339(),
+            "2026-01-31T00:00:00Z"
+        );
         assert!(Timestamp::parse_date("2026-02-30").is_none());
     }
 

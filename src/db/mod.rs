@@ -38,7 +38,13 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             (url.to_string(), Backend::Postgres)
         } else {
-            return Err(sqlx::Error::Configuration(format!("unsupported database URL scheme in `{}`", crate::config::redact_url(url)).into()));
+            return Err(sqlx::Error::Configuration(
+                format!(
+                    "unsupported database URL scheme in `{}`",
+                    crate::config::redact_url(url)
+                )
+                .into(),
+            ));
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
@@ -103,10 +109,14 @@ fn sqlite_url(url: &str) -> Result<String, sqlx::Error> {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
-    if path != ":memory:" {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Configuration(format!("cannot create {}: {e}", parent.display()).into()))?;
-        }
+    if path != ":memory:"
+        && let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            sqlx::Error::Configuration(format!("cannot create {}: {e}", parent.display()).into())
+        })?;
     }
     Ok(match query {
         Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),

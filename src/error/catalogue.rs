@@ -108,7 +108,10 @@ mod tests {
     /// The shared catalogue is the contract; when it is beside the checkout, match it exactly.
     #[test]
     fn matches_the_shared_catalogue_when_present() {
-        let candidates = ["../shared/error-catalogue.tsv", "../../shared/error-catalogue.tsv"];
+        let candidates = [
+            "../shared/error-catalogue.tsv",
+            "../../shared/error-catalogue.tsv",
+        ];
         let root = env!("CARGO_MANIFEST_DIR");
         let Some(text) = candidates
             .iter()

@@ -33,12 +33,21 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        ApiError { code, detail: detail.into(), extensions: Map::new(), headers: Vec::new(), cause: None }
+        ApiError {
+            code,
+            detail: detail.into(),
+            extensions: Map::new(),
+            headers: Vec::new(),
+            cause: None,
+        }
     }
 
     /// Adds an extension member (e.g. `lockedUntil`).
     pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
-        self.extensions.insert(key.to_string(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self.extensions.insert(
+            key.to_string(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
         self
     }
 
@@ -54,7 +63,10 @@ impl ApiError {
 
     /// 400002 with one field error.
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::validations(vec![FieldError { field: field.into(), message: message.into() }])
+        Self::validations(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
     }
 
     /// 400002 with several field errors.
@@ -72,12 +84,18 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(ErrorCode::UserUnauthorized, "You are not allowed to do this.")
+        Self::new(
+            ErrorCode::UserUnauthorized,
+            "You are not allowed to do this.",
+        )
     }
 
     /// 500001; the cause is logged with the request id, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(ErrorCode::UnexpectedError, "An unexpected error occurred; quote the request id when reporting it.");
+        let mut e = Self::new(
+            ErrorCode::UnexpectedError,
+            "An unexpected error occurred; quote the request id when reporting it.",
+        );
         e.cause = Some(cause.to_string());
         e
     }
@@ -108,7 +126,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.code.code(), self.code.name(), self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.code.code(),
+            self.code.name(),
+            self.detail
+        )
     }
 }
 
@@ -134,7 +158,12 @@ impl IntoResponse for ApiError {
             tracing::error!(request_id = %request_id::current(), cause = %cause, "request failed");
         }
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        let mut response = (self.status(), [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))], body).into_response();
+        let mut response = (
+            self.status(),
+            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+            body,
+        )
+            .into_response();
         for (name, value) in self.headers {
             response.headers_mut().append(name, value);
         }

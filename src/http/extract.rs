@@ -18,7 +18,12 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 pub struct ApiJson<T>(pub T);
 
 fn is_json(content_type: &str) -> bool {
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -26,18 +31,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !is_json(content_type) {
-            return Err(ApiError::argument("Content-Type", "The body must be JSON (Content-Type: application/json)."));
+            return Err(ApiError::argument(
+                "Content-Type",
+                "The body must be JSON (Content-Type: application/json).",
+            ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
 pub fn body_rejection(e: BytesRejection) -> ApiError {
     match e {
-        BytesRejection::FailedToBufferBody(_) => ApiError::argument("body", "The body is too large or could not be read."),
+        BytesRejection::FailedToBufferBody(_) => {
+            ApiError::argument("body", "The body is too large or could not be read.")
+        }
         other => ApiError::argument("body", format!("The body could not be read: {other}")),
     }
 }
@@ -79,24 +95,44 @@ fn backticked(message: &str) -> Option<&str> {
 }
 
 fn join(parent: &str, child: &str, sep: char) -> String {
-    if parent.is_empty() && sep == '.' { child.to_string() } else { format!("{parent}{sep}{child}") }
+    if parent.is_empty() && sep == '.' {
+        child.to_string()
+    } else {
+        format!("{parent}{sep}{child}")
+    }
 }
 
 fn classify(path: &serde_path_to_error::Path, message: &str) -> ApiError {
     let (pointer, dotted) = render_path(path);
     if message.starts_with("missing field") {
         let field = backticked(message).unwrap_or("");
-        return ApiError::argument(join(&pointer, field, '/'), format!("Missing field `{}`.", join(&dotted, field, '.')));
+        return ApiError::argument(
+            join(&pointer, field, '/'),
+            format!("Missing field `{}`.", join(&dotted, field, '.')),
+        );
     }
     if message.starts_with("invalid type") {
-        let shown = if dotted.is_empty() { "body".to_string() } else { dotted };
+        let shown = if dotted.is_empty() {
+            "body".to_string()
+        } else {
+            dotted
+        };
         return ApiError::argument(pointer, format!("`{shown}`: {message}"));
     }
     if message.starts_with("unknown field") {
-        let field = backticked(message).unwrap_or("");
-        return ApiError::validation(join(&dotted, field, '.'), "unknown field");
+        // The path already ends with the unknown key.
+        let field = if dotted.is_empty() {
+            backticked(message).unwrap_or("").to_string()
+        } else {
+            dotted
+        };
+        return ApiError::validation(field, "unknown field");
     }
-    let field = if dotted.is_empty() { "body".to_string() } else { dotted };
+    let field = if dotted.is_empty() {
+        "body".to_string()
+    } else {
+        dotted
+    };
     ApiError::validation(field, message.to_string())
 }
 
@@ -109,12 +145,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
-        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|e| {
-            let message = e.inner().to_string();
-            let (_, dotted) = render_path(e.path());
-            let name = if message.starts_with("missing field") { backticked(&message).unwrap_or("").to_string() } else { dotted };
-            ApiError::argument(name.clone(), format!("Query parameter `{name}`: {message}"))
-        })
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let message = e.inner().to_string();
+                let (_, dotted) = render_path(e.path());
+                let name = if message.starts_with("missing field") {
+                    backticked(&message).unwrap_or("").to_string()
+                } else {
+                    dotted
+                };
+                ApiError::argument(name.clone(), format!("Query parameter `{name}`: {message}"))
+            })
     }
 }
 
@@ -187,11 +229,20 @@ mod tests {
         let (c, ext) = code(r#"{"items":[]}"#);
         assert_eq!((c, ext["argument"].as_str()), (400001, Some("/name")));
         let (c, ext) = code(r#"{"name":"a","items":[{"quantity":"x"}]}"#);
-        assert_eq!((c, ext["argument"].as_str()), (400001, Some("/items/0/quantity")));
+        assert_eq!(
+            (c, ext["argument"].as_str()),
+            (400001, Some("/items/0/quantity"))
+        );
         let (c, ext) = code(r#"{"name":"a","items":[],"extra":1}"#);
-        assert_eq!((c, ext["errors"][0]["field"].as_str()), (400002, Some("extra")));
+        assert_eq!(
+            (c, ext["errors"][0]["field"].as_str()),
+            (400002, Some("extra"))
+        );
         let (c, ext) = code(r#"{"name":"a","items":[{"quantity":1,"x":1}]}"#);
-        assert_eq!((c, ext["errors"][0]["field"].as_str()), (400002, Some("items[0].x")));
+        assert_eq!(
+            (c, ext["errors"][0]["field"].as_str()),
+            (400002, Some("items[0].x"))
+        );
         assert!(parse_json::<Body>(br#"{"name":"a","items":[{"quantity":1}]}"#).is_ok());
     }
 }

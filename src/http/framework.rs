@@ -28,10 +28,15 @@ pub async fn normalize(request: Request, next: Next) -> Response {
         return response;
     }
     let error = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(ErrorCode::NotFound, "This route does not answer that method; see the Allow header."),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::NotFound,
+            "This route does not answer that method; see the Allow header.",
+        ),
         StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "No such route."),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::argument("body", "The body is too large."),
-        s if s.is_client_error() && s != StatusCode::REQUEST_TIMEOUT => ApiError::argument("body", "The request could not be read."),
+        s if s.is_client_error() && s != StatusCode::REQUEST_TIMEOUT => {
+            ApiError::argument("body", "The request could not be read.")
+        }
         s => ApiError::internal(format!("framework answered {s}")),
     };
     let allow = response.headers().get(header::ALLOW).cloned();
@@ -58,6 +63,8 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "unknown panic".into());
     let mut response = ApiError::internal(format!("panic: {message}")).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -106,16 +106,30 @@ enum Claim {
     Replay(Response),
 }
 
-pub async fn run(state: &AppState, caller: String, key: String, request: Request, next: Next) -> ApiResult<Response> {
+pub async fn run(
+    state: &AppState,
+    caller: String,
+    key: String,
+    request: Request,
+    next: Next,
+) -> ApiResult<Response> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
     }
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, state.config.body_limit_bytes)
         .await
         .map_err(|_| ApiError::argument("body", "The body is too large or could not be read."))?;
     let body_hash = canonical_hash(&bytes);
-    let id = Key { caller, method: parts.method.as_str().to_string(), path: parts.uri.path().to_string(), key };
+    let id = Key {
+        caller,
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        key,
+    };
 
     match claim(state, &id, &body_hash).await? {
         Claim::Replay(response) => return Ok(response),
@@ -123,9 +137,16 @@ pub async fn run(state: &AppState, caller: String, key: String, request: Request
     }
     let mut reservation = Reservation {
         db: state.db.clone(),
-        key: Some((id.caller.clone(), id.method.clone(), id.path.clone(), id.key.clone())),
+        key: Some((
+            id.caller.clone(),
+            id.method.clone(),
+            id.path.clone(),
+            id.key.clone(),
+        )),
     };
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let result = finish(&state.db, &id, response).await;
     reservation.key = None;
     result
@@ -169,7 +190,8 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
         let created_at = Timestamp::from_micros(row.try_get("created_at")?);
         let row_state: String = row.try_get("state")?;
         let expired = created_at.plus_seconds(state.config.idempotency_ttl_secs) <= now;
-        let abandoned = row_state == "running" && created_at.plus_seconds(stale_after.as_secs() as i64) <= now;
+        let abandoned =
+            row_state == "running" && created_at.plus_seconds(stale_after.as_secs() as i64) <= now;
         if expired || abandoned {
             sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4 AND created_at = $5")
                 .bind(&id.caller)
@@ -182,21 +204,33 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
             continue;
         }
         if row.try_get::<String, _>("body_hash")? != body_hash {
-            return Err(ApiError::validation("Idempotency-Key", "was already used with another request body"));
+            return Err(ApiError::validation(
+                "Idempotency-Key",
+                "was already used with another request body",
+            ));
         }
         match row_state.as_str() {
             "secret" => {
-                return Err(ApiError::validation("Idempotency-Key", "was already used for an answer holding a secret, which is not stored; use a new key"));
+                return Err(ApiError::validation(
+                    "Idempotency-Key",
+                    "was already used for an answer holding a secret, which is not stored; use a new key",
+                ));
             }
             "done" => {
-                let status = StatusCode::from_u16(row.try_get::<i64, _>("status")? as u16).unwrap_or(StatusCode::OK);
+                let status = StatusCode::from_u16(row.try_get::<i64, _>("status")? as u16)
+                    .unwrap_or(StatusCode::OK);
                 let content_type: Option<String> = row.try_get("content_type")?;
-                let body: String = row.try_get::<Option<String>, _>("body")?.unwrap_or_default();
+                let body: String = row
+                    .try_get::<Option<String>, _>("body")?
+                    .unwrap_or_default();
                 let mut response = Response::builder().status(status);
                 if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
                     response = response.header(header::CONTENT_TYPE, ct);
                 }
-                let response = response.header(REPLAYED, "true").body(Body::from(body)).map_err(ApiError::internal)?;
+                let response = response
+                    .header(REPLAYED, "true")
+                    .body(Body::from(body))
+                    .map_err(ApiError::internal)?;
                 return Ok(Claim::Replay(response));
             }
             _ => {
@@ -211,7 +245,10 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
 /// Stores the owner's answer (or releases the key) and passes the answer on.
 async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
     let binds = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
-        q.bind(id.caller.clone()).bind(id.method.clone()).bind(id.path.clone()).bind(id.key.clone())
+        q.bind(id.caller.clone())
+            .bind(id.method.clone())
+            .bind(id.path.clone())
+            .bind(id.key.clone())
     };
     if response.status().is_server_error() {
         binds(sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4"))
@@ -226,10 +263,16 @@ async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
-    let bytes = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
+    let bytes = to_bytes(body, usize::MAX)
+        .await
+        .map_err(ApiError::internal)?;
     match std::str::from_utf8(&bytes) {
         Ok(text) => {
-            let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             binds(sqlx::query(
                 "UPDATE idempotency_keys SET state = 'done', status = $5, content_type = $6, body = $7
                  WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4",
@@ -252,7 +295,10 @@ async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
 /// Forgets keys older than the replay window (a background job).
 pub async fn purge_expired(db: &Db, now: Timestamp, ttl_secs: i64) -> Result<u64, sqlx::Error> {
     let cutoff = now.minus_seconds(ttl_secs).micros();
-    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff).execute(db.pool()).await?;
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(cutoff)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -262,7 +308,10 @@ mod tests {
 
     #[test]
     fn canonical_hash_ignores_order_and_space() {
-        assert_eq!(canonical_hash(br#"{"a":1,"b":[1,{"d":2,"c":3}]}"#), canonical_hash(br#"{ "b":[1,{"c":3,"d":2}], "a":1 }"#));
+        assert_eq!(
+            canonical_hash(br#"{"a":1,"b":[1,{"d":2,"c":3}]}"#),
+            canonical_hash(br#"{ "b":[1,{"c":3,"d":2}], "a":1 }"#)
+        );
         assert_ne!(canonical_hash(br#"{"a":1}"#), canonical_hash(br#"{"a":2}"#));
         assert_ne!(canonical_hash(b"not json"), canonical_hash(b"not  json"));
     }

@@ -21,18 +21,24 @@ pub struct ListParams {
 impl ListParams {
     /// Parses a raw query string, in the order of section 3 (`from`, `limit`, then `query`).
     pub fn parse(raw: &str) -> Result<ListParams, ApiError> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
-        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let number = |name: &str| -> Result<Option<i64>, ApiError> {
-            match get(name) {
-                None => Ok(None),
-                Some(text) => text
-                    .trim()
-                    .parse::<i64>()
-                    .map(Some)
-                    .map_err(|_| ApiError::argument(name, format!("`{name}` must be an integer."))),
-            }
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
         };
+        let number =
+            |name: &str| -> Result<Option<i64>, ApiError> {
+                match get(name) {
+                    None => Ok(None),
+                    Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
+                        ApiError::argument(name, format!("`{name}` must be an integer."))
+                    }),
+                }
+            };
         let from = number("from")?.unwrap_or(0);
         if from < 0 {
             return Err(ErrorCode::FromMustBeNonNegative.into());
@@ -42,10 +48,15 @@ impl ListParams {
             return Err(ErrorCode::LimitMustBeNonNegative.into());
         }
         if limit > MAX_LIMIT {
-            return Err(ApiError::new(ErrorCode::LimitTooLarge, format!("`limit` may be at most {MAX_LIMIT}."))
-                .with("maxLimit", MAX_LIMIT));
+            return Err(ApiError::new(
+                ErrorCode::LimitTooLarge,
+                format!("`limit` may be at most {MAX_LIMIT}."),
+            )
+            .with("maxLimit", MAX_LIMIT));
         }
-        let query = get("query").map(str::to_string).filter(|q| !q.trim().is_empty());
+        let query = get("query")
+            .map(str::to_string)
+            .filter(|q| !q.trim().is_empty());
         Ok(ListParams { from, limit, query })
     }
 }
@@ -69,14 +80,23 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn new(params: &ListParams, items: Vec<T>, total: i64) -> Self {
-        Page { items, from: params.from, limit: params.limit, total }
+        Page {
+            items,
+            from: params.from,
+            limit: params.limit,
+            total,
+        }
     }
 
     /// A page cut from a list held in memory.
     pub fn from_slice(params: &ListParams, all: impl IntoIterator<Item = T>) -> Self {
         let all: Vec<T> = all.into_iter().collect();
         let total = all.len() as i64;
-        let items = all.into_iter().skip(params.from as usize).take(params.limit as usize).collect();
+        let items = all
+            .into_iter()
+            .skip(params.from as usize)
+            .take(params.limit as usize)
+            .collect();
         Page::new(params, items, total)
     }
 }
@@ -91,13 +111,23 @@ mod tests {
 
     #[test]
     fn checks_in_order() {
-        assert_eq!(ListParams::parse("").unwrap(), ListParams { from: 0, limit: 20, query: None });
+        assert_eq!(
+            ListParams::parse("").unwrap(),
+            ListParams {
+                from: 0,
+                limit: 20,
+                query: None
+            }
+        );
         assert_eq!(code("from=-1&limit=abc"), 400003);
         assert_eq!(code("from=x&limit=-1"), 400001);
         assert_eq!(code("limit=-1"), 400004);
         assert_eq!(code("limit=101"), 400005);
         assert_eq!(code("limit=abc"), 400001);
         let p = ListParams::parse("from=5&limit=0&query=status%3Apaid").unwrap();
-        assert_eq!((p.from, p.limit, p.query.as_deref()), (5, 0, Some("status:paid")));
+        assert_eq!(
+            (p.from, p.limit, p.query.as_deref()),
+            (5, 0, Some("status:paid"))
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! The request pipeline: section 3's order of checks, once, for every matched route.
 //!
-//! 1. route and method — done by the router before this runs (404003);
-//! 2. token (401001, 403003, 403004, 403002); 3. restricted session (403013);
-//! 4. terms (451001); 5. scope (403014), session-only or administrator route (403001);
-//! 7. elevation (403006). Step 6 (organization) and 8 (parameters) follow in the handler's
-//! extractors, which run in argument order; step 9 is the domain.
+//! Step 1 (route and method, 404003) is the router's and the policy table's. Then:
+//! 2 token (401001, 403003, 403004, 403002), 3 restricted session (403013), 4 terms (451001),
+//! 5 scope (403014) and session-only or administrator routes (403001), 7 elevation (403006).
+//! Steps 6 (organization) and 8 (parameters) follow in the handler's extractors, which run in
+//! argument order; step 9 is the domain.
+//!
 //! An `Idempotency-Key` on a POST is honoured after these checks, before the handler.
 
 use axum::extract::{MatchedPath, Request, State};
@@ -27,9 +28,30 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
 }
 
 async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Response> {
-    let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
-    let policy = policy::lookup(request.method().as_str(), &path)
-        .ok_or_else(|| ApiError::internal(format!("{} {path} has no entry in the policy table", request.method())))?;
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let method = if request.method() == Method::HEAD {
+        "GET"
+    } else {
+        request.method().as_str()
+    };
+    let Some(policy) = policy::lookup(method, &path) else {
+        // A method this path does not serve. Failing closed here also means a handler that was
+        // routed but left out of the table can never run (a test keeps the two equal).
+        let allow = policy::methods_of(&path).join(",");
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "This route does not answer that method; see the Allow header.",
+        )
+        .with_header(
+            header::ALLOW,
+            axum::http::HeaderValue::from_str(&allow)
+                .unwrap_or(axum::http::HeaderValue::from_static("")),
+        ));
+    };
     if policy.dev_only && !state.clock.is_dev() {
         return Err(ApiError::new(ErrorCode::NotFound, "No such route."));
     }
@@ -37,13 +59,26 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
 
     let (mut parts, body) = request.into_parts();
     let source_address = crate::http::extract::client_addr(&parts);
-    let mut origin = Origin { actor: None, request_id: Some(request_id::current()), source_address: Some(source_address.clone()) };
+    let mut origin = Origin {
+        actor: None,
+        request_id: Some(request_id::current()),
+        source_address: Some(source_address.clone()),
+    };
 
     let caller = if policy.access == Access::Public {
         None
     } else {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let caller = auth::authenticate(&state.db, &state.clock, auth::bearer(header), state.config.session_idle_secs).await?;
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let caller = auth::authenticate(
+            &state.db,
+            &state.clock,
+            auth::bearer(header),
+            state.config.session_idle_secs,
+        )
+        .await?;
         check_caller(&state, policy, &caller).await?;
         origin.actor = Some(caller.user_id.clone());
         Some(caller)
@@ -58,32 +93,48 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
         parts.extensions.insert(caller);
     }
     let request = Request::from_parts(parts, body);
-    if request.method() == Method::POST {
-        if let Some(key) = request.headers().get(idempotency::HEADER) {
-            let key = key.to_str().map(str::to_string).unwrap_or_default();
-            return idempotency::run(&state, idempotency_scope, key, request, next).await;
-        }
+    if request.method() == Method::POST
+        && let Some(key) = request.headers().get(idempotency::HEADER)
+    {
+        let key = key.to_str().map(str::to_string).unwrap_or_default();
+        return idempotency::run(&state, idempotency_scope, key, request, next).await;
     }
     Ok(next.run(request).await)
 }
 
 /// Steps 3 to 7 for an authenticated caller.
-async fn check_caller(_state: &AppState, policy: &policy::Policy, caller: &Caller) -> ApiResult<()> {
+async fn check_caller(
+    _state: &AppState,
+    policy: &policy::Policy,
+    caller: &Caller,
+) -> ApiResult<()> {
     if caller.is_restricted() && !policy.restricted_ok {
-        return Err(ApiError::new(ErrorCode::TwoFactorRequired, "This session may only register a passkey; sign in with a passkey to continue."));
+        return Err(ApiError::new(
+            ErrorCode::TwoFactorRequired,
+            "This session may only register a passkey; sign in with a passkey to continue.",
+        ));
     }
-    if let Some(scope) = policy.scope {
-        if !caller.has_scope(scope) {
-            return Err(ApiError::new(ErrorCode::ScopeMissing, format!("This token lacks the `{}` scope.", scope.as_str()))
-                .with("requiredScope", scope.as_str()));
-        }
+    if let Some(scope) = policy.scope
+        && !caller.has_scope(scope)
+    {
+        return Err(ApiError::new(
+            ErrorCode::ScopeMissing,
+            format!("This token lacks the `{}` scope.", scope.as_str()),
+        )
+        .with("requiredScope", scope.as_str()));
     }
     match policy.access {
         Access::Session if !caller.is_session() => {
-            return Err(ApiError::new(ErrorCode::UserUnauthorized, "This route is for interactive sessions; access tokens cannot use it."));
+            return Err(ApiError::new(
+                ErrorCode::UserUnauthorized,
+                "This route is for interactive sessions; access tokens cannot use it.",
+            ));
         }
         Access::PlatformAdmin if !caller.platform_admin => {
-            return Err(ApiError::new(ErrorCode::UserUnauthorized, "This route is for platform administrators."));
+            return Err(ApiError::new(
+                ErrorCode::UserUnauthorized,
+                "This route is for platform administrators.",
+            ));
         }
         _ => {}
     }

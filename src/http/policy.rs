@@ -34,18 +34,46 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub const PUBLIC: Policy = Policy { access: Access::Public, scope: None, terms_exempt: true, restricted_ok: true, elevated: false, dev_only: false };
+    pub const PUBLIC: Policy = Policy {
+        access: Access::Public,
+        scope: None,
+        terms_exempt: true,
+        restricted_ok: true,
+        elevated: false,
+        dev_only: false,
+    };
 
     pub const fn token(scope: Option<Scope>) -> Policy {
-        Policy { access: Access::Token, scope, terms_exempt: false, restricted_ok: false, elevated: false, dev_only: false }
+        Policy {
+            access: Access::Token,
+            scope,
+            terms_exempt: false,
+            restricted_ok: false,
+            elevated: false,
+            dev_only: false,
+        }
     }
 
     pub const fn session() -> Policy {
-        Policy { access: Access::Session, scope: None, terms_exempt: false, restricted_ok: false, elevated: false, dev_only: false }
+        Policy {
+            access: Access::Session,
+            scope: None,
+            terms_exempt: false,
+            restricted_ok: false,
+            elevated: false,
+            dev_only: false,
+        }
     }
 
     pub const fn admin(scope: Scope) -> Policy {
-        Policy { access: Access::PlatformAdmin, scope: Some(scope), terms_exempt: false, restricted_ok: false, elevated: false, dev_only: false }
+        Policy {
+            access: Access::PlatformAdmin,
+            scope: Some(scope),
+            terms_exempt: false,
+            restricted_ok: false,
+            elevated: false,
+            dev_only: false,
+        }
     }
 
     pub const fn terms_exempt(mut self) -> Policy {
@@ -76,7 +104,11 @@ pub struct Route {
 }
 
 const fn route(method: &'static str, path: &'static str, policy: Policy) -> Route {
-    Route { method, path, policy }
+    Route {
+        method,
+        path,
+        policy,
+    }
 }
 
 /// The table. Paths are written as the router matches them.
@@ -97,11 +129,29 @@ pub const ROUTES: &[Route] = &[
 
 type Index = HashMap<(&'static str, &'static str), &'static Policy>;
 
-static INDEX: LazyLock<Index> = LazyLock::new(|| ROUTES.iter().map(|r| ((r.method, r.path), &r.policy)).collect());
+static INDEX: LazyLock<Index> = LazyLock::new(|| {
+    ROUTES
+        .iter()
+        .map(|r| ((r.method, r.path), &r.policy))
+        .collect()
+});
 
 /// The policy of a route, by method and matched path.
 pub fn lookup(method: &str, path: &str) -> Option<&'static Policy> {
     // The map is covariant in its key, so it can be searched with borrowed strings.
     let index: &HashMap<(&str, &str), &'static Policy> = &INDEX;
     index.get(&(method, path)).copied()
+}
+
+/// The methods the table lists for a path (for `Allow`).
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.method)
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods
 }

@@ -51,9 +51,13 @@ pub fn enrich(doc: OpenApiDoc) -> Value {
     });
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
-            let Some(item) = item.as_object_mut() else { continue };
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
             for (method, op) in item.iter_mut() {
-                let Some(policy) = policy::lookup(&method.to_ascii_uppercase(), path) else { continue };
+                let Some(policy) = policy::lookup(&method.to_ascii_uppercase(), path) else {
+                    continue;
+                };
                 let mut rules = Vec::new();
                 match policy.access {
                     Access::Public => {}
@@ -89,11 +93,17 @@ pub fn enrich(doc: OpenApiDoc) -> Value {
 
 pub fn build(doc: OpenApiDoc) -> Reference {
     let doc = enrich(doc);
-    Reference { openapi_json: doc.to_string(), docs_html: render_html(&doc) }
+    Reference {
+        openapi_json: doc.to_string(),
+        docs_html: render_html(&doc),
+    }
 }
 
 fn esc(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn schema_name(schema: &Value) -> String {
@@ -154,10 +164,15 @@ pub fn render_html(doc: &Value) -> String {
         }
         if let Some(rules) = op["x-charter-access"].as_array().filter(|r| !r.is_empty()) {
             let rules: Vec<String> = rules.iter().filter_map(|r| r.as_str()).map(esc).collect();
-            html.push_str(&format!("<p class=\"access\">Access: {}</p>", rules.join(", ")));
+            html.push_str(&format!(
+                "<p class=\"access\">Access: {}</p>",
+                rules.join(", ")
+            ));
         }
         if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
-            html.push_str("<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>");
+            html.push_str(
+                "<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>",
+            );
             for p in params {
                 html.push_str(&format!(
                     "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -171,18 +186,27 @@ pub fn render_html(doc: &Value) -> String {
         }
         if let Some(content) = op["requestBody"]["content"].as_object() {
             for (mime, media) in content {
-                html.push_str(&format!("<p>Body: <code>{}</code> {}</p>", esc(&schema_name(&media["schema"])), esc(mime)));
+                html.push_str(&format!(
+                    "<p>Body: <code>{}</code> {}</p>",
+                    esc(&schema_name(&media["schema"])),
+                    esc(mime)
+                ));
             }
         }
         if let Some(responses) = op["responses"].as_object() {
             html.push_str("<ul>");
             for (status, response) in responses {
-                let schema = response["content"].as_object().and_then(|c| c.values().next()).map(|m| schema_name(&m["schema"]));
+                let schema = response["content"]
+                    .as_object()
+                    .and_then(|c| c.values().next())
+                    .map(|m| schema_name(&m["schema"]));
                 html.push_str(&format!(
                     "<li><b>{}</b> {} {}</li>",
                     esc(status),
                     esc(response["description"].as_str().unwrap_or("")),
-                    schema.map(|s| format!("<code>{}</code>", esc(&s))).unwrap_or_default()
+                    schema
+                        .map(|s| format!("<code>{}</code>", esc(&s)))
+                        .unwrap_or_default()
                 ));
             }
             html.push_str("</ul>");

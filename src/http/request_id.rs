@@ -19,7 +19,10 @@ pub fn current() -> String {
 }
 
 fn is_acceptable(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 pub async fn middleware(mut request: Request, next: Next) -> Response {
@@ -30,10 +33,13 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         .filter(|v| is_acceptable(v))
         .map(str::to_string)
         .unwrap_or_else(|| crate::crypto::new_id("req"));
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("req_invalid"));
+    let value =
+        HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("req_invalid"));
     request.headers_mut().insert(HEADER, value.clone());
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = REQUEST_ID.scope(id, next.run(request).instrument(span)).await;
+    let mut response = REQUEST_ID
+        .scope(id, next.run(request).instrument(span))
+        .await;
     response.headers_mut().insert(HEADER, value);
     response
 }

@@ -13,8 +13,16 @@ use crate::time::Timestamp;
 /// How the caller authenticated.
 #[derive(Clone, Debug)]
 pub enum Credential {
-    Session { id: String, auth_at: Timestamp, auth_method: String, restricted: bool },
-    AccessToken { id: String, scopes: Vec<Scope> },
+    Session {
+        id: String,
+        auth_at: Timestamp,
+        auth_method: String,
+        restricted: bool,
+    },
+    AccessToken {
+        id: String,
+        scopes: Vec<Scope>,
+    },
 }
 
 /// The authenticated caller of a request.
@@ -40,25 +48,42 @@ impl Caller {
     }
 
     pub fn is_restricted(&self) -> bool {
-        matches!(self.credential, Credential::Session { restricted: true, .. })
+        matches!(
+            self.credential,
+            Credential::Session {
+                restricted: true,
+                ..
+            }
+        )
     }
 }
 
 fn authentication_required() -> ApiError {
-    ApiError::new(ErrorCode::AuthenticationRequired, "A valid bearer token is required.")
+    ApiError::new(
+        ErrorCode::AuthenticationRequired,
+        "A valid bearer token is required.",
+    )
 }
 
 /// The bearer token of an `Authorization` header value.
 pub fn bearer(header: Option<&str>) -> Option<&str> {
     let value = header?.trim();
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 const SESSION_TOUCH_MICROS: i64 = 60 * crate::time::MICROS_PER_SECOND;
 
 /// Resolves a token and applies the account checks, in order.
-pub async fn authenticate(db: &Db, clock: &Clock, token: Option<&str>, session_idle_secs: i64) -> ApiResult<Caller> {
+pub async fn authenticate(
+    db: &Db,
+    clock: &Clock,
+    token: Option<&str>,
+    session_idle_secs: i64,
+) -> ApiResult<Caller> {
     let token = token.ok_or_else(authentication_required)?;
     let now = clock.now();
     let hash = hash_secret(token);
@@ -82,11 +107,13 @@ pub async fn authenticate(db: &Db, clock: &Clock, token: Option<&str>, session_i
         let id: String = row.try_get("id")?;
         if now.micros() - last_used_at >= SESSION_TOUCH_MICROS {
             // Coarse: at most one write a minute per session.
-            sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1")
-                .bind(now.micros())
-                .bind(&id)
-                .execute(db.pool())
-                .await?;
+            sqlx::query(
+                "UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1",
+            )
+            .bind(now.micros())
+            .bind(&id)
+            .execute(db.pool())
+            .await?;
         }
         let credential = Credential::Session {
             id,
@@ -106,10 +133,10 @@ pub async fn authenticate(db: &Db, clock: &Clock, token: Option<&str>, session_i
         .fetch_optional(db.pool())
         .await?
         .ok_or_else(authentication_required)?;
-        if let Some(expires_at) = row.try_get::<Option<i64>, _>("expires_at")? {
-            if now.micros() >= expires_at {
-                return Err(authentication_required());
-            }
+        if let Some(expires_at) = row.try_get::<Option<i64>, _>("expires_at")?
+            && now.micros() >= expires_at
+        {
+            return Err(authentication_required());
         }
         let credential = Credential::AccessToken {
             id: row.try_get("id")?,
@@ -121,17 +148,26 @@ pub async fn authenticate(db: &Db, clock: &Clock, token: Option<&str>, session_i
     };
 
     if row.try_get::<Option<i64>, _>("banned_at")?.is_some() {
-        return Err(ApiError::new(ErrorCode::UserBanned, "This account is banned."));
+        return Err(ApiError::new(
+            ErrorCode::UserBanned,
+            "This account is banned.",
+        ));
     }
     if let Some(until) = row.try_get::<Option<i64>, _>("suspended_until")? {
         let until = Timestamp::from_micros(until);
         if now < until {
-            return Err(ApiError::new(ErrorCode::UserSuspended, format!("This account is suspended until {until}."))
-                .with("suspendedUntil", until));
+            return Err(ApiError::new(
+                ErrorCode::UserSuspended,
+                format!("This account is suspended until {until}."),
+            )
+            .with("suspendedUntil", until));
         }
     }
     if row.try_get::<Option<i64>, _>("locked_at")?.is_some() {
-        return Err(ApiError::new(ErrorCode::SignInAgainRequired, "This account is temporarily locked; sign in again interactively."));
+        return Err(ApiError::new(
+            ErrorCode::SignInAgainRequired,
+            "This account is temporarily locked; sign in again interactively.",
+        ));
     }
     Ok(Caller {
         user_id: row.try_get("user_id")?,

@@ -36,7 +36,11 @@ scopes! {
 
 /// Scopes stored as one space-separated text column.
 pub fn encode(scopes: &[Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn decode(text: &str) -> Vec<Scope> {

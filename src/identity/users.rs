@@ -36,10 +36,17 @@ impl Email {
 
 /// Creates (or finds) the user with `email`, makes them a platform administrator and returns
 /// the user id with a new access token holding every scope.
-pub async fn bootstrap_admin(db: &Db, clock: &Clock, email: &Email) -> Result<(String, String), sqlx::Error> {
+pub async fn bootstrap_admin(
+    db: &Db,
+    clock: &Clock,
+    email: &Email,
+) -> Result<(String, String), sqlx::Error> {
     let now = clock.now();
     let mut tx = db.begin_write().await?;
-    let existing = sqlx::query("SELECT id FROM users WHERE email = $1").bind(email.as_str()).fetch_optional(&mut *tx).await?;
+    let existing = sqlx::query("SELECT id FROM users WHERE email = $1")
+        .bind(email.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
     let user_id = match existing {
         Some(row) => row.try_get::<String, _>("id")?,
         None => {
@@ -54,11 +61,31 @@ pub async fn bootstrap_admin(db: &Db, clock: &Clock, email: &Email) -> Result<(S
             id
         }
     };
-    sqlx::query("UPDATE users SET platform_admin = 1 WHERE id = $1").bind(&user_id).execute(&mut *tx).await?;
-    let (token_id, token) = insert_access_token(&mut tx, &user_id, "bootstrap-admin", Scope::ALL, None, now).await?;
+    sqlx::query("UPDATE users SET platform_admin = 1 WHERE id = $1")
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    let (token_id, token) =
+        insert_access_token(&mut tx, &user_id, "bootstrap-admin", Scope::ALL, None, now).await?;
     let origin = Origin::command_line();
-    audit::record(&mut *tx, &origin, now, "user.platform_admin_granted", Some(&user_id), serde_json::json!({})).await?;
-    audit::record(&mut *tx, &origin, now, "access_token.created", Some(&user_id), serde_json::json!({ "tokenId": token_id })).await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "user.platform_admin_granted",
+        Some(&user_id),
+        serde_json::json!({}),
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "access_token.created",
+        Some(&user_id),
+        serde_json::json!({ "tokenId": token_id }),
+    )
+    .await?;
     tx.commit().await?;
     Ok((user_id, token))
 }
@@ -96,8 +123,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@x.org", "ada@x", "a b@x.org", "ada@.x.org", "ada@x..org"] {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.org",
+            "ada@x",
+            "a b@x.org",
+            "ada@.x.org",
+            "ada@x..org",
+        ] {
             assert!(Email::parse(bad).is_none(), "{bad}");
         }
     }

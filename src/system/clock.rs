@@ -26,16 +26,26 @@ pub const MAX_ADVANCE_SECONDS: i64 = 315_360_000;
 /// The server's current time (404003 without `--dev`, decided by the pipeline).
 #[utoipa::path(get, path = "/v1/dev/clock", tag = "dev", responses((status = 200, body = ClockView)))]
 pub async fn get_clock(State(state): State<AppState>) -> ApiResult<Json<ClockView>> {
-    Ok(Json(ClockView { now: state.clock.now() }))
+    Ok(Json(ClockView {
+        now: state.clock.now(),
+    }))
 }
 
 /// Moves the clock forward for every process and runs every job now due before answering.
 #[utoipa::path(post, path = "/v1/dev/clock", tag = "dev", request_body = AdvanceClock, responses((status = 200, body = ClockView)))]
-pub async fn advance_clock(State(state): State<AppState>, ApiJson(body): ApiJson<AdvanceClock>) -> ApiResult<Json<ClockView>> {
+pub async fn advance_clock(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<AdvanceClock>,
+) -> ApiResult<Json<ClockView>> {
     if !(1..=MAX_ADVANCE_SECONDS).contains(&body.advance_seconds) {
-        return Err(ApiError::validation("advanceSeconds", format!("must be between 1 and {MAX_ADVANCE_SECONDS}")));
+        return Err(ApiError::validation(
+            "advanceSeconds",
+            format!("must be between 1 and {MAX_ADVANCE_SECONDS}"),
+        ));
     }
     state.clock.advance(&state.db, body.advance_seconds).await?;
     crate::jobs::run_due(&state).await?;
-    Ok(Json(ClockView { now: state.clock.now() }))
+    Ok(Json(ClockView {
+        now: state.clock.now(),
+    }))
 }

@@ -17,7 +17,12 @@ pub struct ErrorEntry {
 
 impl From<ErrorCode> for ErrorEntry {
     fn from(c: ErrorCode) -> Self {
-        ErrorEntry { code: c.code(), name: c.name(), status: c.status(), description: c.description() }
+        ErrorEntry {
+            code: c.code(),
+            name: c.name(),
+            status: c.status(),
+            description: c.description(),
+        }
     }
 }
 
@@ -26,7 +31,10 @@ impl From<ErrorCode> for ErrorEntry {
     params(("from" = Option<i64>, Query, description = "Offset"), ("limit" = Option<i64>, Query, description = "Page size, 0..=100")),
     responses((status = 200, description = "A page of the catalogue", body = Page<ErrorEntry>)))]
 pub async fn list_errors(params: ListParams) -> Json<Page<ErrorEntry>> {
-    Json(Page::from_slice(&params, ErrorCode::ALL.iter().copied().map(ErrorEntry::from)))
+    Json(Page::from_slice(
+        &params,
+        ErrorCode::ALL.iter().copied().map(ErrorEntry::from),
+    ))
 }
 
 /// One catalogue entry.

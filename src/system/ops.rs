@@ -22,20 +22,33 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     if state.db.ping().await && state.db.is_migrated().await {
         Ok(Json(json!({ "status": "ready" })))
     } else {
-        Err(ApiError::internal("not ready: database unreachable or migrations pending"))
+        Err(ApiError::internal(
+            "not ready: database unreachable or migrations pending",
+        ))
     }
 }
 
 /// Prometheus metrics (OpenMetrics text).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// This document: OpenAPI 3.1, generated from the code.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi_json(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], state.reference.openapi_json.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.reference.openapi_json.clone(),
+    )
+        .into_response()
 }
 
 /// A browsable reference of the API, rendered from the OpenAPI document.

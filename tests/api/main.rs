@@ -1,0 +1,7 @@
+//! Black-box API tests: one binary, every test on a fresh database (SQLite, or PostgreSQL when
+//! `CHARTER_TEST_DATABASE_URL` is set).
+
+mod support;
+
+mod foundation;
+mod idempotency;
