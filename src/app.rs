@@ -20,6 +20,8 @@ use crate::db::Db;
 use crate::http::metrics::Metrics;
 use crate::http::reference::{ApiDoc, Reference};
 use crate::http::{framework, idempotency, pipeline, request_id};
+use crate::identity::webauthn::Passkeys;
+use crate::mail::Mailer;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -29,6 +31,8 @@ pub struct AppState {
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
     pub reference: Arc<Reference>,
+    pub mailer: Mailer,
+    pub webauthn: Arc<Passkeys>,
 }
 
 impl AppState {
@@ -43,19 +47,25 @@ impl AppState {
         };
         clock.sync(&db).await?;
         let (_, doc) = api_router().split_for_parts();
+        let mailer = Mailer::from_config(&config.mail, &config.mail_from)?;
+        let webauthn = Passkeys::new(&config.public_origin, &config.rp_id, "Charter")?;
         Ok(AppState {
             config: Arc::new(config),
             db,
             clock,
             metrics: Metrics::new(),
             reference: Arc::new(crate::http::reference::build(doc)),
+            mailer,
+            webauthn: Arc::new(webauthn),
         })
     }
 }
 
 /// Every route with its OpenAPI annotations.
 pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::system::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::system::router())
+        .merge(crate::identity::router())
 }
 
 /// The OpenAPI document as served.

@@ -52,3 +52,65 @@ where
     .await?;
     Ok(())
 }
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Origin>().cloned().unwrap_or_default())
+    }
+}
+
+/// One audit event as administrators see it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: String,
+    pub action: String,
+    /// The user who acted (absent for anonymous requests and the command line).
+    pub actor: Option<String>,
+    /// What the event is about (a user id, an e-mail address, a terms version, …).
+    pub subject: Option<String>,
+    pub created_at: Timestamp,
+    pub request_id: Option<String>,
+    pub source_address: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// The audit log, newest first (platform administrators, scope `admin`).
+#[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query, description = "Filter (section 7's query language)")),
+    responses((status = 200, body = crate::http::list::Page<AuditEvent>)))]
+pub async fn list(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    params: crate::http::list::ListParams,
+) -> crate::error::ApiResult<axum::Json<crate::http::list::Page<AuditEvent>>> {
+    use sqlx::Row as _;
+    crate::http::list::reject_query(&params)?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(state.db.pool()).await?;
+    let rows = sqlx::query(
+        "SELECT id, action, actor, subject, created_at, request_id, source_address, details FROM audit_events
+         ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(params.limit)
+    .bind(params.from)
+    .fetch_all(state.db.pool())
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(AuditEvent {
+                id: r.try_get("id")?,
+                action: r.try_get("action")?,
+                actor: r.try_get("actor")?,
+                subject: r.try_get("subject")?,
+                created_at: Timestamp::from_micros(r.try_get("created_at")?),
+                request_id: r.try_get("request_id")?,
+                source_address: r.try_get("source_address")?,
+                details: serde_json::from_str(&r.try_get::<String, _>("details")?).unwrap_or(Value::Null),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(axum::Json(crate::http::list::Page::new(&params, items, total)))
+}

@@ -11,5 +11,6 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod jobs;
+pub mod mail;
 pub mod system;
 pub mod time;

@@ -10,11 +10,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Db;
 
 /// (version, description, SQL); append only.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/0001_foundation.sql"),
-)];
+#[rustfmt::skip]
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
+    (2, "identity", include_str!("../../migrations/0002_identity.sql")),
+];
 
 fn migrator() -> Migrator {
     let migrations = MIGRATIONS

@@ -131,3 +131,11 @@ mod tests {
         );
     }
 }
+
+/// Lists whose `query` the server cannot evaluate yet answer 400015 rather than ignoring it.
+pub fn reject_query(params: &ListParams) -> Result<(), ApiError> {
+    match &params.query {
+        Some(_) => Err(ApiError::new(ErrorCode::QueryError, "The query language is not available on this list yet.").with("position", 0)),
+        None => Ok(()),
+    }
+}

@@ -104,7 +104,7 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
 
 /// Steps 3 to 7 for an authenticated caller.
 async fn check_caller(
-    _state: &AppState,
+    state: &AppState,
     policy: &policy::Policy,
     caller: &Caller,
 ) -> ApiResult<()> {
@@ -113,6 +113,9 @@ async fn check_caller(
             ErrorCode::TwoFactorRequired,
             "This session may only register a passkey; sign in with a passkey to continue.",
         ));
+    }
+    if !policy.terms_exempt {
+        crate::identity::terms::require_accepted(caller)?;
     }
     if let Some(scope) = policy.scope
         && !caller.has_scope(scope)
@@ -137,6 +140,11 @@ async fn check_caller(
             ));
         }
         _ => {}
+    }
+    // Step 6 (organization membership and role) belongs here, before elevation, when a
+    // route's policy names an organization permission.
+    if policy.elevated {
+        crate::identity::elevation::require(state, caller).await?;
     }
     Ok(())
 }

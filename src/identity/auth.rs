@@ -32,6 +32,8 @@ pub struct Caller {
     pub email: String,
     pub platform_admin: bool,
     pub terms_accepted_version: Option<String>,
+    /// The latest published terms version, read with the token.
+    pub current_terms: Option<String>,
     pub credential: Credential,
 }
 
@@ -89,8 +91,9 @@ pub async fn authenticate(
     let hash = hash_secret(token);
     let (caller, row) = if token.starts_with("chs_") {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.expires_at, s.last_used_at, s.auth_at, s.auth_method, s.restricted,
-                    u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at
+            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_used_at, s.auth_at, s.auth_method, s.restricted,
+                    u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at,
+                    (SELECT version FROM terms ORDER BY published_at DESC, version DESC LIMIT 1) AS current_terms
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
         )
@@ -124,8 +127,9 @@ pub async fn authenticate(
         (credential, row)
     } else if token.starts_with("cht_") {
         let row = sqlx::query(
-            "SELECT t.id, t.user_id, t.scopes, t.expires_at,
-                    u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at
+            "SELECT t.id, t.user_id, t.created_at, t.scopes, t.expires_at,
+                    u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at,
+                    (SELECT version FROM terms ORDER BY published_at DESC, version DESC LIMIT 1) AS current_terms
              FROM access_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
@@ -163,7 +167,9 @@ pub async fn authenticate(
             .with("suspendedUntil", until));
         }
     }
-    if row.try_get::<Option<i64>, _>("locked_at")?.is_some() {
+    // A lock (4.3) holds every credential issued before it; an interactive sign-in lifts it.
+    let issued_at: i64 = row.try_get("created_at")?;
+    if row.try_get::<Option<i64>, _>("locked_at")?.is_some_and(|locked_at| issued_at < locked_at) {
         return Err(ApiError::new(
             ErrorCode::SignInAgainRequired,
             "This account is temporarily locked; sign in again interactively.",
@@ -174,6 +180,25 @@ pub async fn authenticate(
         email: row.try_get("email")?,
         platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
         terms_accepted_version: row.try_get("terms_accepted_version")?,
+        current_terms: row.try_get("current_terms")?,
         credential: caller,
     })
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(authentication_required)
+    }
+}
+
+impl Caller {
+    /// The session id, for routes the policy table limits to sessions.
+    pub fn session_id(&self) -> ApiResult<&str> {
+        match &self.credential {
+            Credential::Session { id, .. } => Ok(id),
+            Credential::AccessToken { .. } => Err(ApiError::unauthorized()),
+        }
+    }
 }

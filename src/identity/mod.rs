@@ -1,8 +1,61 @@
-//! Identity: users, their credentials (sessions and access tokens), and who is calling.
+//! Identity: users and their credentials — e-mail codes, passkeys, sessions, elevation, access
+//! tokens, terms — and platform administration of users.
 
+pub mod account;
+pub mod admin;
 pub mod auth;
+pub mod ceremony;
+pub mod codes;
+pub mod elevation;
+pub mod me;
+pub mod passkeys;
+pub mod requirement;
 pub mod scope;
+pub mod sessions;
+pub mod signin;
+pub mod terms;
+pub mod tokens;
 pub mod users;
+pub mod webauthn;
 
 pub use auth::{Caller, Credential};
 pub use scope::Scope;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signin::email_otp_start))
+        .routes(routes!(signin::email_otp_verify))
+        .routes(routes!(signin::passkey_start))
+        .routes(routes!(signin::passkey_finish))
+        .routes(routes!(signin::reset_start))
+        .routes(routes!(signin::reset_finish))
+        .routes(routes!(sessions::sign_out))
+        .routes(routes!(elevation::start))
+        .routes(routes!(elevation::finish))
+        .routes(routes!(me::get, me::update))
+        .routes(routes!(me::email_start))
+        .routes(routes!(me::email_verify))
+        .routes(routes!(me::requirement, me::require_passkeys, me::unrequire_passkeys))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::delete))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::delete))
+        .routes(routes!(passkeys::registration_start))
+        .routes(routes!(passkeys::registration_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::delete))
+        .routes(routes!(terms::get_current))
+        .routes(routes!(terms::publish))
+        .routes(routes!(terms::accept))
+        .routes(routes!(admin::create, admin::list))
+        .routes(routes!(admin::get))
+        .routes(routes!(admin::ban, admin::unban))
+        .routes(routes!(admin::suspend, admin::unsuspend))
+        .routes(routes!(admin::lock))
+        .routes(routes!(crate::audit::list))
+}

@@ -55,7 +55,7 @@ pub async fn bootstrap_admin(
                 .bind(&id)
                 .bind(email.as_str())
                 .bind(now.micros())
-                .bind(new_id("wh"))
+                .bind(super::webauthn::new_user_handle())
                 .execute(&mut *tx)
                 .await?;
             id

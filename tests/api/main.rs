@@ -1,7 +1,9 @@
 //! Black-box API tests: one binary, every test on a fresh database (SQLite, or PostgreSQL when
 //! `CHARTER_TEST_DATABASE_URL` is set).
 
+mod soft_passkey;
 mod support;
 
 mod foundation;
 mod idempotency;
+mod sign_in;

@@ -259,3 +259,91 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A signed-in user as tests hold it.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+pub const ORIGIN: &str = "http://localhost:8080";
+
+impl TestApp {
+    /// Every message in the file outbox, oldest first.
+    pub fn outbox(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.path().join("outbox.jsonl")).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).expect("outbox line is JSON")).collect()
+    }
+
+    /// The newest message to `to` made from `template`.
+    pub fn last_mail(&self, to: &str, template: &str) -> Value {
+        self.outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m["to"] == to && m["template"] == template)
+            .unwrap_or_else(|| panic!("no {template} mail to {to}"))
+    }
+
+    pub fn last_code(&self, to: &str, template: &str) -> String {
+        self.last_mail(to, template)["data"]["code"].as_str().unwrap().to_string()
+    }
+
+    /// Starts an e-mail sign-in; returns the challenge id and the mailed code.
+    pub async fn start_email_sign_in(&self, email: &str) -> (String, String) {
+        let res = self.post("/v1/auth/email-otp/start", &serde_json::json!({ "email": email })).await;
+        let challenge = res.assert_status(202)["challengeId"].as_str().unwrap().to_string();
+        (challenge, self.last_code(&email.trim().to_lowercase(), "sign-in-code"))
+    }
+
+    pub async fn verify_code(&self, challenge: &str, code: &str) -> Res {
+        self.post("/v1/auth/email-otp/verify", &serde_json::json!({ "challengeId": challenge, "code": code })).await
+    }
+
+    /// Signs in (signing up the first time) with an e-mail code.
+    pub async fn sign_in(&self, email: &str) -> User {
+        let (challenge, code) = self.start_email_sign_in(email).await;
+        let res = self.verify_code(&challenge, &code).await;
+        let body = res.assert_status(200);
+        User {
+            id: body["user"]["id"].as_str().unwrap().to_string(),
+            email: body["user"]["email"].as_str().unwrap().to_string(),
+            token: body["sessionToken"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// An administrator with a session token (bootstrapped, then signed in by e-mail).
+    pub async fn admin(&self) -> User {
+        self.admin_token("admin@example.com").await;
+        self.sign_in("admin@example.com").await
+    }
+
+    /// Elevates a session of a user without passkeys with a mailed code.
+    pub async fn elevate_by_email(&self, user: &User) {
+        let res = self.post_as(&user.token, "/v1/auth/elevate/start", &serde_json::json!({ "method": "email-otp" })).await;
+        let challenge = res.assert_status(200)["challengeId"].as_str().unwrap().to_string();
+        let code = self.last_code(&user.email, "elevation-code");
+        let res = self.post_as(&user.token, "/v1/auth/elevate/finish", &serde_json::json!({ "challengeId": challenge, "code": code })).await;
+        res.assert_status(200);
+    }
+
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> Res {
+        self.req(Method::PATCH, path).token(token).json(body).send().await
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str) -> Res {
+        self.req(Method::DELETE, path).token(token).send().await
+    }
+
+    /// Creates an access token with `scopes` for a session (elevating it first).
+    pub async fn access_token(&self, user: &User, scopes: &[&str]) -> String {
+        let body = serde_json::json!({ "name": "test", "scopes": scopes });
+        let mut res = self.post_as(&user.token, "/v1/me/tokens", &body).await;
+        if res.status == 403 {
+            self.elevate_by_email(user).await;
+            res = self.post_as(&user.token, "/v1/me/tokens", &body).await;
+        }
+        res.assert_status(201)["token"].as_str().unwrap().to_string()
+    }
+}

@@ -1,0 +1,175 @@
+//! A user's account as the identity flows read it, and the views the API shows of it.
+
+use serde::Serialize;
+use sqlx::Row as _;
+
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::time::Timestamp;
+
+/// One row of `users`.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: Timestamp,
+    pub platform_admin: bool,
+    pub terms_accepted_version: Option<String>,
+    pub banned_at: Option<Timestamp>,
+    pub ban_reason: Option<String>,
+    pub suspended_until: Option<Timestamp>,
+    pub suspend_reason: Option<String>,
+    pub locked_at: Option<Timestamp>,
+    pub passkeys_required: bool,
+    pub webauthn_handle: String,
+}
+
+pub const ACCOUNT_COLUMNS: &str = "id, email, display_name, created_at, platform_admin, terms_accepted_version, banned_at, ban_reason, suspended_until, suspend_reason, locked_at, passkeys_required, webauthn_handle";
+
+impl Account {
+    pub fn from_row(row: &crate::db::Row) -> Result<Account, sqlx::Error> {
+        let time = |name: &str| -> Result<Option<Timestamp>, sqlx::Error> {
+            Ok(row.try_get::<Option<i64>, _>(name)?.map(Timestamp::from_micros))
+        };
+        Ok(Account {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            display_name: row.try_get("display_name")?,
+            created_at: Timestamp::from_micros(row.try_get("created_at")?),
+            platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
+            terms_accepted_version: row.try_get("terms_accepted_version")?,
+            banned_at: time("banned_at")?,
+            ban_reason: row.try_get("ban_reason")?,
+            suspended_until: time("suspended_until")?,
+            suspend_reason: row.try_get("suspend_reason")?,
+            locked_at: time("locked_at")?,
+            passkeys_required: row.try_get::<i64, _>("passkeys_required")? != 0,
+            webauthn_handle: row.try_get("webauthn_handle")?,
+        })
+    }
+
+    /// 403003 when banned, 403004 while suspended.
+    pub fn check_standing(&self, now: Timestamp) -> ApiResult<()> {
+        if self.banned_at.is_some() {
+            return Err(ApiError::new(ErrorCode::UserBanned, "This account is banned."));
+        }
+        if let Some(until) = self.suspended_until.filter(|u| now < *u) {
+            return Err(ApiError::new(ErrorCode::UserSuspended, format!("This account is suspended until {until}."))
+                .with("suspendedUntil", until));
+        }
+        Ok(())
+    }
+}
+
+pub async fn find_by_id(db: &Db, id: &str) -> ApiResult<Option<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(db.pool()).await?;
+    Ok(row.as_ref().map(Account::from_row).transpose()?)
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> ApiResult<Option<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(db.pool()).await?;
+    Ok(row.as_ref().map(Account::from_row).transpose()?)
+}
+
+pub async fn get(db: &Db, id: &str) -> ApiResult<Account> {
+    find_by_id(db, id).await?.ok_or_else(|| ApiError::not_found("The user"))
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeView {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: Timestamp,
+    pub terms_accepted_version: Option<String>,
+    /// Whether sign-in needs a passkey: the user's own setting or an organization's policy.
+    pub passkeys_required: bool,
+    pub platform_admin: bool,
+}
+
+impl MeView {
+    pub fn new(account: &Account, passkeys_required: bool) -> MeView {
+        MeView {
+            id: account.id.clone(),
+            email: account.email.clone(),
+            display_name: account.display_name.clone(),
+            created_at: account.created_at,
+            terms_accepted_version: account.terms_accepted_version.clone(),
+            passkeys_required,
+            platform_admin: account.platform_admin,
+        }
+    }
+}
+
+pub async fn me_view(db: &Db, account: &Account) -> ApiResult<MeView> {
+    let required = !super::requirement::required_by(db, account).await?.is_empty();
+    Ok(MeView::new(account, required))
+}
+
+/// A user as platform administrators see it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: Timestamp,
+    pub platform_admin: bool,
+    pub terms_accepted_version: Option<String>,
+    pub passkeys_required: bool,
+    pub banned: bool,
+    pub ban_reason: Option<String>,
+    pub suspended_until: Option<Timestamp>,
+    pub suspend_reason: Option<String>,
+    pub locked: bool,
+}
+
+impl From<&Account> for UserView {
+    fn from(a: &Account) -> Self {
+        UserView {
+            id: a.id.clone(),
+            email: a.email.clone(),
+            display_name: a.display_name.clone(),
+            created_at: a.created_at,
+            platform_admin: a.platform_admin,
+            terms_accepted_version: a.terms_accepted_version.clone(),
+            passkeys_required: a.passkeys_required,
+            banned: a.banned_at.is_some(),
+            ban_reason: a.ban_reason.clone(),
+            suspended_until: a.suspended_until,
+            suspend_reason: a.suspend_reason.clone(),
+            locked: a.locked_at.is_some(),
+        }
+    }
+}
+
+/// Creates a user; `None` when the id or the e-mail is taken.
+pub async fn insert<'e, E>(executor: E, id: &str, email: &str, display_name: Option<&str>, now: Timestamp, verified: bool) -> ApiResult<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let result = sqlx::query(
+        "INSERT INTO users (id, email, display_name, created_at, webauthn_handle, email_verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(display_name.map(str::to_string))
+    .bind(now.micros())
+    .bind(super::webauthn::new_user_handle())
+    .bind(verified.then_some(now.micros()))
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn find_by_handle(db: &Db, handle: &str) -> ApiResult<Option<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE webauthn_handle = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(db.pool()).await?;
+    Ok(row.as_ref().map(Account::from_row).transpose()?)
+}

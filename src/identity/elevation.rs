@@ -1,0 +1,138 @@
+//! Elevation (4.3): a session is elevated for a while after an interactive authentication;
+//! for a user with a passkey only passkey authentications count.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::audit::{self, Origin};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::extract::ApiJson;
+use crate::mail::templates;
+use crate::time::Timestamp;
+
+use super::account;
+use super::auth::{Caller, Credential};
+use super::ceremony::{self, Purpose as Ceremony};
+use super::codes::{self, NewChallenge, Purpose};
+use super::passkeys;
+use super::sessions::{self, AuthMethod};
+
+/// The ways the caller could elevate: `["passkey"]` with a passkey, else `["email-otp"]`.
+async fn methods(state: &AppState, caller: &Caller) -> ApiResult<Vec<&'static str>> {
+    if !caller.is_session() {
+        return Ok(Vec::new());
+    }
+    Ok(if sessions::has_passkey(&state.db, &caller.user_id).await? { vec!["passkey"] } else { vec!["email-otp"] })
+}
+
+/// Step 7 of the pipeline: 403006 with `methods` unless the session is elevated.
+pub async fn require(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    let methods = methods(state, caller).await?;
+    if let Credential::Session { auth_at, auth_method, .. } = &caller.credential {
+        let recent = auth_at.plus_seconds(state.config.elevation_window_secs) >= state.clock.now();
+        let counts = methods.first() != Some(&"passkey") || auth_method == AuthMethod::Passkey.as_str();
+        if recent && counts {
+            return Ok(());
+        }
+    }
+    Err(ApiError::new(ErrorCode::ElevatedSecurityRequired, "This action needs a recent interactive authentication; elevate the session first.")
+        .with("methods", methods))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ElevateStart {
+    /// `passkey` or `email-otp`.
+    method: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ElevationChallenge {
+    challenge_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    public_key: Option<Value>,
+}
+
+/// Starts an elevation: a passkey assertion, or a code mailed to the account's address.
+#[utoipa::path(post, path = "/v1/auth/elevate/start", tag = "sessions", request_body = ElevateStart,
+    responses((status = 200, body = ElevationChallenge)))]
+pub async fn start(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<ElevateStart>) -> ApiResult<Json<ElevationChallenge>> {
+    let session_id = caller.session_id()?.to_string();
+    let allowed = methods(&state, &caller).await?;
+    if !allowed.contains(&body.method.as_str()) {
+        return Err(ApiError::validation("method", format!("must be one of: {}", allowed.join(", "))));
+    }
+    let account = account::get(&state.db, &caller.user_id).await?;
+    if body.method == "passkey" {
+        let started = passkeys::start_assertion(&state, Ceremony::Elevation, &account, Some(&session_id)).await?;
+        return Ok(Json(ElevationChallenge { challenge_id: started.challenge_id, public_key: Some(started.public_key) }));
+    }
+    let now = state.clock.now();
+    codes::reserve_send(&state.db, &account.email, Purpose::Elevation, now).await?;
+    let code = codes::new_numeric_code();
+    let new = NewChallenge { purpose: Purpose::Elevation, email: &account.email, user_id: Some(&account.id), session_id: Some(&session_id), code: &code };
+    let (challenge_id, _) = codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
+    state
+        .mailer
+        .send(&state.db, now, templates::elevation_code(&account.email, &code, state.config.code_ttl_secs))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(ElevationChallenge { challenge_id, public_key: None }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ElevateFinish {
+    challenge_id: String,
+    #[schema(value_type = Option<Object>)]
+    credential: Option<Value>,
+    code: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Elevated {
+    elevated: bool,
+    elevated_until: Timestamp,
+}
+
+/// Finishes an elevation with the passkey credential or the mailed code.
+#[utoipa::path(post, path = "/v1/auth/elevate/finish", tag = "sessions", request_body = ElevateFinish,
+    responses((status = 200, body = Elevated)))]
+pub async fn finish(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<ElevateFinish>) -> ApiResult<Json<Elevated>> {
+    let session_id = caller.session_id()?.to_string();
+    let now = state.clock.now();
+    let method = match (body.credential, body.code) {
+        (Some(credential), None) => {
+            let bad = |reason: &str| ApiError::validation("credential", reason);
+            let ceremony = ceremony::take(&state, &body.challenge_id, now)
+                .await?
+                .filter(|c| c.purpose == Ceremony::Elevation && c.session_id.as_deref() == Some(session_id.as_str()))
+                .ok_or_else(|| bad("the challenge is unknown, used or expired"))?;
+            let stored = passkeys::of_user(&state.db, &caller.user_id).await?;
+            let verified = state
+                .webauthn
+                .finish_authentication(&ceremony.state, &credential, &passkeys::serialized(&stored))
+                .map_err(|e| bad(&format!("did not verify: {e}")))?;
+            passkeys::record_use(&state.db, &verified, now).await?;
+            AuthMethod::Passkey
+        }
+        (None, Some(code)) => {
+            let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::Elevation)
+                .await?
+                .filter(|c| c.session_id.as_deref() == Some(session_id.as_str()))
+                .ok_or_else(codes::otp_failure)?;
+            super::signin::verify_code(&state, &origin, &challenge, &code, Purpose::Elevation, codes::otp_failure()).await?;
+            AuthMethod::EmailOtp
+        }
+        _ => return Err(ApiError::validation("credential", "send exactly one of `credential` and `code`")),
+    };
+    sessions::mark_authenticated(&state, &session_id, method).await?;
+    audit::record(state.db.pool(), &origin, now, "session.elevated", Some(&caller.user_id), json!({ "sessionId": session_id, "method": method.as_str() })).await?;
+    Ok(Json(Elevated { elevated: true, elevated_until: now.plus_seconds(state.config.elevation_window_secs) }))
+}

@@ -1,0 +1,117 @@
+//! Versioned account terms (4.6): publish, show the current version, accept.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row as _;
+
+use crate::app::AppState;
+use crate::audit::{self, Origin};
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::extract::ApiJson;
+use crate::time::Timestamp;
+
+use super::account::{self, MeView};
+use super::auth::Caller;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TermsView {
+    version: String,
+    url: String,
+    published_at: Timestamp,
+}
+
+/// The latest published version, if any.
+pub async fn current(db: &Db) -> ApiResult<Option<TermsView>> {
+    let row = sqlx::query("SELECT version, url, published_at FROM terms ORDER BY published_at DESC, version DESC LIMIT 1")
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| {
+        Ok(TermsView { version: r.try_get("version")?, url: r.try_get("url")?, published_at: Timestamp::from_micros(r.try_get("published_at")?) })
+    })
+    .transpose()
+    .map_err(|e: sqlx::Error| e.into())
+}
+
+/// Step 4 of the pipeline: 451001 while the caller has not accepted the current version.
+pub fn require_accepted(caller: &Caller) -> ApiResult<()> {
+    match &caller.current_terms {
+        Some(current) if caller.terms_accepted_version.as_deref() != Some(current.as_str()) => {
+            Err(ApiError::new(ErrorCode::AccountTermsAcceptanceRequired, format!("Accept the account terms version {current} to continue."))
+                .with("termsVersion", current))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The current account terms (404003 when none are published).
+#[utoipa::path(get, path = "/v1/terms/current", tag = "terms", responses((status = 200, body = TermsView)))]
+pub async fn get_current(State(state): State<AppState>) -> ApiResult<Json<TermsView>> {
+    current(&state.db).await?.map(Json).ok_or_else(|| ApiError::not_found("Published terms"))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishTerms {
+    version: String,
+    url: String,
+}
+
+/// Publishes a new version (platform administrators); the publisher accepts it.
+#[utoipa::path(post, path = "/v1/terms", tag = "terms", request_body = PublishTerms, responses((status = 201, body = TermsView)))]
+pub async fn publish(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<PublishTerms>) -> ApiResult<(StatusCode, Json<TermsView>)> {
+    let version = body.version.trim().to_string();
+    let mut errors = Vec::new();
+    if version.is_empty() || version.len() > 64 {
+        errors.push(crate::error::FieldError { field: "version".into(), message: "must be 1 to 64 characters".into() });
+    }
+    let url_ok = url::Url::parse(body.url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !url_ok {
+        errors.push(crate::error::FieldError { field: "url".into(), message: "must be an http(s) URL".into() });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validations(errors));
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    let inserted = sqlx::query("INSERT INTO terms (version, url, published_at, published_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+        .bind(&version)
+        .bind(body.url.trim())
+        .bind(now.micros())
+        .bind(&caller.user_id)
+        .execute(&mut *tx)
+        .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::validation("version", "this version was already published"));
+    }
+    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1").bind(&caller.user_id).bind(&version).execute(&mut *tx).await?;
+    audit::record(&mut *tx, &origin, now, "terms.published", Some(&version), json!({ "url": body.url.trim() })).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(TermsView { version, url: body.url.trim().to_string(), published_at: now })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptTerms {
+    version: String,
+}
+
+/// Accepts the current version (any token, no scope needed).
+#[utoipa::path(post, path = "/v1/me/terms/accept", tag = "terms", request_body = AcceptTerms, responses((status = 200, body = MeView)))]
+pub async fn accept(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<AcceptTerms>) -> ApiResult<Json<MeView>> {
+    let current = current(&state.db).await?;
+    if current.as_ref().map(|c| c.version.as_str()) != Some(body.version.as_str()) {
+        return Err(ApiError::validation("version", "is not the current terms version"));
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1").bind(&caller.user_id).bind(&body.version).execute(&mut *tx).await?;
+    audit::record(&mut *tx, &origin, now, "terms.accepted", Some(&caller.user_id), json!({ "version": body.version })).await?;
+    tx.commit().await?;
+    let account = account::get(&state.db, &caller.user_id).await?;
+    Ok(Json(account::me_view(&state.db, &account).await?))
+}

@@ -1,0 +1,165 @@
+//! Mail through one transport: the file outbox (one JSON object per line, written before the
+//! request answers) or SMTP (a database outbox that a background sender delivers with lettre,
+//! so a slow or failing mail server never holds a request and nothing is lost on restart).
+
+pub mod templates;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::{Value, json};
+use sqlx::Row as _;
+
+use crate::crypto::new_id;
+use crate::db::Db;
+use crate::time::Timestamp;
+
+/// One message, rendered.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub template: &'static str,
+    pub data: Value,
+}
+
+#[derive(Clone)]
+pub enum Mailer {
+    File { path: PathBuf, lock: Arc<tokio::sync::Mutex<()>> },
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("mail transport `{0}`: {1}")]
+    Config(String, String),
+    #[error("writing the outbox: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("mail outbox: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl Mailer {
+    /// `file:PATH` or `smtp://user:pass@host:port` / `smtps://…`.
+    pub fn from_config(spec: &str, from: &str) -> Result<Mailer, MailError> {
+        if let Some(path) = spec.strip_prefix("file:") {
+            let path = PathBuf::from(path);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            return Ok(Mailer::File { path, lock: Arc::new(tokio::sync::Mutex::new(())) });
+        }
+        if spec.starts_with("smtp://") || spec.starts_with("smtps://") {
+            let redacted = crate::config::redact_url(spec);
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(spec)
+                .map_err(|e| MailError::Config(redacted.clone(), e.to_string()))?
+                .build();
+            let from = from.parse::<Mailbox>().map_err(|e| MailError::Config(redacted, format!("mail_from: {e}")))?;
+            return Ok(Mailer::Smtp { transport, from });
+        }
+        Err(MailError::Config(crate::config::redact_url(spec), "expected file:PATH or smtp://…".into()))
+    }
+
+    /// Sends (file) or queues (SMTP) one message; done before the caller answers.
+    pub async fn send(&self, db: &Db, now: Timestamp, mail: Mail) -> Result<(), MailError> {
+        match self {
+            Mailer::File { path, lock } => {
+                let line = json!({
+                    "to": mail.to, "subject": mail.subject, "text": mail.text,
+                    "template": mail.template, "data": mail.data, "sentAt": now,
+                })
+                .to_string()
+                    + "\n";
+                let _guard = lock.lock().await;
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                    file.write_all(line.as_bytes())
+                })
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+                Ok(())
+            }
+            Mailer::Smtp { .. } => {
+                sqlx::query(
+                    "INSERT INTO mail_outbox (id, recipient, subject, body, template, data, created_at, next_try_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(new_id("mail"))
+                .bind(&mail.to)
+                .bind(&mail.subject)
+                .bind(&mail.text)
+                .bind(mail.template)
+                .bind(mail.data.to_string())
+                .bind(now.micros())
+                .execute(db.pool())
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Delivers queued SMTP messages that are due; each is claimed first so that several
+    /// processes never send one twice. Failures back off and are retried.
+    pub async fn deliver_outbox(&self, db: &Db, now: Timestamp) -> Result<usize, MailError> {
+        let Mailer::Smtp { transport, from } = self else { return Ok(0) };
+        let due = sqlx::query("SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_try_at <= $1 ORDER BY created_at LIMIT 50")
+            .bind(now.micros())
+            .fetch_all(db.pool())
+            .await?;
+        let mut sent = 0;
+        for row in due {
+            let id: String = row.try_get("id")?;
+            let claimed = sqlx::query(
+                "UPDATE mail_outbox SET attempts = attempts + 1, next_try_at = $2
+                 WHERE id = $1 AND sent_at IS NULL AND next_try_at <= $3
+                 RETURNING recipient, subject, body, attempts",
+            )
+            .bind(&id)
+            .bind(now.plus_seconds(300).micros())
+            .bind(now.micros())
+            .fetch_optional(db.pool())
+            .await?;
+            let Some(message) = claimed else { continue };
+            let recipient: String = message.try_get("recipient")?;
+            let attempts: i64 = message.try_get("attempts")?;
+            let result = match recipient.parse::<Mailbox>() {
+                Ok(to) => match Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(message.try_get::<String, _>("subject")?)
+                    .body(message.try_get::<String, _>("body")?)
+                {
+                    Ok(email) => transport.send(email).await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(()) => {
+                    sqlx::query("UPDATE mail_outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+                        .bind(&id)
+                        .bind(now.micros())
+                        .execute(db.pool())
+                        .await?;
+                    sent += 1;
+                }
+                Err(error) => {
+                    let backoff = 30i64 << attempts.clamp(0, 10);
+                    tracing::warn!(mail_id = %id, attempts, error = %error, "mail delivery failed; will retry");
+                    sqlx::query("UPDATE mail_outbox SET last_error = $2, next_try_at = $3 WHERE id = $1")
+                        .bind(&id)
+                        .bind(error)
+                        .bind(now.plus_seconds(backoff.min(6 * 3600)).micros())
+                        .execute(db.pool())
+                        .await?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
