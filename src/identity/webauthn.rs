@@ -436,13 +436,11 @@ impl Passkeys {
 /// The bare request options: nulls stripped, `allowCredentials` only when non-empty.
 fn request_options(options: &impl Serialize) -> Result<Value, WebauthnError> {
     let mut options = to_value(options)?;
-    if options["allowCredentials"]
+    let empty = options["allowCredentials"]
         .as_array()
-        .is_none_or(Vec::is_empty)
-    {
-        if let Some(map) = options.as_object_mut() {
-            map.remove("allowCredentials");
-        }
+        .is_none_or(Vec::is_empty);
+    if empty && let Some(map) = options.as_object_mut() {
+        map.remove("allowCredentials");
     }
     options["userVerification"] = json!("required");
     strip_nulls(&mut options);

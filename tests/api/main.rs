@@ -4,6 +4,8 @@
 mod soft_passkey;
 mod support;
 
+mod admin;
 mod foundation;
 mod idempotency;
+mod sessions;
 mod sign_in;

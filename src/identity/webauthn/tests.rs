@@ -1,5 +1,6 @@
 //! Ceremonies against webauthn-authenticator-rs's SoftPasskey, through the same helper the API
 //! tests use.
+#![allow(clippy::cloned_ref_to_slice_refs)]
 
 #[path = "../../../tests/api/soft_passkey.rs"]
 mod soft_passkey;
@@ -48,9 +49,11 @@ fn refused<T: std::fmt::Debug>(result: Result<T, WebauthnError>, reason: &str) {
     }
 }
 
-fn flip_byte(credential: &mut Value, member: &str, index: usize) {
+/// Flips the low bit of byte `index` of a response member (negative: from the end).
+fn flip_byte(credential: &mut Value, member: &str, index: isize) {
     let text = credential["response"][member].as_str().unwrap();
     let mut bytes = URL_SAFE_NO_PAD.decode(text).unwrap();
+    let index = index.rem_euclid(bytes.len() as isize) as usize;
     bytes[index] ^= 0x01;
     credential["response"][member] = json!(b64(&bytes));
 }
@@ -261,7 +264,10 @@ fn tampered_assertions_fail() {
         pk.finish_authentication(&state, &credential, &stored)
     };
     assert!(attempt(&|_| {}).is_ok());
-    refused(attempt(&|c| flip_byte(c, "signature", 12)), "signature");
+    // The last byte of the DER signature: still DER, no longer valid.
+    refused(attempt(&|c| flip_byte(c, "signature", -1)), "failed");
+    // Its length byte: not even DER.
+    refused(attempt(&|c| flip_byte(c, "signature", 1)), "signature");
     // The counter byte: the signature no longer matches.
     refused(
         attempt(&|c| flip_byte(c, "authenticatorData", 36)),
