@@ -56,8 +56,15 @@ where
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Origin>().cloned().unwrap_or_default())
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Origin>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -88,7 +95,9 @@ pub async fn list(
 ) -> crate::error::ApiResult<axum::Json<crate::http::list::Page<AuditEvent>>> {
     use sqlx::Row as _;
     crate::http::list::reject_query(&params)?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(state.db.pool()).await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(state.db.pool())
+        .await?;
     let rows = sqlx::query(
         "SELECT id, action, actor, subject, created_at, request_id, source_address, details FROM audit_events
          ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2",
@@ -108,9 +117,12 @@ pub async fn list(
                 created_at: Timestamp::from_micros(r.try_get("created_at")?),
                 request_id: r.try_get("request_id")?,
                 source_address: r.try_get("source_address")?,
-                details: serde_json::from_str(&r.try_get::<String, _>("details")?).unwrap_or(Value::Null),
+                details: serde_json::from_str(&r.try_get::<String, _>("details")?)
+                    .unwrap_or(Value::Null),
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(axum::Json(crate::http::list::Page::new(&params, items, total)))
+    Ok(axum::Json(crate::http::list::Page::new(
+        &params, items, total,
+    )))
 }

@@ -101,6 +101,18 @@ impl<T> Page<T> {
     }
 }
 
+/// Lists whose `query` the server cannot evaluate yet answer 400015 rather than ignoring it.
+pub fn reject_query(params: &ListParams) -> Result<(), ApiError> {
+    match &params.query {
+        Some(_) => Err(ApiError::new(
+            ErrorCode::QueryError,
+            "The query language is not available on this list yet.",
+        )
+        .with("position", 0)),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,13 +141,5 @@ mod tests {
             (p.from, p.limit, p.query.as_deref()),
             (5, 0, Some("status:paid"))
         );
-    }
-}
-
-/// Lists whose `query` the server cannot evaluate yet answer 400015 rather than ignoring it.
-pub fn reject_query(params: &ListParams) -> Result<(), ApiError> {
-    match &params.query {
-        Some(_) => Err(ApiError::new(ErrorCode::QueryError, "The query language is not available on this list yet.").with("position", 0)),
-        None => Ok(()),
     }
 }

@@ -103,11 +103,7 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
 }
 
 /// Steps 3 to 7 for an authenticated caller.
-async fn check_caller(
-    state: &AppState,
-    policy: &policy::Policy,
-    caller: &Caller,
-) -> ApiResult<()> {
+async fn check_caller(state: &AppState, policy: &policy::Policy, caller: &Caller) -> ApiResult<()> {
     if caller.is_restricted() && !policy.restricted_ok {
         return Err(ApiError::new(
             ErrorCode::TwoFactorRequired,

@@ -133,29 +133,69 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/auth/passkey-reset/start", Policy::PUBLIC),
     route("POST", "/v1/auth/passkey-reset/finish", Policy::PUBLIC),
     // Sessions and elevation (4.3); /v1/auth/* never answers 451001.
-    route("POST", "/v1/auth/sign-out", Policy::session().terms_exempt().restricted_ok()),
-    route("POST", "/v1/auth/elevate/start", Policy::session().terms_exempt()),
-    route("POST", "/v1/auth/elevate/finish", Policy::session().terms_exempt()),
+    route(
+        "POST",
+        "/v1/auth/sign-out",
+        Policy::session().terms_exempt().restricted_ok(),
+    ),
+    route(
+        "POST",
+        "/v1/auth/elevate/start",
+        Policy::session().terms_exempt(),
+    ),
+    route(
+        "POST",
+        "/v1/auth/elevate/finish",
+        Policy::session().terms_exempt(),
+    ),
     route("GET", "/v1/me/sessions", Policy::session()),
     route("DELETE", "/v1/me/sessions/{id}", Policy::session()),
     // The signed-in user (4.6).
-    route("GET", "/v1/me", Policy::token(None).terms_exempt().restricted_ok()),
+    route(
+        "GET",
+        "/v1/me",
+        Policy::token(None).terms_exempt().restricted_ok(),
+    ),
     route("PATCH", "/v1/me", Policy::session()),
     route("POST", "/v1/me/email/start", Policy::session().elevated()),
     route("POST", "/v1/me/email/verify", Policy::session()),
-    route("POST", "/v1/me/terms/accept", Policy::token(None).terms_exempt().restricted_ok()),
+    route(
+        "POST",
+        "/v1/me/terms/accept",
+        Policy::token(None).terms_exempt().restricted_ok(),
+    ),
     route("GET", "/v1/me/security/require-passkeys", Policy::session()),
-    route("POST", "/v1/me/security/require-passkeys", Policy::session().elevated()),
-    route("DELETE", "/v1/me/security/require-passkeys", Policy::session().elevated()),
+    route(
+        "POST",
+        "/v1/me/security/require-passkeys",
+        Policy::session().elevated(),
+    ),
+    route(
+        "DELETE",
+        "/v1/me/security/require-passkeys",
+        Policy::session().elevated(),
+    ),
     route("POST", "/v1/me/tokens", Policy::session().elevated()),
     route("GET", "/v1/me/tokens", Policy::session()),
     route("DELETE", "/v1/me/tokens/{id}", Policy::session()),
     // Passkeys (4.2); registration stays open to a restricted session (4.4).
-    route("POST", "/v1/me/passkeys/registration/start", Policy::session().terms_exempt().restricted_ok()),
-    route("POST", "/v1/me/passkeys/registration/finish", Policy::session().terms_exempt().restricted_ok()),
+    route(
+        "POST",
+        "/v1/me/passkeys/registration/start",
+        Policy::session().terms_exempt().restricted_ok(),
+    ),
+    route(
+        "POST",
+        "/v1/me/passkeys/registration/finish",
+        Policy::session().terms_exempt().restricted_ok(),
+    ),
     route("GET", "/v1/me/passkeys", Policy::session()),
     route("PATCH", "/v1/me/passkeys/{id}", Policy::session()),
-    route("DELETE", "/v1/me/passkeys/{id}", Policy::session().elevated()),
+    route(
+        "DELETE",
+        "/v1/me/passkeys/{id}",
+        Policy::session().elevated(),
+    ),
     // Terms (4.6).
     route("GET", "/v1/terms/current", Policy::PUBLIC),
     route("POST", "/v1/terms", Policy::admin(Scope::Admin)),
@@ -163,11 +203,31 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/users", Policy::admin(Scope::UsersWrite)),
     route("GET", "/v1/users", Policy::admin(Scope::UsersRead)),
     route("GET", "/v1/users/{userId}", Policy::admin(Scope::UsersRead)),
-    route("POST", "/v1/users/{userId}/ban", Policy::admin(Scope::UsersWrite)),
-    route("DELETE", "/v1/users/{userId}/ban", Policy::admin(Scope::UsersWrite)),
-    route("POST", "/v1/users/{userId}/suspend", Policy::admin(Scope::UsersWrite)),
-    route("DELETE", "/v1/users/{userId}/suspend", Policy::admin(Scope::UsersWrite)),
-    route("POST", "/v1/users/{userId}/lock", Policy::admin(Scope::UsersWrite)),
+    route(
+        "POST",
+        "/v1/users/{userId}/ban",
+        Policy::admin(Scope::UsersWrite),
+    ),
+    route(
+        "DELETE",
+        "/v1/users/{userId}/ban",
+        Policy::admin(Scope::UsersWrite),
+    ),
+    route(
+        "POST",
+        "/v1/users/{userId}/suspend",
+        Policy::admin(Scope::UsersWrite),
+    ),
+    route(
+        "DELETE",
+        "/v1/users/{userId}/suspend",
+        Policy::admin(Scope::UsersWrite),
+    ),
+    route(
+        "POST",
+        "/v1/users/{userId}/lock",
+        Policy::admin(Scope::UsersWrite),
+    ),
     route("GET", "/v1/audit-events", Policy::admin(Scope::Admin)),
 ];
 

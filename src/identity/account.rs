@@ -30,7 +30,9 @@ pub const ACCOUNT_COLUMNS: &str = "id, email, display_name, created_at, platform
 impl Account {
     pub fn from_row(row: &crate::db::Row) -> Result<Account, sqlx::Error> {
         let time = |name: &str| -> Result<Option<Timestamp>, sqlx::Error> {
-            Ok(row.try_get::<Option<i64>, _>(name)?.map(Timestamp::from_micros))
+            Ok(row
+                .try_get::<Option<i64>, _>(name)?
+                .map(Timestamp::from_micros))
         };
         Ok(Account {
             id: row.try_get("id")?,
@@ -52,11 +54,17 @@ impl Account {
     /// 403003 when banned, 403004 while suspended.
     pub fn check_standing(&self, now: Timestamp) -> ApiResult<()> {
         if self.banned_at.is_some() {
-            return Err(ApiError::new(ErrorCode::UserBanned, "This account is banned."));
+            return Err(ApiError::new(
+                ErrorCode::UserBanned,
+                "This account is banned.",
+            ));
         }
         if let Some(until) = self.suspended_until.filter(|u| now < *u) {
-            return Err(ApiError::new(ErrorCode::UserSuspended, format!("This account is suspended until {until}."))
-                .with("suspendedUntil", until));
+            return Err(ApiError::new(
+                ErrorCode::UserSuspended,
+                format!("This account is suspended until {until}."),
+            )
+            .with("suspendedUntil", until));
         }
         Ok(())
     }
@@ -64,18 +72,26 @@ impl Account {
 
 pub async fn find_by_id(db: &Db, id: &str) -> ApiResult<Option<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(db.pool()).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.as_ref().map(Account::from_row).transpose()?)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> ApiResult<Option<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(db.pool()).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.as_ref().map(Account::from_row).transpose()?)
 }
 
 pub async fn get(db: &Db, id: &str) -> ApiResult<Account> {
-    find_by_id(db, id).await?.ok_or_else(|| ApiError::not_found("The user"))
+    find_by_id(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The user"))
 }
 
 /// `GET /v1/me`.
@@ -107,7 +123,9 @@ impl MeView {
 }
 
 pub async fn me_view(db: &Db, account: &Account) -> ApiResult<MeView> {
-    let required = !super::requirement::required_by(db, account).await?.is_empty();
+    let required = !super::requirement::required_by(db, account)
+        .await?
+        .is_empty();
     Ok(MeView::new(account, required))
 }
 
@@ -149,7 +167,14 @@ impl From<&Account> for UserView {
 }
 
 /// Creates a user; `None` when the id or the e-mail is taken.
-pub async fn insert<'e, E>(executor: E, id: &str, email: &str, display_name: Option<&str>, now: Timestamp, verified: bool) -> ApiResult<bool>
+pub async fn insert<'e, E>(
+    executor: E,
+    id: &str,
+    email: &str,
+    display_name: Option<&str>,
+    now: Timestamp,
+    verified: bool,
+) -> ApiResult<bool>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -170,6 +195,9 @@ where
 
 pub async fn find_by_handle(db: &Db, handle: &str) -> ApiResult<Option<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE webauthn_handle = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(db.pool()).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(handle)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.as_ref().map(Account::from_row).transpose()?)
 }

@@ -29,15 +29,22 @@ impl FromRequestParts<AppState> for TargetUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state).await.map_err(|_| user_not_found())?;
-        account::find_by_id(&state.db, &id).await?.map(TargetUser).ok_or_else(user_not_found)
+        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| user_not_found())?;
+        account::find_by_id(&state.db, &id)
+            .await?
+            .map(TargetUser)
+            .ok_or_else(user_not_found)
     }
 }
 
 /// A caller-chosen user id: `^[A-Za-z0-9._-]{1,64}$`, not starting with `usr_`.
 fn valid_user_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         && !id.starts_with("usr_")
 }
 
@@ -51,30 +58,65 @@ pub struct CreateUser {
 
 /// Creates a user; an existing id or e-mail answers 400006.
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = UserView)))]
-pub async fn create(State(state): State<AppState>, origin: Origin, ApiJson(body): ApiJson<CreateUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     let mut errors = Vec::new();
     if body.id.as_deref().is_some_and(|id| !valid_user_id(id)) {
-        errors.push(FieldError { field: "id".into(), message: "must match ^[A-Za-z0-9._-]{1,64}$ and not start with usr_".into() });
+        errors.push(FieldError {
+            field: "id".into(),
+            message: "must match ^[A-Za-z0-9._-]{1,64}$ and not start with usr_".into(),
+        });
     }
     let email = Email::parse(&body.email);
     if email.is_none() {
-        errors.push(FieldError { field: "email".into(), message: "is not a valid e-mail address".into() });
+        errors.push(FieldError {
+            field: "email".into(),
+            message: "is not a valid e-mail address".into(),
+        });
     }
     let display_name = match super::me::display_name(body.display_name) {
         Ok(name) => name,
         Err(_) => {
-            errors.push(FieldError { field: "displayName".into(), message: "must be at most 100 printable characters".into() });
+            errors.push(FieldError {
+                field: "displayName".into(),
+                message: "must be at most 100 printable characters".into(),
+            });
             None
         }
     };
-    let Some(email) = email.filter(|_| errors.is_empty()) else { return Err(ApiError::validations(errors)) };
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validations(errors));
+    };
     let id = body.id.unwrap_or_else(|| new_id("usr"));
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    if !account::insert(&mut *tx, &id, email.as_str(), display_name.as_deref(), now, false).await? {
-        return Err(ApiError::new(ErrorCode::UserAlreadyExists, "A user with this id or e-mail address already exists."));
+    if !account::insert(
+        &mut *tx,
+        &id,
+        email.as_str(),
+        display_name.as_deref(),
+        now,
+        false,
+    )
+    .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::UserAlreadyExists,
+            "A user with this id or e-mail address already exists.",
+        ));
     }
-    audit::record(&mut *tx, &origin, now, "user.created", Some(&id), json!({ "email": email.as_str() })).await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "user.created",
+        Some(&id),
+        json!({ "email": email.as_str() }),
+    )
+    .await?;
     tx.commit().await?;
     let account = account::get(&state.db, &id).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&account))))
@@ -84,12 +126,26 @@ pub async fn create(State(state): State<AppState>, origin: Origin, ApiJson(body)
 #[utoipa::path(get, path = "/v1/users", tag = "users",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query, description = "Filter (section 7's query language)")),
     responses((status = 200, body = Page<UserView>)))]
-pub async fn list(State(state): State<AppState>, params: ListParams) -> ApiResult<Json<Page<UserView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    params: ListParams,
+) -> ApiResult<Json<Page<UserView>>> {
     crate::http::list::reject_query(&params)?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(state.db.pool()).await?;
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(params.limit).bind(params.from).fetch_all(state.db.pool()).await?;
-    let items = rows.iter().map(|r| Account::from_row(r).map(|a| UserView::from(&a))).collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(state.db.pool())
+        .await?;
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(params.limit)
+        .bind(params.from)
+        .fetch_all(state.db.pool())
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| Account::from_row(r).map(|a| UserView::from(&a)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(Page::new(&params, items, total)))
 }
 
@@ -108,7 +164,14 @@ pub struct Ban {
 type Update = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Applies one change to a user and audits it, in one transaction.
-async fn change(state: &AppState, origin: &Origin, user_id: &str, update: Update, action: &str, details: serde_json::Value) -> ApiResult<Account> {
+async fn change(
+    state: &AppState,
+    origin: &Origin,
+    user_id: &str,
+    update: Update,
+    action: &str,
+    details: serde_json::Value,
+) -> ApiResult<Account> {
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
     update.execute(&mut *tx).await?;
@@ -120,19 +183,48 @@ async fn change(state: &AppState, origin: &Origin, user_id: &str, update: Update
 /// Bans a user: sign-in and every token answer 403003.
 #[utoipa::path(post, path = "/v1/users/{userId}/ban", tag = "users", params(("userId" = String, Path)), request_body = Ban,
     responses((status = 200, body = UserView)))]
-pub async fn ban(State(state): State<AppState>, origin: Origin, TargetUser(user): TargetUser, ApiJson(body): ApiJson<Ban>) -> ApiResult<Json<UserView>> {
+pub async fn ban(
+    State(state): State<AppState>,
+    origin: Origin,
+    TargetUser(user): TargetUser,
+    ApiJson(body): ApiJson<Ban>,
+) -> ApiResult<Json<UserView>> {
     let reason = required_reason(&body.reason)?;
     let now = state.clock.now().micros();
-    let update = sqlx::query("UPDATE users SET banned_at = $2, ban_reason = $3 WHERE id = $1").bind(user.id.clone()).bind(now).bind(reason.clone());
-    let account = change(&state, &origin, &user.id, update, "user.banned", json!({ "reason": reason })).await?;
+    let update = sqlx::query("UPDATE users SET banned_at = $2, ban_reason = $3 WHERE id = $1")
+        .bind(user.id.clone())
+        .bind(now)
+        .bind(reason.clone());
+    let account = change(
+        &state,
+        &origin,
+        &user.id,
+        update,
+        "user.banned",
+        json!({ "reason": reason }),
+    )
+    .await?;
     Ok(Json(UserView::from(&account)))
 }
 
 /// Lifts a ban.
 #[utoipa::path(delete, path = "/v1/users/{userId}/ban", tag = "users", params(("userId" = String, Path)), responses((status = 204)))]
-pub async fn unban(State(state): State<AppState>, origin: Origin, TargetUser(user): TargetUser) -> ApiResult<StatusCode> {
-    let update = sqlx::query("UPDATE users SET banned_at = NULL, ban_reason = NULL WHERE id = $1").bind(user.id.clone());
-    change(&state, &origin, &user.id, update, "user.unbanned", json!({})).await?;
+pub async fn unban(
+    State(state): State<AppState>,
+    origin: Origin,
+    TargetUser(user): TargetUser,
+) -> ApiResult<StatusCode> {
+    let update = sqlx::query("UPDATE users SET banned_at = NULL, ban_reason = NULL WHERE id = $1")
+        .bind(user.id.clone());
+    change(
+        &state,
+        &origin,
+        &user.id,
+        update,
+        "user.unbanned",
+        json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -146,7 +238,10 @@ pub struct Suspend {
 fn required_reason(reason: &str) -> ApiResult<String> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::validation("reason", "must be 1 to 500 characters"));
+        return Err(ApiError::validation(
+            "reason",
+            "must be 1 to 500 characters",
+        ));
     }
     Ok(reason.to_string())
 }
@@ -154,33 +249,67 @@ fn required_reason(reason: &str) -> ApiResult<String> {
 /// Suspends a user until a time: every token answers 403004 until then.
 #[utoipa::path(post, path = "/v1/users/{userId}/suspend", tag = "users", params(("userId" = String, Path)), request_body = Suspend,
     responses((status = 200, body = UserView)))]
-pub async fn suspend(State(state): State<AppState>, origin: Origin, TargetUser(user): TargetUser, ApiJson(body): ApiJson<Suspend>) -> ApiResult<Json<UserView>> {
+pub async fn suspend(
+    State(state): State<AppState>,
+    origin: Origin,
+    TargetUser(user): TargetUser,
+    ApiJson(body): ApiJson<Suspend>,
+) -> ApiResult<Json<UserView>> {
     if body.until <= state.clock.now() {
         return Err(ApiError::validation("until", "must be in the future"));
     }
     let reason = required_reason(&body.reason)?;
-    let update = sqlx::query("UPDATE users SET suspended_until = $2, suspend_reason = $3 WHERE id = $1")
-        .bind(user.id.clone())
-        .bind(body.until.micros())
-        .bind(reason.clone());
-    let account = change(&state, &origin, &user.id, update, "user.suspended", json!({ "until": body.until, "reason": reason })).await?;
+    let update =
+        sqlx::query("UPDATE users SET suspended_until = $2, suspend_reason = $3 WHERE id = $1")
+            .bind(user.id.clone())
+            .bind(body.until.micros())
+            .bind(reason.clone());
+    let account = change(
+        &state,
+        &origin,
+        &user.id,
+        update,
+        "user.suspended",
+        json!({ "until": body.until, "reason": reason }),
+    )
+    .await?;
     Ok(Json(UserView::from(&account)))
 }
 
 /// Lifts a suspension.
 #[utoipa::path(delete, path = "/v1/users/{userId}/suspend", tag = "users", params(("userId" = String, Path)), responses((status = 204)))]
-pub async fn unsuspend(State(state): State<AppState>, origin: Origin, TargetUser(user): TargetUser) -> ApiResult<StatusCode> {
-    let update = sqlx::query("UPDATE users SET suspended_until = NULL, suspend_reason = NULL WHERE id = $1").bind(user.id.clone());
-    change(&state, &origin, &user.id, update, "user.unsuspended", json!({})).await?;
+pub async fn unsuspend(
+    State(state): State<AppState>,
+    origin: Origin,
+    TargetUser(user): TargetUser,
+) -> ApiResult<StatusCode> {
+    let update =
+        sqlx::query("UPDATE users SET suspended_until = NULL, suspend_reason = NULL WHERE id = $1")
+            .bind(user.id.clone());
+    change(
+        &state,
+        &origin,
+        &user.id,
+        update,
+        "user.unsuspended",
+        json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Locks a user temporarily: every session and access token answers 403002 until the user
 /// signs in interactively again.
 #[utoipa::path(post, path = "/v1/users/{userId}/lock", tag = "users", params(("userId" = String, Path)), responses((status = 200, body = UserView)))]
-pub async fn lock(State(state): State<AppState>, origin: Origin, TargetUser(user): TargetUser) -> ApiResult<Json<UserView>> {
+pub async fn lock(
+    State(state): State<AppState>,
+    origin: Origin,
+    TargetUser(user): TargetUser,
+) -> ApiResult<Json<UserView>> {
     let now: Timestamp = state.clock.now();
-    let update = sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1").bind(user.id.clone()).bind(now.micros());
+    let update = sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1")
+        .bind(user.id.clone())
+        .bind(now.micros());
     let account = change(&state, &origin, &user.id, update, "user.locked", json!({})).await?;
     Ok(Json(UserView::from(&account)))
 }

@@ -169,7 +169,10 @@ pub async fn authenticate(
     }
     // A lock (4.3) holds every credential issued before it; an interactive sign-in lifts it.
     let issued_at: i64 = row.try_get("created_at")?;
-    if row.try_get::<Option<i64>, _>("locked_at")?.is_some_and(|locked_at| issued_at < locked_at) {
+    if row
+        .try_get::<Option<i64>, _>("locked_at")?
+        .is_some_and(|locked_at| issued_at < locked_at)
+    {
         return Err(ApiError::new(
             ErrorCode::SignInAgainRequired,
             "This account is temporarily locked; sign in again interactively.",
@@ -188,8 +191,15 @@ pub async fn authenticate(
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(authentication_required)
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(authentication_required)
     }
 }
 

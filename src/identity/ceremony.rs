@@ -30,9 +30,15 @@ impl Purpose {
     }
 
     fn parse(text: &str) -> Option<Purpose> {
-        [Purpose::Registration, Purpose::SignIn, Purpose::Discoverable, Purpose::SecondFactor, Purpose::Elevation]
-            .into_iter()
-            .find(|p| p.as_str() == text)
+        [
+            Purpose::Registration,
+            Purpose::SignIn,
+            Purpose::Discoverable,
+            Purpose::SecondFactor,
+            Purpose::Elevation,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
     }
 }
 
@@ -54,7 +60,13 @@ pub struct Started {
     pub public_key: Value,
 }
 
-pub async fn store(state: &AppState, purpose: Purpose, user_id: Option<&str>, session_id: Option<&str>, ceremony_state: String) -> ApiResult<String> {
+pub async fn store(
+    state: &AppState,
+    purpose: Purpose,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    ceremony_state: String,
+) -> ApiResult<String> {
     let now = state.clock.now();
     let id = new_id("chl");
     sqlx::query(
@@ -85,7 +97,9 @@ pub async fn take(state: &AppState, id: &str, now: Timestamp) -> ApiResult<Optio
     .fetch_optional(state.db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let Some(purpose) = Purpose::parse(&row.try_get::<String, _>("purpose")?) else { return Ok(None) };
+    let Some(purpose) = Purpose::parse(&row.try_get::<String, _>("purpose")?) else {
+        return Ok(None);
+    };
     Ok(Some(Ceremony {
         purpose,
         user_id: row.try_get("user_id")?,

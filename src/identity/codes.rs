@@ -48,15 +48,20 @@ pub fn new_numeric_code() -> String {
 pub fn new_reset_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// 403005 with `lockedUntil` and `Retry-After`.
 pub fn locked_out(until: Timestamp, now: Timestamp) -> ApiError {
     let retry = now.seconds_until(until).max(1);
-    ApiError::new(ErrorCode::LockedOut, format!("Too many attempts; try again after {until}."))
-        .with("lockedUntil", until)
-        .with_header(header::RETRY_AFTER, HeaderValue::from(retry as u64))
+    ApiError::new(
+        ErrorCode::LockedOut,
+        format!("Too many attempts; try again after {until}."),
+    )
+    .with("lockedUntil", until)
+    .with_header(header::RETRY_AFTER, HeaderValue::from(retry as u64))
 }
 
 /// Counts one mailed code; past the hourly quota answers 403005.
@@ -88,7 +93,12 @@ fn lock_seconds(level: i64) -> i64 {
 }
 
 /// Reserves one verification attempt for the address, or answers 403005 while it is locked.
-pub async fn reserve_attempt(db: &Db, email: &str, purpose: Purpose, now: Timestamp) -> ApiResult<()> {
+pub async fn reserve_attempt(
+    db: &Db,
+    email: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> ApiResult<()> {
     let window_cutoff = now.minus_seconds(FAILURE_WINDOW_SECS).micros();
     // A fresh window starts when the old one is over or an earlier lock has expired.
     let row = sqlx::query(
@@ -126,12 +136,19 @@ pub async fn reserve_attempt(db: &Db, email: &str, purpose: Purpose, now: Timest
 }
 
 /// After a wrong code: locks the address when this was the last allowed attempt.
-pub async fn record_failure(db: &Db, email: &str, purpose: Purpose, now: Timestamp) -> ApiResult<Option<Timestamp>> {
-    let row = sqlx::query("SELECT failures, lock_level FROM code_lockouts WHERE email = $1 AND kind = $2")
-        .bind(email)
-        .bind(purpose.as_str())
-        .fetch_optional(db.pool())
-        .await?;
+pub async fn record_failure(
+    db: &Db,
+    email: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> ApiResult<Option<Timestamp>> {
+    let row = sqlx::query(
+        "SELECT failures, lock_level FROM code_lockouts WHERE email = $1 AND kind = $2",
+    )
+    .bind(email)
+    .bind(purpose.as_str())
+    .fetch_optional(db.pool())
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let failures: i64 = row.try_get("failures")?;
     if failures < MAX_FAILURES {
@@ -190,7 +207,12 @@ pub struct NewChallenge<'a> {
 }
 
 /// Stores a challenge; returns its id and expiry.
-pub async fn create_challenge(db: &Db, new: NewChallenge<'_>, now: Timestamp, ttl_secs: i64) -> ApiResult<(String, Timestamp)> {
+pub async fn create_challenge(
+    db: &Db,
+    new: NewChallenge<'_>,
+    now: Timestamp,
+    ttl_secs: i64,
+) -> ApiResult<(String, Timestamp)> {
     let id = new_id("chl");
     let expires_at = now.plus_seconds(ttl_secs);
     sqlx::query(
@@ -242,11 +264,21 @@ pub async fn consume_challenge(db: &Db, id: &str, now: Timestamp) -> ApiResult<b
 
 /// The whole verification of a code against a challenge, with the lockout rules.
 /// `wrong` is the error for a wrong code (422001, or 403012 for a passkey reset).
-pub async fn verify(db: &Db, challenge: &Challenge, code: &str, purpose: Purpose, now: Timestamp, wrong: ApiError) -> ApiResult<()> {
+pub async fn verify(
+    db: &Db,
+    challenge: &Challenge,
+    code: &str,
+    purpose: Purpose,
+    now: Timestamp,
+    wrong: ApiError,
+) -> ApiResult<()> {
     reserve_attempt(db, &challenge.email, purpose, now).await?;
     if !challenge.matches(code, now) || !consume_challenge(db, &challenge.id, now).await? {
         if let Some(until) = record_failure(db, &challenge.email, purpose, now).await? {
-            tracing::info!(purpose = purpose.as_str(), "code verification locked for an address");
+            tracing::info!(
+                purpose = purpose.as_str(),
+                "code verification locked for an address"
+            );
             let _ = until;
         }
         return Err(wrong);
@@ -255,7 +287,32 @@ pub async fn verify(db: &Db, challenge: &Challenge, code: &str, purpose: Purpose
 }
 
 pub fn otp_failure() -> ApiError {
-    ApiError::new(ErrorCode::OtpVerificationFailure, "The code is wrong, expired or already used.")
+    ApiError::new(
+        ErrorCode::OtpVerificationFailure,
+        "The code is wrong, expired or already used.",
+    )
+}
+
+/// The newest live challenge of a kind for an address (passkey reset names no challenge).
+pub async fn latest_challenge(
+    db: &Db,
+    email: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> ApiResult<Option<Challenge>> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM email_challenges WHERE email = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(email)
+    .bind(purpose.as_str())
+    .bind(now.micros())
+    .fetch_optional(db.pool())
+    .await?;
+    match id {
+        Some(id) => find_challenge(db, &id, purpose).await,
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -278,22 +335,5 @@ mod tests {
         assert_eq!(lock_seconds(1), 1800);
         assert_eq!(lock_seconds(2), 3600);
         assert_eq!(lock_seconds(7), 3600);
-    }
-}
-
-/// The newest live challenge of a kind for an address (passkey reset names no challenge).
-pub async fn latest_challenge(db: &Db, email: &str, purpose: Purpose, now: Timestamp) -> ApiResult<Option<Challenge>> {
-    let id: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM email_challenges WHERE email = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-         ORDER BY created_at DESC LIMIT 1",
-    )
-    .bind(email)
-    .bind(purpose.as_str())
-    .bind(now.micros())
-    .fetch_optional(db.pool())
-    .await?;
-    match id {
-        Some(id) => find_challenge(db, &id, purpose).await,
-        None => Ok(None),
     }
 }

@@ -25,21 +25,36 @@ async fn methods(state: &AppState, caller: &Caller) -> ApiResult<Vec<&'static st
     if !caller.is_session() {
         return Ok(Vec::new());
     }
-    Ok(if sessions::has_passkey(&state.db, &caller.user_id).await? { vec!["passkey"] } else { vec!["email-otp"] })
+    Ok(
+        if sessions::has_passkey(&state.db, &caller.user_id).await? {
+            vec!["passkey"]
+        } else {
+            vec!["email-otp"]
+        },
+    )
 }
 
 /// Step 7 of the pipeline: 403006 with `methods` unless the session is elevated.
 pub async fn require(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let methods = methods(state, caller).await?;
-    if let Credential::Session { auth_at, auth_method, .. } = &caller.credential {
+    if let Credential::Session {
+        auth_at,
+        auth_method,
+        ..
+    } = &caller.credential
+    {
         let recent = auth_at.plus_seconds(state.config.elevation_window_secs) >= state.clock.now();
-        let counts = methods.first() != Some(&"passkey") || auth_method == AuthMethod::Passkey.as_str();
+        let counts =
+            methods.first() != Some(&"passkey") || auth_method == AuthMethod::Passkey.as_str();
         if recent && counts {
             return Ok(());
         }
     }
-    Err(ApiError::new(ErrorCode::ElevatedSecurityRequired, "This action needs a recent interactive authentication; elevate the session first.")
-        .with("methods", methods))
+    Err(ApiError::new(
+        ErrorCode::ElevatedSecurityRequired,
+        "This action needs a recent interactive authentication; elevate the session first.",
+    )
+    .with("methods", methods))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -61,28 +76,54 @@ pub struct ElevationChallenge {
 /// Starts an elevation: a passkey assertion, or a code mailed to the account's address.
 #[utoipa::path(post, path = "/v1/auth/elevate/start", tag = "sessions", request_body = ElevateStart,
     responses((status = 200, body = ElevationChallenge)))]
-pub async fn start(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<ElevateStart>) -> ApiResult<Json<ElevationChallenge>> {
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ElevateStart>,
+) -> ApiResult<Json<ElevationChallenge>> {
     let session_id = caller.session_id()?.to_string();
     let allowed = methods(&state, &caller).await?;
     if !allowed.contains(&body.method.as_str()) {
-        return Err(ApiError::validation("method", format!("must be one of: {}", allowed.join(", "))));
+        return Err(ApiError::validation(
+            "method",
+            format!("must be one of: {}", allowed.join(", ")),
+        ));
     }
     let account = account::get(&state.db, &caller.user_id).await?;
     if body.method == "passkey" {
-        let started = passkeys::start_assertion(&state, Ceremony::Elevation, &account, Some(&session_id)).await?;
-        return Ok(Json(ElevationChallenge { challenge_id: started.challenge_id, public_key: Some(started.public_key) }));
+        let started =
+            passkeys::start_assertion(&state, Ceremony::Elevation, &account, Some(&session_id))
+                .await?;
+        return Ok(Json(ElevationChallenge {
+            challenge_id: started.challenge_id,
+            public_key: Some(started.public_key),
+        }));
     }
     let now = state.clock.now();
     codes::reserve_send(&state.db, &account.email, Purpose::Elevation, now).await?;
     let code = codes::new_numeric_code();
-    let new = NewChallenge { purpose: Purpose::Elevation, email: &account.email, user_id: Some(&account.id), session_id: Some(&session_id), code: &code };
-    let (challenge_id, _) = codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
+    let new = NewChallenge {
+        purpose: Purpose::Elevation,
+        email: &account.email,
+        user_id: Some(&account.id),
+        session_id: Some(&session_id),
+        code: &code,
+    };
+    let (challenge_id, _) =
+        codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
     state
         .mailer
-        .send(&state.db, now, templates::elevation_code(&account.email, &code, state.config.code_ttl_secs))
+        .send(
+            &state.db,
+            now,
+            templates::elevation_code(&account.email, &code, state.config.code_ttl_secs),
+        )
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(ElevationChallenge { challenge_id, public_key: None }))
+    Ok(Json(ElevationChallenge {
+        challenge_id,
+        public_key: None,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -104,7 +145,12 @@ pub struct Elevated {
 /// Finishes an elevation with the passkey credential or the mailed code.
 #[utoipa::path(post, path = "/v1/auth/elevate/finish", tag = "sessions", request_body = ElevateFinish,
     responses((status = 200, body = Elevated)))]
-pub async fn finish(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<ElevateFinish>) -> ApiResult<Json<Elevated>> {
+pub async fn finish(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiJson(body): ApiJson<ElevateFinish>,
+) -> ApiResult<Json<Elevated>> {
     let session_id = caller.session_id()?.to_string();
     let now = state.clock.now();
     let method = match (body.credential, body.code) {
@@ -112,27 +158,59 @@ pub async fn finish(State(state): State<AppState>, caller: Caller, origin: Origi
             let bad = |reason: &str| ApiError::validation("credential", reason);
             let ceremony = ceremony::take(&state, &body.challenge_id, now)
                 .await?
-                .filter(|c| c.purpose == Ceremony::Elevation && c.session_id.as_deref() == Some(session_id.as_str()))
+                .filter(|c| {
+                    c.purpose == Ceremony::Elevation
+                        && c.session_id.as_deref() == Some(session_id.as_str())
+                })
                 .ok_or_else(|| bad("the challenge is unknown, used or expired"))?;
             let stored = passkeys::of_user(&state.db, &caller.user_id).await?;
             let verified = state
                 .webauthn
                 .finish_authentication(&ceremony.state, &credential, &passkeys::serialized(&stored))
                 .map_err(|e| bad(&format!("did not verify: {e}")))?;
-            passkeys::record_use(&state.db, &verified, now).await?;
+            if !passkeys::record_use(&state.db, &verified, &stored, now).await? {
+                return Err(bad(
+                    "the passkey was used by another request at the same time",
+                ));
+            }
             AuthMethod::Passkey
         }
         (None, Some(code)) => {
-            let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::Elevation)
-                .await?
-                .filter(|c| c.session_id.as_deref() == Some(session_id.as_str()))
-                .ok_or_else(codes::otp_failure)?;
-            super::signin::verify_code(&state, &origin, &challenge, &code, Purpose::Elevation, codes::otp_failure()).await?;
+            let challenge =
+                codes::find_challenge(&state.db, &body.challenge_id, Purpose::Elevation)
+                    .await?
+                    .filter(|c| c.session_id.as_deref() == Some(session_id.as_str()))
+                    .ok_or_else(codes::otp_failure)?;
+            super::signin::verify_code(
+                &state,
+                &origin,
+                &challenge,
+                &code,
+                Purpose::Elevation,
+                codes::otp_failure(),
+            )
+            .await?;
             AuthMethod::EmailOtp
         }
-        _ => return Err(ApiError::validation("credential", "send exactly one of `credential` and `code`")),
+        _ => {
+            return Err(ApiError::validation(
+                "credential",
+                "send exactly one of `credential` and `code`",
+            ));
+        }
     };
     sessions::mark_authenticated(&state, &session_id, method).await?;
-    audit::record(state.db.pool(), &origin, now, "session.elevated", Some(&caller.user_id), json!({ "sessionId": session_id, "method": method.as_str() })).await?;
-    Ok(Json(Elevated { elevated: true, elevated_until: now.plus_seconds(state.config.elevation_window_secs) }))
+    audit::record(
+        state.db.pool(),
+        &origin,
+        now,
+        "session.elevated",
+        Some(&caller.user_id),
+        json!({ "sessionId": session_id, "method": method.as_str() }),
+    )
+    .await?;
+    Ok(Json(Elevated {
+        elevated: true,
+        elevated_until: now.plus_seconds(state.config.elevation_window_secs),
+    }))
 }

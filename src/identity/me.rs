@@ -33,17 +33,31 @@ pub struct UpdateMe {
 
 pub fn display_name(text: Option<String>) -> ApiResult<Option<String>> {
     let name = text.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control)) {
-        return Err(ApiError::validation("displayName", "must be at most 100 printable characters"));
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control))
+    {
+        return Err(ApiError::validation(
+            "displayName",
+            "must be at most 100 printable characters",
+        ));
     }
     Ok(name)
 }
 
 /// Changes the display name (`null` or empty clears it).
 #[utoipa::path(patch, path = "/v1/me", tag = "me", request_body = UpdateMe, responses((status = 200, body = MeView)))]
-pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<UpdateMe>) -> ApiResult<Json<MeView>> {
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<UpdateMe>,
+) -> ApiResult<Json<MeView>> {
     let name = display_name(body.display_name)?;
-    sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1").bind(&caller.user_id).bind(name).execute(state.db.pool()).await?;
+    sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
+        .bind(&caller.user_id)
+        .bind(name)
+        .execute(state.db.pool())
+        .await?;
     get(State(state), caller).await
 }
 
@@ -65,23 +79,46 @@ fn email_update_failed(why: &str) -> ApiError {
 
 /// Mails a code to the new address (elevated). Malformed, unchanged or taken: 400009.
 #[utoipa::path(post, path = "/v1/me/email/start", tag = "me", request_body = EmailStart, responses((status = 202, body = EmailChallenge)))]
-pub async fn email_start(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<EmailStart>) -> ApiResult<(StatusCode, Json<EmailChallenge>)> {
-    let new = Email::parse(&body.new_email).ok_or_else(|| email_update_failed("The new e-mail address is not valid."))?;
+pub async fn email_start(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<EmailStart>,
+) -> ApiResult<(StatusCode, Json<EmailChallenge>)> {
+    let new = Email::parse(&body.new_email)
+        .ok_or_else(|| email_update_failed("The new e-mail address is not valid."))?;
     if new.as_str() == caller.email {
-        return Err(email_update_failed("The new e-mail address is the current one."));
+        return Err(email_update_failed(
+            "The new e-mail address is the current one.",
+        ));
     }
-    if account::find_by_email(&state.db, new.as_str()).await?.is_some() {
-        return Err(email_update_failed("The new e-mail address cannot be used."));
+    if account::find_by_email(&state.db, new.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(email_update_failed(
+            "The new e-mail address cannot be used.",
+        ));
     }
     let now = state.clock.now();
     codes::reserve_send(&state.db, new.as_str(), Purpose::EmailChange, now).await?;
     let code = codes::new_numeric_code();
     let session_id = caller.session_id()?.to_string();
-    let challenge = NewChallenge { purpose: Purpose::EmailChange, email: new.as_str(), user_id: Some(&caller.user_id), session_id: Some(&session_id), code: &code };
-    let (challenge_id, _) = codes::create_challenge(&state.db, challenge, now, state.config.code_ttl_secs).await?;
+    let challenge = NewChallenge {
+        purpose: Purpose::EmailChange,
+        email: new.as_str(),
+        user_id: Some(&caller.user_id),
+        session_id: Some(&session_id),
+        code: &code,
+    };
+    let (challenge_id, _) =
+        codes::create_challenge(&state.db, challenge, now, state.config.code_ttl_secs).await?;
     state
         .mailer
-        .send(&state.db, now, templates::email_change_code(new.as_str(), &code, state.config.code_ttl_secs))
+        .send(
+            &state.db,
+            now,
+            templates::email_change_code(new.as_str(), &code, state.config.code_ttl_secs),
+        )
         .await
         .map_err(ApiError::internal)?;
     Ok((StatusCode::ACCEPTED, Json(EmailChallenge { challenge_id })))
@@ -96,12 +133,25 @@ pub struct EmailVerify {
 
 /// Confirms the new address with the mailed code; the old address is told.
 #[utoipa::path(post, path = "/v1/me/email/verify", tag = "me", request_body = EmailVerify, responses((status = 200, body = MeView)))]
-pub async fn email_verify(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<EmailVerify>) -> ApiResult<Json<MeView>> {
+pub async fn email_verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiJson(body): ApiJson<EmailVerify>,
+) -> ApiResult<Json<MeView>> {
     let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::EmailChange)
         .await?
         .filter(|c| c.user_id.as_deref() == Some(caller.user_id.as_str()))
         .ok_or_else(codes::otp_failure)?;
-    super::signin::verify_code(&state, &origin, &challenge, &body.code, Purpose::EmailChange, codes::otp_failure()).await?;
+    super::signin::verify_code(
+        &state,
+        &origin,
+        &challenge,
+        &body.code,
+        Purpose::EmailChange,
+        codes::otp_failure(),
+    )
+    .await?;
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
     let changed = sqlx::query("UPDATE users SET email = $2, email_verified_at = $3 WHERE id = $1")
@@ -111,13 +161,36 @@ pub async fn email_verify(State(state): State<AppState>, caller: Caller, origin:
         .execute(&mut *tx)
         .await;
     match changed {
-        Err(e) if crate::db::is_unique_violation(&e) => return Err(email_update_failed("The new e-mail address cannot be used.")),
+        Err(e) if crate::db::is_unique_violation(&e) => {
+            return Err(email_update_failed(
+                "The new e-mail address cannot be used.",
+            ));
+        }
         other => other?,
     };
-    audit::record(&mut *tx, &origin, now, "user.email_changed", Some(&caller.user_id), json!({ "from": caller.email, "to": challenge.email })).await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "user.email_changed",
+        Some(&caller.user_id),
+        json!({ "from": caller.email, "to": challenge.email }),
+    )
+    .await?;
     tx.commit().await?;
-    let notice = format!("The e-mail address of your account was changed to {}.", challenge.email);
-    state.mailer.send(&state.db, now, templates::security_notice(&caller.email, &notice, "email-changed")).await.map_err(ApiError::internal)?;
+    let notice = format!(
+        "The e-mail address of your account was changed to {}.",
+        challenge.email
+    );
+    state
+        .mailer
+        .send(
+            &state.db,
+            now,
+            templates::security_notice(&caller.email, &notice, "email-changed"),
+        )
+        .await
+        .map_err(ApiError::internal)?;
     get(State(state), caller).await
 }
 
@@ -132,37 +205,85 @@ pub struct PasskeyRequirement {
 
 /// Who requires the caller to sign in with a passkey.
 #[utoipa::path(get, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 200, body = PasskeyRequirement)))]
-pub async fn requirement(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<PasskeyRequirement>> {
+pub async fn requirement(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<PasskeyRequirement>> {
     let account = account::get(&state.db, &caller.user_id).await?;
     let by = super::requirement::required_by(&state.db, &account).await?;
-    Ok(Json(PasskeyRequirement { passkeys_required: !by.is_empty(), required_by: Some(by) }))
+    Ok(Json(PasskeyRequirement {
+        passkeys_required: !by.is_empty(),
+        required_by: Some(by),
+    }))
 }
 
 /// Requires a passkey after every e-mail code from the next sign-in on (elevated).
 #[utoipa::path(post, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 200, body = PasskeyRequirement)))]
-pub async fn require_passkeys(State(state): State<AppState>, caller: Caller, origin: Origin) -> ApiResult<Json<PasskeyRequirement>> {
+pub async fn require_passkeys(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+) -> ApiResult<Json<PasskeyRequirement>> {
     let account = account::get(&state.db, &caller.user_id).await?;
     if !sessions::has_passkey(&state.db, &account.id).await? {
-        return Err(ApiError::new(ErrorCode::NoPasskeysRegistered, "Register a passkey before requiring passkeys."));
+        return Err(ApiError::new(
+            ErrorCode::NoPasskeysRegistered,
+            "Register a passkey before requiring passkeys.",
+        ));
     }
-    if !super::requirement::required_by(&state.db, &account).await?.is_empty() {
-        return Err(ApiError::new(ErrorCode::PasskeysAlreadyRequired, "Passkeys are already required for this account."));
+    if !super::requirement::required_by(&state.db, &account)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::new(
+            ErrorCode::PasskeysAlreadyRequired,
+            "Passkeys are already required for this account.",
+        ));
     }
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE users SET passkeys_required = 1 WHERE id = $1").bind(&account.id).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &origin, now, "user.passkeys_required", Some(&account.id), json!({})).await?;
+    sqlx::query("UPDATE users SET passkeys_required = 1 WHERE id = $1")
+        .bind(&account.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "user.passkeys_required",
+        Some(&account.id),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Json(PasskeyRequirement { passkeys_required: true, required_by: None }))
+    Ok(Json(PasskeyRequirement {
+        passkeys_required: true,
+        required_by: None,
+    }))
 }
 
 /// Removes the caller's own requirement (organization policies stay).
 #[utoipa::path(delete, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 204)))]
-pub async fn unrequire_passkeys(State(state): State<AppState>, caller: Caller, origin: Origin) -> ApiResult<StatusCode> {
+pub async fn unrequire_passkeys(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+) -> ApiResult<StatusCode> {
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE users SET passkeys_required = 0 WHERE id = $1").bind(&caller.user_id).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &origin, now, "user.passkeys_not_required", Some(&caller.user_id), json!({})).await?;
+    sqlx::query("UPDATE users SET passkeys_required = 0 WHERE id = $1")
+        .bind(&caller.user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "user.passkeys_not_required",
+        Some(&caller.user_id),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

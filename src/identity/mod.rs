@@ -40,7 +40,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me::get, me::update))
         .routes(routes!(me::email_start))
         .routes(routes!(me::email_verify))
-        .routes(routes!(me::requirement, me::require_passkeys, me::unrequire_passkeys))
+        .routes(routes!(
+            me::requirement,
+            me::require_passkeys,
+            me::unrequire_passkeys
+        ))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::delete))
         .routes(routes!(tokens::create, tokens::list))

@@ -32,12 +32,20 @@ pub struct StoredPasskey {
 }
 
 pub async fn of_user(db: &Db, user_id: &str) -> ApiResult<Vec<StoredPasskey>> {
-    let rows = sqlx::query("SELECT id, credential_id, passkey FROM passkeys WHERE user_id = $1 ORDER BY created_at")
-        .bind(user_id)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, credential_id, passkey FROM passkeys WHERE user_id = $1 ORDER BY created_at",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
     rows.iter()
-        .map(|r| Ok(StoredPasskey { id: r.try_get("id")?, credential_id: r.try_get("credential_id")?, passkey: r.try_get("passkey")? }))
+        .map(|r| {
+            Ok(StoredPasskey {
+                id: r.try_get("id")?,
+                credential_id: r.try_get("credential_id")?,
+                passkey: r.try_get("passkey")?,
+            })
+        })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
@@ -46,37 +54,65 @@ pub fn serialized(passkeys: &[StoredPasskey]) -> Vec<String> {
     passkeys.iter().map(|p| p.passkey.clone()).collect()
 }
 
-/// Records a successful assertion: the updated counter and the time of use.
-pub async fn record_use(db: &Db, verified: &Verified, now: Timestamp) -> ApiResult<()> {
-    match &verified.updated_passkey {
-        Some(passkey) => {
-            sqlx::query("UPDATE passkeys SET passkey = $2, last_used_at = $3 WHERE credential_id = $1")
-                .bind(&verified.credential_id)
-                .bind(passkey)
-                .bind(now.micros())
-                .execute(db.pool())
-                .await?
-        }
-        None => {
-            sqlx::query("UPDATE passkeys SET last_used_at = $2 WHERE credential_id = $1")
-                .bind(&verified.credential_id)
-                .bind(now.micros())
-                .execute(db.pool())
-                .await?
-        }
+/// Records a successful assertion: the new counter and the time of use. The update is
+/// conditional on the stored credential being the one verified against, so of two assertions
+/// racing with one counter value only one counts; `false` means this one lost.
+pub async fn record_use(
+    db: &Db,
+    verified: &Verified,
+    stored: &[StoredPasskey],
+    now: Timestamp,
+) -> ApiResult<bool> {
+    let Some(previous) = stored
+        .iter()
+        .find(|p| p.credential_id == verified.credential_id)
+    else {
+        return Ok(false);
     };
-    Ok(())
+    let next = verified
+        .updated_passkey
+        .as_deref()
+        .unwrap_or(&previous.passkey);
+    let done = sqlx::query("UPDATE passkeys SET passkey = $3, last_used_at = $4 WHERE credential_id = $1 AND passkey = $2")
+        .bind(&verified.credential_id)
+        .bind(&previous.passkey)
+        .bind(next)
+        .bind(now.micros())
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Starts an assertion for a known user (sign-in with e-mail, second factor, elevation).
-pub async fn start_assertion(state: &AppState, purpose: Purpose, account: &Account, session_id: Option<&str>) -> ApiResult<Started> {
+pub async fn start_assertion(
+    state: &AppState,
+    purpose: Purpose,
+    account: &Account,
+    session_id: Option<&str>,
+) -> ApiResult<Started> {
     let passkeys = of_user(&state.db, &account.id).await?;
     if passkeys.is_empty() {
-        return Err(ApiError::new(ErrorCode::NoPasskeysRegistered, "No passkeys are registered for this account."));
+        return Err(ApiError::new(
+            ErrorCode::NoPasskeysRegistered,
+            "No passkeys are registered for this account.",
+        ));
     }
-    let (public_key, ceremony_state) = state.webauthn.start_authentication(&serialized(&passkeys)).map_err(ApiError::internal)?;
-    let challenge_id = ceremony::store(state, purpose, Some(&account.id), session_id, ceremony_state).await?;
-    Ok(Started { challenge_id, public_key })
+    let (public_key, ceremony_state) = state
+        .webauthn
+        .start_authentication(&serialized(&passkeys))
+        .map_err(ApiError::internal)?;
+    let challenge_id = ceremony::store(
+        state,
+        purpose,
+        Some(&account.id),
+        session_id,
+        ceremony_state,
+    )
+    .await?;
+    Ok(Started {
+        challenge_id,
+        public_key,
+    })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -93,23 +129,46 @@ fn view(row: &crate::db::Row) -> Result<PasskeyView, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         created_at: Timestamp::from_micros(row.try_get("created_at")?),
-        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp::from_micros),
+        last_used_at: row
+            .try_get::<Option<i64>, _>("last_used_at")?
+            .map(Timestamp::from_micros),
     })
 }
 
 /// Options to register a new passkey for the signed-in user.
 #[utoipa::path(post, path = "/v1/me/passkeys/registration/start", tag = "passkeys", responses((status = 200, body = Started)))]
-pub async fn registration_start(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Started>> {
+pub async fn registration_start(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Started>> {
     let session_id = caller.session_id()?.to_string();
     let account = account::get(&state.db, &caller.user_id).await?;
     let existing = of_user(&state.db, &account.id).await?;
-    let display = account.display_name.clone().unwrap_or_else(|| account.email.clone());
+    let display = account
+        .display_name
+        .clone()
+        .unwrap_or_else(|| account.email.clone());
     let (public_key, ceremony_state) = state
         .webauthn
-        .start_registration(&account.webauthn_handle, &account.email, &display, &serialized(&existing))
+        .start_registration(
+            &account.webauthn_handle,
+            &account.email,
+            &display,
+            &serialized(&existing),
+        )
         .map_err(ApiError::internal)?;
-    let challenge_id = ceremony::store(&state, Purpose::Registration, Some(&account.id), Some(&session_id), ceremony_state).await?;
-    Ok(Json(Started { challenge_id, public_key }))
+    let challenge_id = ceremony::store(
+        &state,
+        Purpose::Registration,
+        Some(&account.id),
+        Some(&session_id),
+        ceremony_state,
+    )
+    .await?;
+    Ok(Json(Started {
+        challenge_id,
+        public_key,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -127,9 +186,15 @@ fn bad_credential(reason: &str) -> ApiError {
 }
 
 fn passkey_name(name: Option<String>) -> ApiResult<String> {
-    let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| "Passkey".into());
+    let name = name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Passkey".into());
     if name.chars().count() > 100 {
-        return Err(ApiError::validation("name", "must be at most 100 characters"));
+        return Err(ApiError::validation(
+            "name",
+            "must be at most 100 characters",
+        ));
     }
     Ok(name)
 }
@@ -148,7 +213,11 @@ pub async fn registration_finish(
     let now = state.clock.now();
     let ceremony = ceremony::take(&state, &body.challenge_id, now)
         .await?
-        .filter(|c| c.purpose == Purpose::Registration && c.user_id.as_deref() == Some(caller.user_id.as_str()) && c.session_id.as_deref() == Some(session_id.as_str()))
+        .filter(|c| {
+            c.purpose == Purpose::Registration
+                && c.user_id.as_deref() == Some(caller.user_id.as_str())
+                && c.session_id.as_deref() == Some(session_id.as_str())
+        })
         .ok_or_else(|| bad_credential("the challenge is unknown, used or expired"))?;
     let registered = state
         .webauthn
@@ -179,18 +248,49 @@ pub async fn registration_finish(
         .bind(AuthMethod::Passkey.as_str())
         .execute(&mut *tx)
         .await?;
-    audit::record(&mut *tx, &origin, now, "passkey.registered", Some(&caller.user_id), json!({ "passkeyId": id, "name": name })).await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "passkey.registered",
+        Some(&caller.user_id),
+        json!({ "passkeyId": id, "name": name }),
+    )
+    .await?;
     tx.commit().await?;
-    let mail = templates::security_notice(&caller.email, &format!("A passkey named \"{name}\" was added to your account."), "passkey-added");
-    state.mailer.send(&state.db, now, mail).await.map_err(ApiError::internal)?;
-    Ok((StatusCode::CREATED, Json(PasskeyView { id, name, created_at: now, last_used_at: None })))
+    let mail = templates::security_notice(
+        &caller.email,
+        &format!("A passkey named \"{name}\" was added to your account."),
+        "passkey-added",
+    );
+    state
+        .mailer
+        .send(&state.db, now, mail)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PasskeyView {
+            id,
+            name,
+            created_at: now,
+            last_used_at: None,
+        }),
+    ))
 }
 
 /// The caller's passkeys, newest first.
 #[utoipa::path(get, path = "/v1/me/passkeys", tag = "passkeys",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<PasskeyView>)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, params: ListParams) -> ApiResult<Json<Page<PasskeyView>>> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1").bind(&caller.user_id).fetch_one(state.db.pool()).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: ListParams,
+) -> ApiResult<Json<Page<PasskeyView>>> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+        .bind(&caller.user_id)
+        .fetch_one(state.db.pool())
+        .await?;
     let rows = sqlx::query(
         "SELECT id, name, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
     )
@@ -235,9 +335,16 @@ pub async fn rename(
 
 /// Deletes a passkey (elevated). The last passkey of a user who must use passkeys stays: 400002.
 #[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "passkeys", params(("id" = String, Path)), responses((status = 204)))]
-pub async fn delete(State(state): State<AppState>, caller: Caller, origin: Origin, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let account = account::get(&state.db, &caller.user_id).await?;
-    let required = !super::requirement::required_by(&state.db, &account).await?.is_empty();
+    let required = !super::requirement::required_by(&state.db, &account)
+        .await?
+        .is_empty();
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
     let exists = sqlx::query("SELECT id FROM passkeys WHERE id = $1 AND user_id = $2")
@@ -248,14 +355,40 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, origin: Origi
     if exists.is_none() {
         return Err(ApiError::not_found("The passkey"));
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1").bind(&caller.user_id).fetch_one(&mut *tx).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+        .bind(&caller.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
     if required && count <= 1 {
-        return Err(ApiError::validation("id", "passkeys are required for this account; register another passkey before deleting the last one"));
+        return Err(ApiError::validation(
+            "id",
+            "passkeys are required for this account; register another passkey before deleting the last one",
+        ));
     }
-    sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2").bind(&id).bind(&caller.user_id).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &origin, now, "passkey.deleted", Some(&caller.user_id), json!({ "passkeyId": id })).await?;
+    sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+        .bind(&id)
+        .bind(&caller.user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "passkey.deleted",
+        Some(&caller.user_id),
+        json!({ "passkeyId": id }),
+    )
+    .await?;
     tx.commit().await?;
-    let mail = templates::security_notice(&caller.email, "A passkey was removed from your account.", "passkey-removed");
-    state.mailer.send(&state.db, now, mail).await.map_err(ApiError::internal)?;
+    let mail = templates::security_notice(
+        &caller.email,
+        "A passkey was removed from your account.",
+        "passkey-removed",
+    );
+    state
+        .mailer
+        .send(&state.db, now, mail)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -60,7 +60,13 @@ impl IntoResponse for SessionGrant {
 
 /// Starts a session for a user whose standing was checked. An interactive sign-in (not a
 /// reset) lifts a temporary lock (4.3).
-pub async fn start(state: &AppState, origin: &Origin, account: &Account, method: AuthMethod, restricted: bool) -> ApiResult<SessionGrant> {
+pub async fn start(
+    state: &AppState,
+    origin: &Origin,
+    account: &Account,
+    method: AuthMethod,
+    restricted: bool,
+) -> ApiResult<SessionGrant> {
     let now = state.clock.now();
     let id = new_id("ses");
     let token = new_token("chs");
@@ -80,18 +86,40 @@ pub async fn start(state: &AppState, origin: &Origin, account: &Account, method:
     .execute(&mut *tx)
     .await?;
     if method != AuthMethod::PasskeyReset && account.locked_at.is_some() {
-        sqlx::query("UPDATE users SET locked_at = NULL WHERE id = $1").bind(&account.id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE users SET locked_at = NULL WHERE id = $1")
+            .bind(&account.id)
+            .execute(&mut *tx)
+            .await?;
     }
-    let origin = Origin { actor: Some(account.id.clone()), ..origin.clone() };
-    audit::record(&mut *tx, &origin, now, "session.created", Some(&account.id),
-        json!({ "sessionId": id, "method": method.as_str(), "restricted": restricted })).await?;
+    let origin = Origin {
+        actor: Some(account.id.clone()),
+        ..origin.clone()
+    };
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "session.created",
+        Some(&account.id),
+        json!({ "sessionId": id, "method": method.as_str(), "restricted": restricted }),
+    )
+    .await?;
     tx.commit().await?;
     let account = account::get(&state.db, &account.id).await?;
-    Ok(SessionGrant { session_token: token, expires_at, user: account::me_view(&state.db, &account).await?, restricted })
+    Ok(SessionGrant {
+        session_token: token,
+        expires_at,
+        user: account::me_view(&state.db, &account).await?,
+        restricted,
+    })
 }
 
 /// Records a new interactive authentication of a session (elevation, passkey registration).
-pub async fn mark_authenticated(state: &AppState, session_id: &str, method: AuthMethod) -> ApiResult<()> {
+pub async fn mark_authenticated(
+    state: &AppState,
+    session_id: &str,
+    method: AuthMethod,
+) -> ApiResult<()> {
     sqlx::query("UPDATE sessions SET auth_at = $2, auth_method = $3 WHERE id = $1")
         .bind(session_id)
         .bind(state.clock.now().micros())
@@ -116,17 +144,23 @@ pub struct SessionView {
 #[utoipa::path(get, path = "/v1/me/sessions", tag = "sessions",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = Page<SessionView>)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, params: ListParams) -> ApiResult<Json<Page<SessionView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: ListParams,
+) -> ApiResult<Json<Page<SessionView>>> {
     let current = caller.session_id()?.to_string();
     let now = state.clock.now();
     let idle_cutoff = now.minus_seconds(state.config.session_idle_secs).micros();
     let live = "user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM sessions WHERE {live}")))
-        .bind(&caller.user_id)
-        .bind(now.micros())
-        .bind(idle_cutoff)
-        .fetch_one(state.db.pool())
-        .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM sessions WHERE {live}"
+    )))
+    .bind(&caller.user_id)
+    .bind(now.micros())
+    .bind(idle_cutoff)
+    .fetch_one(state.db.pool())
+    .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, created_at, last_used_at, expires_at FROM sessions WHERE {live}
          ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
@@ -154,17 +188,32 @@ pub async fn list(State(state): State<AppState>, caller: Caller, params: ListPar
     Ok(Json(Page::new(&params, items, total)))
 }
 
-async fn revoke(state: &AppState, origin: &Origin, user_id: &str, session_id: &str) -> ApiResult<bool> {
+async fn revoke(
+    state: &AppState,
+    origin: &Origin,
+    user_id: &str,
+    session_id: &str,
+) -> ApiResult<bool> {
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query("UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
-        .bind(session_id)
-        .bind(user_id)
-        .bind(now.micros())
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .bind(now.micros())
+    .execute(&mut *tx)
+    .await?;
     if done.rows_affected() == 1 {
-        audit::record(&mut *tx, origin, now, "session.revoked", Some(user_id), json!({ "sessionId": session_id })).await?;
+        audit::record(
+            &mut *tx,
+            origin,
+            now,
+            "session.revoked",
+            Some(user_id),
+            json!({ "sessionId": session_id }),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(done.rows_affected() == 1)
@@ -173,7 +222,12 @@ async fn revoke(state: &AppState, origin: &Origin, user_id: &str, session_id: &s
 /// Ends one of the caller's sessions.
 #[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "sessions",
     params(("id" = String, Path)), responses((status = 204)))]
-pub async fn delete(State(state): State<AppState>, caller: Caller, origin: Origin, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     if revoke(&state, &origin, &caller.user_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -189,14 +243,23 @@ pub struct SignedOut {
 
 /// Ends the calling session.
 #[utoipa::path(post, path = "/v1/auth/sign-out", tag = "sessions", responses((status = 200, body = SignedOut)))]
-pub async fn sign_out(State(state): State<AppState>, caller: Caller, origin: Origin) -> ApiResult<Json<SignedOut>> {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+) -> ApiResult<Json<SignedOut>> {
     let id = caller.session_id()?.to_string();
     revoke(&state, &origin, &caller.user_id, &id).await?;
     Ok(Json(SignedOut { signed_out: true }))
 }
 
 /// Ends every session of a user but `keep` (after a passkey reset).
-pub async fn revoke_all_but(tx: &mut crate::db::Tx, user_id: &str, keep: Option<&str>, now: Timestamp) -> ApiResult<u64> {
+pub async fn revoke_all_but(
+    tx: &mut crate::db::Tx,
+    user_id: &str,
+    keep: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<u64> {
     let done = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3")
         .bind(user_id)
         .bind(now.micros())
@@ -208,6 +271,9 @@ pub async fn revoke_all_but(tx: &mut crate::db::Tx, user_id: &str, keep: Option<
 
 /// Whether the user has at least one passkey.
 pub async fn has_passkey(db: &crate::db::Db, user_id: &str) -> ApiResult<bool> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1").bind(user_id).fetch_one(db.pool()).await?;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(db.pool())
+        .await?;
     Ok(row.try_get::<i64, _>("n")? > 0)
 }

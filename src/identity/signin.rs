@@ -44,21 +44,50 @@ pub struct CodeSent {
 /// Mails a 6-digit sign-in code. The answer is the same whether or not an account exists.
 #[utoipa::path(post, path = "/v1/auth/email-otp/start", tag = "sign-in", request_body = EmailOtpStart,
     responses((status = 202, body = CodeSent)))]
-pub async fn email_otp_start(State(state): State<AppState>, origin: Origin, ApiJson(body): ApiJson<EmailOtpStart>) -> ApiResult<(StatusCode, Json<CodeSent>)> {
+pub async fn email_otp_start(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<EmailOtpStart>,
+) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
     if let Err(e) = codes::reserve_send(&state.db, email.as_str(), Purpose::SignIn, now).await {
         if e.code == ErrorCode::LockedOut {
-            audit::record(state.db.pool(), &origin, now, "sign_in.code_quota_exceeded", Some(email.as_str()), json!({})).await?;
+            audit::record(
+                state.db.pool(),
+                &origin,
+                now,
+                "sign_in.code_quota_exceeded",
+                Some(email.as_str()),
+                json!({}),
+            )
+            .await?;
         }
         return Err(e);
     }
     let code = codes::new_numeric_code();
-    let new = NewChallenge { purpose: Purpose::SignIn, email: email.as_str(), user_id: None, session_id: None, code: &code };
-    let (challenge_id, expires_at) = codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
+    let new = NewChallenge {
+        purpose: Purpose::SignIn,
+        email: email.as_str(),
+        user_id: None,
+        session_id: None,
+        code: &code,
+    };
+    let (challenge_id, expires_at) =
+        codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
     let mail = templates::sign_in_code(email.as_str(), &code, state.config.code_ttl_secs);
-    state.mailer.send(&state.db, now, mail).await.map_err(ApiError::internal)?;
-    Ok((StatusCode::ACCEPTED, Json(CodeSent { challenge_id, expires_at })))
+    state
+        .mailer
+        .send(&state.db, now, mail)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CodeSent {
+            challenge_id,
+            expires_at,
+        }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -71,33 +100,79 @@ pub struct EmailOtpVerify {
 /// Verifies a code and signs in (creating the user on first verification).
 #[utoipa::path(post, path = "/v1/auth/email-otp/verify", tag = "sign-in", request_body = EmailOtpVerify,
     responses((status = 200, body = SessionGrant)))]
-pub async fn email_otp_verify(State(state): State<AppState>, origin: Origin, ApiJson(body): ApiJson<EmailOtpVerify>) -> ApiResult<Response> {
+pub async fn email_otp_verify(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<EmailOtpVerify>,
+) -> ApiResult<Response> {
     let now = state.clock.now();
-    let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::SignIn).await?.ok_or_else(codes::otp_failure)?;
-    verify_code(&state, &origin, &challenge, &body.code, Purpose::SignIn, codes::otp_failure()).await?;
+    let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::SignIn)
+        .await?
+        .ok_or_else(codes::otp_failure)?;
+    verify_code(
+        &state,
+        &origin,
+        &challenge,
+        &body.code,
+        Purpose::SignIn,
+        codes::otp_failure(),
+    )
+    .await?;
     let account = match account::find_by_email(&state.db, &challenge.email).await? {
         Some(account) => account,
         None => {
             let id = new_id("usr");
             if account::insert(state.db.pool(), &id, &challenge.email, None, now, true).await? {
-                audit::record(state.db.pool(), &origin, now, "user.signed_up", Some(&id), json!({})).await?;
+                audit::record(
+                    state.db.pool(),
+                    &origin,
+                    now,
+                    "user.signed_up",
+                    Some(&id),
+                    json!({}),
+                )
+                .await?;
             }
             // Another request may have created the account meanwhile: read whichever exists.
-            account::find_by_email(&state.db, &challenge.email).await?.ok_or_else(|| ApiError::internal("user vanished after sign-up"))?
+            account::find_by_email(&state.db, &challenge.email)
+                .await?
+                .ok_or_else(|| ApiError::internal("user vanished after sign-up"))?
         }
     };
     finish(&state, &origin, &account, AuthMethod::EmailOtp).await
 }
 
 /// Verifies a mailed code with the lockout rules and audits failures and lockouts.
-pub async fn verify_code(state: &AppState, origin: &Origin, challenge: &codes::Challenge, code: &str, purpose: Purpose, wrong: ApiError) -> ApiResult<()> {
+pub async fn verify_code(
+    state: &AppState,
+    origin: &Origin,
+    challenge: &codes::Challenge,
+    code: &str,
+    purpose: Purpose,
+    wrong: ApiError,
+) -> ApiResult<()> {
     let now = state.clock.now();
     match codes::verify(&state.db, challenge, code, purpose, now, wrong).await {
         Ok(()) => Ok(()),
         Err(e) => {
-            let action = if e.code == ErrorCode::LockedOut { "code.locked_out" } else { "code.failed" };
-            let subject = challenge.user_id.clone().unwrap_or_else(|| challenge.email.clone());
-            audit::record(state.db.pool(), origin, now, action, Some(&subject), json!({ "purpose": purpose.as_str() })).await?;
+            let action = if e.code == ErrorCode::LockedOut {
+                "code.locked_out"
+            } else {
+                "code.failed"
+            };
+            let subject = challenge
+                .user_id
+                .clone()
+                .unwrap_or_else(|| challenge.email.clone());
+            audit::record(
+                state.db.pool(),
+                origin,
+                now,
+                action,
+                Some(&subject),
+                json!({ "purpose": purpose.as_str() }),
+            )
+            .await?;
             Err(e)
         }
     }
@@ -105,16 +180,34 @@ pub async fn verify_code(state: &AppState, origin: &Origin, challenge: &codes::C
 
 /// After the first factor: banned 403003, suspended 403004, passkeys required 403013 (with a
 /// passkey challenge) or a restricted session (no passkey yet), else a session.
-async fn finish(state: &AppState, origin: &Origin, account: &Account, method: AuthMethod) -> ApiResult<Response> {
+async fn finish(
+    state: &AppState,
+    origin: &Origin,
+    account: &Account,
+    method: AuthMethod,
+) -> ApiResult<Response> {
     let now = state.clock.now();
     if let Err(e) = account.check_standing(now) {
-        audit::record(state.db.pool(), origin, now, "sign_in.refused", Some(&account.id), json!({ "code": e.code.code() })).await?;
+        audit::record(
+            state.db.pool(),
+            origin,
+            now,
+            "sign_in.refused",
+            Some(&account.id),
+            json!({ "code": e.code.code() }),
+        )
+        .await?;
         return Err(e);
     }
     let mut restricted = false;
-    if method == AuthMethod::EmailOtp && !super::requirement::required_by(&state.db, account).await?.is_empty() {
+    if method == AuthMethod::EmailOtp
+        && !super::requirement::required_by(&state.db, account)
+            .await?
+            .is_empty()
+    {
         if sessions::has_passkey(&state.db, &account.id).await? {
-            let started = passkeys::start_assertion(state, Ceremony::SecondFactor, account, None).await?;
+            let started =
+                passkeys::start_assertion(state, Ceremony::SecondFactor, account, None).await?;
             return Err(ApiError::new(ErrorCode::TwoFactorRequired, "This account signs in with a passkey after the e-mail code; finish with /v1/auth/passkey/finish.")
                 .with("challengeId", started.challenge_id)
                 .with("publicKey", started.public_key));
@@ -134,18 +227,37 @@ pub struct PasskeyStart {
 /// Starts a passkey sign-in: for an e-mail's passkeys, or discoverable without one.
 #[utoipa::path(post, path = "/v1/auth/passkey/start", tag = "sign-in", request_body = PasskeyStart,
     responses((status = 200, body = Started)))]
-pub async fn passkey_start(State(state): State<AppState>, ApiJson(body): ApiJson<PasskeyStart>) -> ApiResult<Json<Started>> {
-    let no_passkeys = || ApiError::new(ErrorCode::NoPasskeysRegistered, "No passkeys are registered for this e-mail address.");
+pub async fn passkey_start(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PasskeyStart>,
+) -> ApiResult<Json<Started>> {
+    let no_passkeys = || {
+        ApiError::new(
+            ErrorCode::NoPasskeysRegistered,
+            "No passkeys are registered for this e-mail address.",
+        )
+    };
     match body.email {
         Some(email) => {
             let email = parse_email(&email)?;
-            let account = account::find_by_email(&state.db, email.as_str()).await?.ok_or_else(no_passkeys)?;
-            Ok(Json(passkeys::start_assertion(&state, Ceremony::SignIn, &account, None).await?))
+            let account = account::find_by_email(&state.db, email.as_str())
+                .await?
+                .ok_or_else(no_passkeys)?;
+            Ok(Json(
+                passkeys::start_assertion(&state, Ceremony::SignIn, &account, None).await?,
+            ))
         }
         None => {
-            let (public_key, ceremony_state) = state.webauthn.start_discoverable().map_err(ApiError::internal)?;
-            let challenge_id = ceremony::store(&state, Ceremony::Discoverable, None, None, ceremony_state).await?;
-            Ok(Json(Started { challenge_id, public_key }))
+            let (public_key, ceremony_state) = state
+                .webauthn
+                .start_discoverable()
+                .map_err(ApiError::internal)?;
+            let challenge_id =
+                ceremony::store(&state, Ceremony::Discoverable, None, None, ceremony_state).await?;
+            Ok(Json(Started {
+                challenge_id,
+                public_key,
+            }))
         }
     }
 }
@@ -159,38 +271,65 @@ pub struct PasskeyFinish {
 }
 
 fn assertion_failed() -> ApiError {
-    ApiError::new(ErrorCode::AuthenticationRequired, "The challenge is unknown, used or expired, or the passkey assertion did not verify.")
+    ApiError::new(
+        ErrorCode::AuthenticationRequired,
+        "The challenge is unknown, used or expired, or the passkey assertion did not verify.",
+    )
 }
 
 /// Finishes a passkey sign-in or the passkey step after an e-mail code (403013).
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", request_body = PasskeyFinish,
     responses((status = 200, body = SessionGrant)))]
-pub async fn passkey_finish(State(state): State<AppState>, origin: Origin, ApiJson(body): ApiJson<PasskeyFinish>) -> ApiResult<Response> {
+pub async fn passkey_finish(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<PasskeyFinish>,
+) -> ApiResult<Response> {
     let now = state.clock.now();
     let ceremony = ceremony::take(&state, &body.challenge_id, now)
         .await?
-        .filter(|c| matches!(c.purpose, Ceremony::SignIn | Ceremony::Discoverable | Ceremony::SecondFactor))
+        .filter(|c| {
+            matches!(
+                c.purpose,
+                Ceremony::SignIn | Ceremony::Discoverable | Ceremony::SecondFactor
+            )
+        })
         .ok_or_else(assertion_failed)?;
-    let (account, verified) = if ceremony.purpose == Ceremony::Discoverable {
-        let (handle, _) = state.webauthn.identify(&body.credential).map_err(|_| assertion_failed())?;
-        let account = account::find_by_handle(&state.db, &handle).await?.ok_or_else(assertion_failed)?;
+    let (account, verified, stored) = if ceremony.purpose == Ceremony::Discoverable {
+        let (handle, _) = state
+            .webauthn
+            .identify(&body.credential)
+            .map_err(|_| assertion_failed())?;
+        let account = account::find_by_handle(&state.db, &handle)
+            .await?
+            .ok_or_else(assertion_failed)?;
         let stored = passkeys::of_user(&state.db, &account.id).await?;
         let verified = state
             .webauthn
-            .finish_discoverable(&ceremony.state, &body.credential, &passkeys::serialized(&stored))
+            .finish_discoverable(
+                &ceremony.state,
+                &body.credential,
+                &passkeys::serialized(&stored),
+            )
             .map_err(|_| assertion_failed())?;
-        (account, verified)
+        (account, verified, stored)
     } else {
         let user_id = ceremony.user_id.clone().ok_or_else(assertion_failed)?;
         let account = account::get(&state.db, &user_id).await?;
         let stored = passkeys::of_user(&state.db, &account.id).await?;
         let verified = state
             .webauthn
-            .finish_authentication(&ceremony.state, &body.credential, &passkeys::serialized(&stored))
+            .finish_authentication(
+                &ceremony.state,
+                &body.credential,
+                &passkeys::serialized(&stored),
+            )
             .map_err(|_| assertion_failed())?;
-        (account, verified)
+        (account, verified, stored)
     };
-    passkeys::record_use(&state.db, &verified, now).await?;
+    if !passkeys::record_use(&state.db, &verified, &stored, now).await? {
+        return Err(assertion_failed());
+    }
     finish(&state, &origin, &account, AuthMethod::Passkey).await
 }
 
@@ -208,20 +347,44 @@ pub struct Accepted {
 /// Mails a passkey reset code when the account exists; the answer is always the same.
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/start", tag = "sign-in", request_body = ResetStart,
     responses((status = 202, body = Accepted)))]
-pub async fn reset_start(State(state): State<AppState>, origin: Origin, ApiJson(body): ApiJson<ResetStart>) -> ApiResult<(StatusCode, Json<Accepted>)> {
+pub async fn reset_start(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<ResetStart>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
     let account = account::find_by_email(&state.db, email.as_str()).await?;
     // Over the quota, or no account: nothing is mailed, and the answer does not say so.
     if let Some(account) = account
-        && codes::reserve_send(&state.db, email.as_str(), Purpose::PasskeyReset, now).await.is_ok()
+        && codes::reserve_send(&state.db, email.as_str(), Purpose::PasskeyReset, now)
+            .await
+            .is_ok()
     {
         let code = codes::new_reset_code();
-        let new = NewChallenge { purpose: Purpose::PasskeyReset, email: email.as_str(), user_id: Some(&account.id), session_id: None, code: &code };
+        let new = NewChallenge {
+            purpose: Purpose::PasskeyReset,
+            email: email.as_str(),
+            user_id: Some(&account.id),
+            session_id: None,
+            code: &code,
+        };
         codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
-        audit::record(state.db.pool(), &origin, now, "passkey_reset.requested", Some(&account.id), json!({})).await?;
+        audit::record(
+            state.db.pool(),
+            &origin,
+            now,
+            "passkey_reset.requested",
+            Some(&account.id),
+            json!({}),
+        )
+        .await?;
         let mail = templates::passkey_reset_code(email.as_str(), &code, state.config.code_ttl_secs);
-        state.mailer.send(&state.db, now, mail).await.map_err(ApiError::internal)?;
+        state
+            .mailer
+            .send(&state.db, now, mail)
+            .await
+            .map_err(ApiError::internal)?;
     }
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
 }
@@ -234,20 +397,38 @@ pub struct ResetFinish {
 }
 
 fn wrong_reset_code() -> ApiError {
-    ApiError::new(ErrorCode::WrongPasskeyResetCode, "The passkey reset code is wrong or expired.")
+    ApiError::new(
+        ErrorCode::WrongPasskeyResetCode,
+        "The passkey reset code is wrong or expired.",
+    )
 }
 
 /// Removes every passkey, ends every other session, locks access tokens (403002), mails the
 /// user and returns a session (restricted when passkeys are required).
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/finish", tag = "sign-in", request_body = ResetFinish,
     responses((status = 200, body = SessionGrant)))]
-pub async fn reset_finish(State(state): State<AppState>, origin: Origin, ApiJson(body): ApiJson<ResetFinish>) -> ApiResult<Response> {
+pub async fn reset_finish(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<ResetFinish>,
+) -> ApiResult<Response> {
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
-    let challenge = codes::latest_challenge(&state.db, email.as_str(), Purpose::PasskeyReset, now).await?;
+    let challenge =
+        codes::latest_challenge(&state.db, email.as_str(), Purpose::PasskeyReset, now).await?;
     let code = body.code.trim().to_ascii_uppercase();
     match &challenge {
-        Some(challenge) => verify_code(&state, &origin, challenge, &code, Purpose::PasskeyReset, wrong_reset_code()).await?,
+        Some(challenge) => {
+            verify_code(
+                &state,
+                &origin,
+                challenge,
+                &code,
+                Purpose::PasskeyReset,
+                wrong_reset_code(),
+            )
+            .await?
+        }
         None => {
             // No live code for this address: the same lockout rules and the same answer.
             codes::reserve_attempt(&state.db, email.as_str(), Purpose::PasskeyReset, now).await?;
@@ -255,18 +436,53 @@ pub async fn reset_finish(State(state): State<AppState>, origin: Origin, ApiJson
             return Err(wrong_reset_code());
         }
     }
-    let account = account::find_by_email(&state.db, email.as_str()).await?.ok_or_else(wrong_reset_code)?;
+    let account = account::find_by_email(&state.db, email.as_str())
+        .await?
+        .ok_or_else(wrong_reset_code)?;
     account.check_standing(now)?;
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("DELETE FROM passkeys WHERE user_id = $1").bind(&account.id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+        .bind(&account.id)
+        .execute(&mut *tx)
+        .await?;
     sessions::revoke_all_but(&mut tx, &account.id, None, now).await?;
     // Credentials issued before this instant answer 403002 until an interactive sign-in.
-    sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1").bind(&account.id).bind(now.micros()).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &origin, now, "passkey_reset.completed", Some(&account.id), json!({})).await?;
+    sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1")
+        .bind(&account.id)
+        .bind(now.micros())
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "passkey_reset.completed",
+        Some(&account.id),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
-    let mail = templates::security_notice(&account.email, "Your passkeys were reset: every passkey was removed and your other sessions were ended.", "passkey-reset");
-    state.mailer.send(&state.db, now, mail).await.map_err(ApiError::internal)?;
+    let mail = templates::security_notice(
+        &account.email,
+        "Your passkeys were reset: every passkey was removed and your other sessions were ended.",
+        "passkey-reset",
+    );
+    state
+        .mailer
+        .send(&state.db, now, mail)
+        .await
+        .map_err(ApiError::internal)?;
     let account = account::get(&state.db, &account.id).await?;
-    let restricted = !super::requirement::required_by(&state.db, &account).await?.is_empty();
-    Ok(sessions::start(&state, &origin, &account, AuthMethod::PasskeyReset, restricted).await?.into_response())
+    let restricted = !super::requirement::required_by(&state.db, &account)
+        .await?
+        .is_empty();
+    Ok(sessions::start(
+        &state,
+        &origin,
+        &account,
+        AuthMethod::PasskeyReset,
+        restricted,
+    )
+    .await?
+    .into_response())
 }

@@ -31,7 +31,11 @@ pub async fn current(db: &Db) -> ApiResult<Option<TermsView>> {
         .fetch_optional(db.pool())
         .await?;
     row.map(|r| {
-        Ok(TermsView { version: r.try_get("version")?, url: r.try_get("url")?, published_at: Timestamp::from_micros(r.try_get("published_at")?) })
+        Ok(TermsView {
+            version: r.try_get("version")?,
+            url: r.try_get("url")?,
+            published_at: Timestamp::from_micros(r.try_get("published_at")?),
+        })
     })
     .transpose()
     .map_err(|e: sqlx::Error| e.into())
@@ -41,8 +45,11 @@ pub async fn current(db: &Db) -> ApiResult<Option<TermsView>> {
 pub fn require_accepted(caller: &Caller) -> ApiResult<()> {
     match &caller.current_terms {
         Some(current) if caller.terms_accepted_version.as_deref() != Some(current.as_str()) => {
-            Err(ApiError::new(ErrorCode::AccountTermsAcceptanceRequired, format!("Accept the account terms version {current} to continue."))
-                .with("termsVersion", current))
+            Err(ApiError::new(
+                ErrorCode::AccountTermsAcceptanceRequired,
+                format!("Accept the account terms version {current} to continue."),
+            )
+            .with("termsVersion", current))
         }
         _ => Ok(()),
     }
@@ -51,7 +58,10 @@ pub fn require_accepted(caller: &Caller) -> ApiResult<()> {
 /// The current account terms (404003 when none are published).
 #[utoipa::path(get, path = "/v1/terms/current", tag = "terms", responses((status = 200, body = TermsView)))]
 pub async fn get_current(State(state): State<AppState>) -> ApiResult<Json<TermsView>> {
-    current(&state.db).await?.map(Json).ok_or_else(|| ApiError::not_found("Published terms"))
+    current(&state.db)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("Published terms"))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -63,15 +73,27 @@ pub struct PublishTerms {
 
 /// Publishes a new version (platform administrators); the publisher accepts it.
 #[utoipa::path(post, path = "/v1/terms", tag = "terms", request_body = PublishTerms, responses((status = 201, body = TermsView)))]
-pub async fn publish(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<PublishTerms>) -> ApiResult<(StatusCode, Json<TermsView>)> {
+pub async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiJson(body): ApiJson<PublishTerms>,
+) -> ApiResult<(StatusCode, Json<TermsView>)> {
     let version = body.version.trim().to_string();
     let mut errors = Vec::new();
     if version.is_empty() || version.len() > 64 {
-        errors.push(crate::error::FieldError { field: "version".into(), message: "must be 1 to 64 characters".into() });
+        errors.push(crate::error::FieldError {
+            field: "version".into(),
+            message: "must be 1 to 64 characters".into(),
+        });
     }
-    let url_ok = url::Url::parse(body.url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    let url_ok =
+        url::Url::parse(body.url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
     if !url_ok {
-        errors.push(crate::error::FieldError { field: "url".into(), message: "must be an http(s) URL".into() });
+        errors.push(crate::error::FieldError {
+            field: "url".into(),
+            message: "must be an http(s) URL".into(),
+        });
     }
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
@@ -86,12 +108,34 @@ pub async fn publish(State(state): State<AppState>, caller: Caller, origin: Orig
         .execute(&mut *tx)
         .await?;
     if inserted.rows_affected() == 0 {
-        return Err(ApiError::validation("version", "this version was already published"));
+        return Err(ApiError::validation(
+            "version",
+            "this version was already published",
+        ));
     }
-    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1").bind(&caller.user_id).bind(&version).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &origin, now, "terms.published", Some(&version), json!({ "url": body.url.trim() })).await?;
+    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1")
+        .bind(&caller.user_id)
+        .bind(&version)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "terms.published",
+        Some(&version),
+        json!({ "url": body.url.trim() }),
+    )
+    .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(TermsView { version, url: body.url.trim().to_string(), published_at: now })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TermsView {
+            version,
+            url: body.url.trim().to_string(),
+            published_at: now,
+        }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -102,15 +146,35 @@ pub struct AcceptTerms {
 
 /// Accepts the current version (any token, no scope needed).
 #[utoipa::path(post, path = "/v1/me/terms/accept", tag = "terms", request_body = AcceptTerms, responses((status = 200, body = MeView)))]
-pub async fn accept(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<AcceptTerms>) -> ApiResult<Json<MeView>> {
+pub async fn accept(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiJson(body): ApiJson<AcceptTerms>,
+) -> ApiResult<Json<MeView>> {
     let current = current(&state.db).await?;
     if current.as_ref().map(|c| c.version.as_str()) != Some(body.version.as_str()) {
-        return Err(ApiError::validation("version", "is not the current terms version"));
+        return Err(ApiError::validation(
+            "version",
+            "is not the current terms version",
+        ));
     }
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1").bind(&caller.user_id).bind(&body.version).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &origin, now, "terms.accepted", Some(&caller.user_id), json!({ "version": body.version })).await?;
+    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1")
+        .bind(&caller.user_id)
+        .bind(&body.version)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "terms.accepted",
+        Some(&caller.user_id),
+        json!({ "version": body.version }),
+    )
+    .await?;
     tx.commit().await?;
     let account = account::get(&state.db, &caller.user_id).await?;
     Ok(Json(account::me_view(&state.db, &account).await?))

@@ -55,48 +55,102 @@ impl IntoResponse for TokenView {
 /// Creates an access token (elevated session). Any scope may be granted; the user's own
 /// rights still apply.
 #[utoipa::path(post, path = "/v1/me/tokens", tag = "tokens", request_body = CreateToken, responses((status = 201, body = TokenView)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, origin: Origin, ApiJson(body): ApiJson<CreateToken>) -> ApiResult<TokenView> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> ApiResult<TokenView> {
     let now = state.clock.now();
     let mut errors = Vec::new();
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
-        errors.push(FieldError { field: "name".into(), message: "must be 1 to 100 characters".into() });
+        errors.push(FieldError {
+            field: "name".into(),
+            message: "must be 1 to 100 characters".into(),
+        });
     }
     let mut scopes = Vec::new();
     for (i, text) in body.scopes.iter().enumerate() {
         match Scope::parse(text) {
             Some(s) if !scopes.contains(&s) => scopes.push(s),
             Some(_) => {}
-            None => errors.push(FieldError { field: format!("scopes[{i}]"), message: format!("unknown scope `{text}`") }),
+            None => errors.push(FieldError {
+                field: format!("scopes[{i}]"),
+                message: format!("unknown scope `{text}`"),
+            }),
         }
     }
     if body.scopes.is_empty() {
-        errors.push(FieldError { field: "scopes".into(), message: "must name at least one scope".into() });
+        errors.push(FieldError {
+            field: "scopes".into(),
+            message: "must name at least one scope".into(),
+        });
     }
     if body.expires_at.is_some_and(|t| t <= now) {
-        errors.push(FieldError { field: "expiresAt".into(), message: "must be in the future".into() });
+        errors.push(FieldError {
+            field: "expiresAt".into(),
+            message: "must be in the future".into(),
+        });
     }
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
     }
     scopes.sort();
     let mut tx = state.db.begin_write().await?;
-    let (id, token) = super::users::insert_access_token(&mut tx, &caller.user_id, &name, &scopes, body.expires_at, now).await?;
-    audit::record(&mut *tx, &origin, now, "access_token.created", Some(&caller.user_id), json!({ "tokenId": id, "scopes": scope::encode(&scopes) })).await?;
+    let (id, token) = super::users::insert_access_token(
+        &mut tx,
+        &caller.user_id,
+        &name,
+        &scopes,
+        body.expires_at,
+        now,
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "access_token.created",
+        Some(&caller.user_id),
+        json!({ "tokenId": id, "scopes": scope::encode(&scopes) }),
+    )
+    .await?;
     tx.commit().await?;
     let notice = format!("An access token named \"{name}\" was created.");
-    state.mailer.send(&state.db, now, templates::security_notice(&caller.email, &notice, "token-created")).await.map_err(ApiError::internal)?;
-    Ok(TokenView { id, name, scopes, expires_at: body.expires_at, created_at: now, token: Some(token) })
+    state
+        .mailer
+        .send(
+            &state.db,
+            now,
+            templates::security_notice(&caller.email, &notice, "token-created"),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(TokenView {
+        id,
+        name,
+        scopes,
+        expires_at: body.expires_at,
+        created_at: now,
+        token: Some(token),
+    })
 }
 
 /// The caller's access tokens that are not revoked, newest first (without secrets).
 #[utoipa::path(get, path = "/v1/me/tokens", tag = "tokens",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<TokenView>)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, params: ListParams) -> ApiResult<Json<Page<TokenView>>> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(&caller.user_id)
-        .fetch_one(state.db.pool())
-        .await?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: ListParams,
+) -> ApiResult<Json<Page<TokenView>>> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(&caller.user_id)
+    .fetch_one(state.db.pool())
+    .await?;
     let rows = sqlx::query(
         "SELECT id, name, scopes, expires_at, created_at FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL
          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
@@ -113,7 +167,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller, params: ListPar
                 id: r.try_get("id")?,
                 name: r.try_get("name")?,
                 scopes: scope::decode(&r.try_get::<String, _>("scopes")?),
-                expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp::from_micros),
+                expires_at: r
+                    .try_get::<Option<i64>, _>("expires_at")?
+                    .map(Timestamp::from_micros),
                 created_at: Timestamp::from_micros(r.try_get("created_at")?),
                 token: None,
             })
@@ -124,7 +180,12 @@ pub async fn list(State(state): State<AppState>, caller: Caller, params: ListPar
 
 /// Revokes an access token.
 #[utoipa::path(delete, path = "/v1/me/tokens/{id}", tag = "tokens", params(("id" = String, Path)), responses((status = 204)))]
-pub async fn delete(State(state): State<AppState>, caller: Caller, origin: Origin, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query("UPDATE access_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
@@ -136,11 +197,27 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, origin: Origi
     if done.rows_affected() == 0 {
         return Err(ApiError::not_found("The access token"));
     }
-    audit::record(&mut *tx, &origin, now, "access_token.revoked", Some(&caller.user_id), json!({ "tokenId": id })).await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "access_token.revoked",
+        Some(&caller.user_id),
+        json!({ "tokenId": id }),
+    )
+    .await?;
     tx.commit().await?;
     state
         .mailer
-        .send(&state.db, now, templates::security_notice(&caller.email, "An access token was revoked.", "token-revoked"))
+        .send(
+            &state.db,
+            now,
+            templates::security_notice(
+                &caller.email,
+                "An access token was revoked.",
+                "token-revoked",
+            ),
+        )
         .await
         .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)

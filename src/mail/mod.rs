@@ -28,8 +28,14 @@ pub struct Mail {
 
 #[derive(Clone)]
 pub enum Mailer {
-    File { path: PathBuf, lock: Arc<tokio::sync::Mutex<()>> },
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    File {
+        path: PathBuf,
+        lock: Arc<tokio::sync::Mutex<()>>,
+    },
+    Smtp {
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        from: Box<Mailbox>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,17 +56,28 @@ impl Mailer {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            return Ok(Mailer::File { path, lock: Arc::new(tokio::sync::Mutex::new(())) });
+            return Ok(Mailer::File {
+                path,
+                lock: Arc::new(tokio::sync::Mutex::new(())),
+            });
         }
         if spec.starts_with("smtp://") || spec.starts_with("smtps://") {
             let redacted = crate::config::redact_url(spec);
             let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(spec)
                 .map_err(|e| MailError::Config(redacted.clone(), e.to_string()))?
                 .build();
-            let from = from.parse::<Mailbox>().map_err(|e| MailError::Config(redacted, format!("mail_from: {e}")))?;
-            return Ok(Mailer::Smtp { transport, from });
+            let from = from
+                .parse::<Mailbox>()
+                .map_err(|e| MailError::Config(redacted, format!("mail_from: {e}")))?;
+            return Ok(Mailer::Smtp {
+                transport: Box::new(transport),
+                from: Box::new(from),
+            });
         }
-        Err(MailError::Config(crate::config::redact_url(spec), "expected file:PATH or smtp://…".into()))
+        Err(MailError::Config(
+            crate::config::redact_url(spec),
+            "expected file:PATH or smtp://…".into(),
+        ))
     }
 
     /// Sends (file) or queues (SMTP) one message; done before the caller answers.
@@ -77,7 +94,10 @@ impl Mailer {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || {
                     use std::io::Write;
-                    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)?;
                     file.write_all(line.as_bytes())
                 })
                 .await
@@ -106,7 +126,9 @@ impl Mailer {
     /// Delivers queued SMTP messages that are due; each is claimed first so that several
     /// processes never send one twice. Failures back off and are retried.
     pub async fn deliver_outbox(&self, db: &Db, now: Timestamp) -> Result<usize, MailError> {
-        let Mailer::Smtp { transport, from } = self else { return Ok(0) };
+        let Mailer::Smtp { transport, from } = self else {
+            return Ok(0);
+        };
         let due = sqlx::query("SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_try_at <= $1 ORDER BY created_at LIMIT 50")
             .bind(now.micros())
             .fetch_all(db.pool())
@@ -129,34 +151,42 @@ impl Mailer {
             let attempts: i64 = message.try_get("attempts")?;
             let result = match recipient.parse::<Mailbox>() {
                 Ok(to) => match Message::builder()
-                    .from(from.clone())
+                    .from((**from).clone())
                     .to(to)
                     .subject(message.try_get::<String, _>("subject")?)
                     .body(message.try_get::<String, _>("body")?)
                 {
-                    Ok(email) => transport.send(email).await.map(|_| ()).map_err(|e| e.to_string()),
+                    Ok(email) => transport
+                        .send(email)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 },
                 Err(e) => Err(e.to_string()),
             };
             match result {
                 Ok(()) => {
-                    sqlx::query("UPDATE mail_outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
-                        .bind(&id)
-                        .bind(now.micros())
-                        .execute(db.pool())
-                        .await?;
+                    sqlx::query(
+                        "UPDATE mail_outbox SET sent_at = $2, last_error = NULL WHERE id = $1",
+                    )
+                    .bind(&id)
+                    .bind(now.micros())
+                    .execute(db.pool())
+                    .await?;
                     sent += 1;
                 }
                 Err(error) => {
                     let backoff = 30i64 << attempts.clamp(0, 10);
                     tracing::warn!(mail_id = %id, attempts, error = %error, "mail delivery failed; will retry");
-                    sqlx::query("UPDATE mail_outbox SET last_error = $2, next_try_at = $3 WHERE id = $1")
-                        .bind(&id)
-                        .bind(error)
-                        .bind(now.plus_seconds(backoff.min(6 * 3600)).micros())
-                        .execute(db.pool())
-                        .await?;
+                    sqlx::query(
+                        "UPDATE mail_outbox SET last_error = $2, next_try_at = $3 WHERE id = $1",
+                    )
+                    .bind(&id)
+                    .bind(error)
+                    .bind(now.plus_seconds(backoff.min(6 * 3600)).micros())
+                    .execute(db.pool())
+                    .await?;
                 }
             }
         }

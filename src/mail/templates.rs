@@ -94,7 +94,9 @@ pub fn renewal_failed(to: &str, org_name: &str, module: &str, next_try: Option<&
     Mail {
         to: to.into(),
         subject: format!("Payment for {module} failed"),
-        text: format!("The renewal payment of {org_name}'s subscription to {module} was declined. {next}\n\nUpdate the payment method to keep the subscription.\n"),
+        text: format!(
+            "The renewal payment of {org_name}'s subscription to {module} was declined. {next}\n\nUpdate the payment method to keep the subscription.\n"
+        ),
         template: "renewal-failed",
         data: json!({ "organization": org_name, "module": module, "nextTry": next_try }),
     }

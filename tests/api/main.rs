@@ -7,5 +7,6 @@ mod support;
 mod admin;
 mod foundation;
 mod idempotency;
+mod passkeys;
 mod sessions;
 mod sign_in;

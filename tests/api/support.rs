@@ -273,8 +273,11 @@ pub const ORIGIN: &str = "http://localhost:8080";
 impl TestApp {
     /// Every message in the file outbox, oldest first.
     pub fn outbox(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.dir.path().join("outbox.jsonl")).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).expect("outbox line is JSON")).collect()
+        let text =
+            std::fs::read_to_string(self.dir.path().join("outbox.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("outbox line is JSON"))
+            .collect()
     }
 
     /// The newest message to `to` made from `template`.
@@ -287,18 +290,36 @@ impl TestApp {
     }
 
     pub fn last_code(&self, to: &str, template: &str) -> String {
-        self.last_mail(to, template)["data"]["code"].as_str().unwrap().to_string()
+        self.last_mail(to, template)["data"]["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Starts an e-mail sign-in; returns the challenge id and the mailed code.
     pub async fn start_email_sign_in(&self, email: &str) -> (String, String) {
-        let res = self.post("/v1/auth/email-otp/start", &serde_json::json!({ "email": email })).await;
-        let challenge = res.assert_status(202)["challengeId"].as_str().unwrap().to_string();
-        (challenge, self.last_code(&email.trim().to_lowercase(), "sign-in-code"))
+        let res = self
+            .post(
+                "/v1/auth/email-otp/start",
+                &serde_json::json!({ "email": email }),
+            )
+            .await;
+        let challenge = res.assert_status(202)["challengeId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (
+            challenge,
+            self.last_code(&email.trim().to_lowercase(), "sign-in-code"),
+        )
     }
 
     pub async fn verify_code(&self, challenge: &str, code: &str) -> Res {
-        self.post("/v1/auth/email-otp/verify", &serde_json::json!({ "challengeId": challenge, "code": code })).await
+        self.post(
+            "/v1/auth/email-otp/verify",
+            &serde_json::json!({ "challengeId": challenge, "code": code }),
+        )
+        .await
     }
 
     /// Signs in (signing up the first time) with an e-mail code.
@@ -321,15 +342,34 @@ impl TestApp {
 
     /// Elevates a session of a user without passkeys with a mailed code.
     pub async fn elevate_by_email(&self, user: &User) {
-        let res = self.post_as(&user.token, "/v1/auth/elevate/start", &serde_json::json!({ "method": "email-otp" })).await;
-        let challenge = res.assert_status(200)["challengeId"].as_str().unwrap().to_string();
+        let res = self
+            .post_as(
+                &user.token,
+                "/v1/auth/elevate/start",
+                &serde_json::json!({ "method": "email-otp" }),
+            )
+            .await;
+        let challenge = res.assert_status(200)["challengeId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let code = self.last_code(&user.email, "elevation-code");
-        let res = self.post_as(&user.token, "/v1/auth/elevate/finish", &serde_json::json!({ "challengeId": challenge, "code": code })).await;
+        let res = self
+            .post_as(
+                &user.token,
+                "/v1/auth/elevate/finish",
+                &serde_json::json!({ "challengeId": challenge, "code": code }),
+            )
+            .await;
         res.assert_status(200);
     }
 
     pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> Res {
-        self.req(Method::PATCH, path).token(token).json(body).send().await
+        self.req(Method::PATCH, path)
+            .token(token)
+            .json(body)
+            .send()
+            .await
     }
 
     pub async fn delete_as(&self, token: &str, path: &str) -> Res {
@@ -344,6 +384,9 @@ impl TestApp {
             self.elevate_by_email(user).await;
             res = self.post_as(&user.token, "/v1/me/tokens", &body).await;
         }
-        res.assert_status(201)["token"].as_str().unwrap().to_string()
+        res.assert_status(201)["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }
