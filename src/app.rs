@@ -66,6 +66,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::system::router())
         .merge(crate::identity::router())
+        .merge(crate::orgs::router())
 }
 
 /// The OpenAPI document as served.

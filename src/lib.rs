@@ -12,5 +12,6 @@ pub mod http;
 pub mod identity;
 pub mod jobs;
 pub mod mail;
+pub mod orgs;
 pub mod system;
 pub mod time;

@@ -14,6 +14,7 @@ use super::Db;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
     (2, "identity", include_str!("../../migrations/0002_identity.sql")),
+    (3, "organizations", include_str!("../../migrations/0003_orgs.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -2,9 +2,10 @@
 //!
 //! Step 1 (route and method, 404003) is the router's and the policy table's. Then:
 //! 2 token (401001, 403003, 403004, 403002), 3 restricted session (403013), 4 terms (451001),
-//! 5 scope (403014) and session-only or administrator routes (403001), 7 elevation (403006).
-//! Steps 6 (organization) and 8 (parameters) follow in the handler's extractors, which run in
-//! argument order; step 9 is the domain.
+//! 5 scope (403014) and session-only or administrator routes (403001), 6 organization (404003,
+//! 403001, 403007–403011, nested ids 404003; see `orgs::access`), 7 elevation (403006).
+//! Step 8 (parameters) follows in the handler's extractors, which run in argument order;
+//! step 9 is the domain.
 //!
 //! An `Idempotency-Key` on a POST is honoured after these checks, before the handler.
 
@@ -19,6 +20,8 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::policy::{self, Access};
 use crate::http::{idempotency, request_id};
 use crate::identity::auth::{self, Caller};
+use crate::orgs::access::OrgContext;
+use axum::extract::{FromRequestParts, RawPathParams};
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match run(state, request, next).await {
@@ -79,7 +82,9 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
             state.config.session_idle_secs,
         )
         .await?;
-        check_caller(&state, policy, &caller).await?;
+        if let Some(org) = check_caller(&state, policy, &caller, &mut parts).await? {
+            parts.extensions.insert(org);
+        }
         origin.actor = Some(caller.user_id.clone());
         Some(caller)
     };
@@ -103,7 +108,12 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
 }
 
 /// Steps 3 to 7 for an authenticated caller.
-async fn check_caller(state: &AppState, policy: &policy::Policy, caller: &Caller) -> ApiResult<()> {
+async fn check_caller(
+    state: &AppState,
+    policy: &policy::Policy,
+    caller: &Caller,
+    parts: &mut axum::http::request::Parts,
+) -> ApiResult<Option<OrgContext>> {
     if caller.is_restricted() && !policy.restricted_ok {
         return Err(ApiError::new(
             ErrorCode::TwoFactorRequired,
@@ -137,10 +147,34 @@ async fn check_caller(state: &AppState, policy: &policy::Policy, caller: &Caller
         }
         _ => {}
     }
-    // Step 6 (organization membership and role) belongs here, before elevation, when a
-    // route's policy names an organization permission.
+    let org = match policy.org {
+        Some(rule) => {
+            let params = RawPathParams::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::internal("organization route without path parameters"))?;
+            let param = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            };
+            let org_id = param("orgId")
+                .ok_or_else(|| ApiError::internal("organization route without {orgId}"))?;
+            let nested = match policy.nested {
+                Some(kind) => Some((
+                    kind,
+                    param(kind.param())
+                        .ok_or_else(|| ApiError::internal("nested id missing from path"))?,
+                )),
+                None => None,
+            };
+            let nested = nested.as_ref().map(|(kind, id)| (*kind, id.as_str()));
+            Some(crate::orgs::access::authorize(state, caller, &org_id, rule, nested).await?)
+        }
+        None => None,
+    };
     if policy.elevated {
         crate::identity::elevation::require(state, caller).await?;
     }
-    Ok(())
+    Ok(org)
 }

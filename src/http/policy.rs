@@ -6,6 +6,42 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::identity::Scope;
+use crate::orgs::permissions::{Action, Resource};
+
+/// What an organization route (`/v1/orgs/{orgId}/…`) needs of the caller's membership
+/// (section 3 step 6).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrgRule {
+    /// The role must allow this action in the permission table.
+    Permission(Resource, Action),
+    /// As `Permission`, but a member may always act on themselves (`{userId}` = caller).
+    PermissionUnlessSelf(Resource, Action),
+    /// A legal signatory of the organization, whatever the role (403007 otherwise).
+    LegalSignatory,
+}
+
+/// A nested id in the path that must belong to the organization (404003 otherwise).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Nested {
+    Member,
+    Invitation,
+    Agreement,
+    Invoice,
+    Subscription,
+}
+
+impl Nested {
+    /// The path parameter naming the nested id.
+    pub fn param(self) -> &'static str {
+        match self {
+            Nested::Member => "userId",
+            Nested::Invitation => "invitationId",
+            Nested::Agreement => "agreementId",
+            Nested::Invoice => "invoiceId",
+            Nested::Subscription => "subscriptionId",
+        }
+    }
+}
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -31,6 +67,9 @@ pub struct Policy {
     pub elevated: bool,
     /// Exists only with `--dev`; 404003 otherwise.
     pub dev_only: bool,
+    /// Organization membership and role (step 6).
+    pub org: Option<OrgRule>,
+    pub nested: Option<Nested>,
 }
 
 impl Policy {
@@ -41,6 +80,8 @@ impl Policy {
         restricted_ok: true,
         elevated: false,
         dev_only: false,
+        org: None,
+        nested: None,
     };
 
     pub const fn token(scope: Option<Scope>) -> Policy {
@@ -51,6 +92,8 @@ impl Policy {
             restricted_ok: false,
             elevated: false,
             dev_only: false,
+            org: None,
+            nested: None,
         }
     }
 
@@ -62,6 +105,8 @@ impl Policy {
             restricted_ok: false,
             elevated: false,
             dev_only: false,
+            org: None,
+            nested: None,
         }
     }
 
@@ -73,6 +118,8 @@ impl Policy {
             restricted_ok: false,
             elevated: false,
             dev_only: false,
+            org: None,
+            nested: None,
         }
     }
 
@@ -83,6 +130,21 @@ impl Policy {
 
     pub const fn restricted_ok(mut self) -> Policy {
         self.restricted_ok = true;
+        self
+    }
+
+    pub const fn org(mut self, resource: Resource, action: Action) -> Policy {
+        self.org = Some(OrgRule::Permission(resource, action));
+        self
+    }
+
+    pub const fn org_rule(mut self, rule: OrgRule) -> Policy {
+        self.org = Some(rule);
+        self
+    }
+
+    pub const fn nested(mut self, nested: Nested) -> Policy {
+        self.nested = Some(nested);
         self
     }
 
@@ -111,7 +173,11 @@ const fn route(method: &'static str, path: &'static str, policy: Policy) -> Rout
     }
 }
 
+use Action::{Create, Delete, Read, Update};
+use Resource::{Agreements, Invitations, Members, Organization, SecurityPolicy};
+
 /// The table. Paths are written as the router matches them.
+#[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
     // Operations.
     route("GET", "/healthz", Policy::PUBLIC),
@@ -229,6 +295,30 @@ pub const ROUTES: &[Route] = &[
         Policy::admin(Scope::UsersWrite),
     ),
     route("GET", "/v1/audit-events", Policy::admin(Scope::Admin)),
+    // Organizations (5).
+    route("POST", "/v1/orgs", Policy::token(Some(Scope::OrgsWrite))),
+    route("GET", "/v1/orgs", Policy::token(Some(Scope::OrgsRead))),
+    route("GET", "/v1/orgs/{orgId}", Policy::token(Some(Scope::OrgsRead)).org(Organization, Read)),
+    route("PATCH", "/v1/orgs/{orgId}", Policy::token(Some(Scope::OrgsWrite)).org(Organization, Update)),
+    route("DELETE", "/v1/orgs/{orgId}", Policy::token(Some(Scope::OrgsWrite)).org(Organization, Delete)),
+    route("GET", "/v1/orgs/{orgId}/members", Policy::token(Some(Scope::OrgsRead)).org(Members, Read)),
+    route("PATCH", "/v1/orgs/{orgId}/members/{userId}", Policy::token(Some(Scope::OrgsWrite)).org(Members, Update).nested(Nested::Member)),
+    route("DELETE", "/v1/orgs/{orgId}/members/{userId}",
+        Policy::token(Some(Scope::OrgsWrite)).org_rule(OrgRule::PermissionUnlessSelf(Members, Delete)).nested(Nested::Member)),
+    route("POST", "/v1/orgs/{orgId}/invitations", Policy::token(Some(Scope::OrgsWrite)).org(Invitations, Create)),
+    route("GET", "/v1/orgs/{orgId}/invitations", Policy::token(Some(Scope::OrgsRead)).org(Invitations, Read)),
+    route("DELETE", "/v1/orgs/{orgId}/invitations/{invitationId}",
+        Policy::token(Some(Scope::OrgsWrite)).org(Invitations, Delete).nested(Nested::Invitation)),
+    route("GET", "/v1/me/invitations", Policy::session()),
+    route("POST", "/v1/invitations/{invitationId}/accept", Policy::token(Some(Scope::OrgsWrite))),
+    route("POST", "/v1/invitations/{invitationId}/decline", Policy::token(Some(Scope::OrgsWrite))),
+    route("GET", "/v1/orgs/{orgId}/agreements", Policy::token(Some(Scope::OrgsRead)).org(Agreements, Read)),
+    route("POST", "/v1/orgs/{orgId}/agreements/{agreementId}/sign",
+        Policy::token(Some(Scope::OrgsWrite)).org_rule(OrgRule::LegalSignatory).nested(Nested::Agreement).elevated()),
+    route("POST", "/v1/orgs/{orgId}/security/require-passkeys",
+        Policy::token(Some(Scope::OrgsWrite)).org(SecurityPolicy, Update).elevated()),
+    route("DELETE", "/v1/orgs/{orgId}/security/require-passkeys",
+        Policy::token(Some(Scope::OrgsWrite)).org(SecurityPolicy, Update).elevated()),
 ];
 
 type Index = HashMap<(&'static str, &'static str), &'static Policy>;

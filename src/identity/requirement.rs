@@ -16,7 +16,14 @@ pub async fn required_by(db: &Db, account: &Account) -> ApiResult<Vec<String>> {
     Ok(by)
 }
 
-/// Organization policies come with the organizations work; until then no organization exists.
-async fn organizations_requiring(_db: &Db, _user_id: &str) -> ApiResult<Vec<String>> {
-    Ok(Vec::new())
+/// The organizations the user belongs to whose passkey policy is on.
+async fn organizations_requiring(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT o.id FROM orgs o JOIN memberships m ON m.org_id = o.id
+         WHERE m.user_id = $1 AND o.passkeys_required = 1 ORDER BY o.created_at",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(ids)
 }

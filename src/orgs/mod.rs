@@ -1,0 +1,61 @@
+//! Organizations (5): roles decided by one permission table, members, invitations, legal
+//! signatories and agreements, and the passkey policy.
+
+pub mod access;
+pub mod agreements;
+pub mod handlers;
+pub mod invitations;
+pub mod members;
+pub mod permissions;
+pub mod security;
+pub mod store;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::error::ApiResult;
+use crate::time::Timestamp;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::create, handlers::list))
+        .routes(routes!(handlers::get, handlers::update, handlers::delete))
+        .routes(routes!(members::list))
+        .routes(routes!(members::update, members::remove))
+        .routes(routes!(invitations::create, invitations::list))
+        .routes(routes!(invitations::revoke))
+        .routes(routes!(invitations::mine))
+        .routes(routes!(invitations::accept))
+        .routes(routes!(invitations::decline))
+        .routes(routes!(agreements::list))
+        .routes(routes!(agreements::sign))
+        .routes(routes!(security::require, security::relax))
+}
+
+/// Serialises changes to one organization's memberships: a row lock on PostgreSQL (SQLite's
+/// write transactions are serial already).
+pub async fn lock_org(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE orgs SET id = id WHERE id = $1")
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Subscriptions that keep an organization from being deleted. Commerce owns subscriptions;
+/// until its tables exist there are none.
+pub async fn active_subscriptions(_state: &AppState, _org_id: &str) -> ApiResult<i64> {
+    Ok(0)
+}
+
+/// Called in the signing transaction: commerce activates what the signature unblocks.
+pub async fn after_agreement_signed(
+    _state: &AppState,
+    _tx: &mut crate::db::Tx,
+    _org_id: &str,
+    _agreement_id: &str,
+    _now: Timestamp,
+) -> ApiResult<()> {
+    Ok(())
+}
