@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod foundation;
 mod idempotency;
+mod orgs;
 mod passkeys;
 mod sessions;
 mod sign_in;
