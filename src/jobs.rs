@@ -13,13 +13,20 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     let now = state.clock.now();
     crate::http::idempotency::purge_expired(&state.db, now, state.config.idempotency_ttl_secs)
         .await?;
+    state
+        .mailer
+        .deliver_outbox(&state.db, now)
+        .await
+        .map_err(crate::error::ApiError::internal)?;
     Ok(())
 }
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval(Duration::from_secs(state.config.job_interval_secs.max(1)));
+        // The first run waits one period: start-up has nothing due that cannot wait, and a
+        // run racing the first requests would only make the test clock's answers less exact.
+        let period = Duration::from_secs(state.config.job_interval_secs.max(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod foundation;
 mod idempotency;
+mod mail;
 mod orgs;
 mod passkeys;
 mod sessions;

@@ -216,3 +216,27 @@ async fn sign_in_answers_hold_secrets_so_their_idempotency_keys_are_not_replayed
     again.assert_problem(400002);
     assert!(!again.text.contains("chs_"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lockout_count_holds_across_two_processes() {
+    let app = TestApp::spawn().await;
+    let peer = app.spawn_peer().await;
+    let (challenge, code) = app.start_email_sign_in("two@example.com").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let client = app.client.clone();
+        let base = if i % 2 == 0 { app.base.clone() } else { peer.base.clone() };
+        let body = json!({"challengeId": challenge, "code": wrong});
+        tasks.push(tokio::spawn(async move {
+            client.post(format!("{base}/v1/auth/email-otp/verify")).json(&body).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let evaluated = statuses.iter().filter(|s| **s == 422).count();
+    assert!(evaluated <= 5, "{evaluated} evaluated across two processes: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 40 - evaluated);
+}
