@@ -396,6 +396,19 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_setting() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        for s in SETTINGS {
+            let env = format!("CHARTER_{}", s.key.to_ascii_uppercase());
+            let line = readme.lines().find(|l| l.starts_with(&format!("| `{}` |", s.key)));
+            let line = line.unwrap_or_else(|| panic!("README lacks a row for {}", s.key));
+            assert!(line.contains(&format!("`{env}`")), "README row of {} names {env}", s.key);
+            let default = if s.default.is_empty() { "(empty)".to_string() } else { format!("`{}`", s.default) };
+            assert!(line.contains(&default), "README row of {} shows the default {default}", s.key);
+        }
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let mut c = Config::default();
         c.set("database_url", "postgres://app:hunter2@db/charter")
