@@ -33,8 +33,8 @@ impl Drop for Server {
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Production mode: no test clock (which would read its offset on every request).
     let child = Command::new(env!("CARGO_BIN_EXE_charter"))
-        .arg("--dev")
         .env("CHARTER_BIND", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", format!("sqlite://{}/bench.db", dir.path().display()))
         .env("CHARTER_MAIL", format!("file:{}/outbox.jsonl", dir.path().display()))
