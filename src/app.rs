@@ -67,6 +67,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::system::router())
         .merge(crate::identity::router())
         .merge(crate::orgs::router())
+        .merge(crate::exports::router())
 }
 
 /// The OpenAPI document as served.

@@ -94,18 +94,25 @@ pub async fn list(
     params: crate::http::list::ListParams,
 ) -> crate::error::ApiResult<axum::Json<crate::http::list::Page<AuditEvent>>> {
     use sqlx::Row as _;
-    crate::http::list::reject_query(&params)?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+    let filter = crate::query::filter(params.query.as_deref(), crate::query::AUDIT_EVENTS, 1)?;
+    let count = format!("SELECT COUNT(*) FROM audit_events{}", filter.where_clause());
+    let total: i64 = filter
+        .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count)))
         .fetch_one(state.db.pool())
         .await?;
-    let rows = sqlx::query(
-        "SELECT id, action, actor, subject, created_at, request_id, source_address, details FROM audit_events
-         ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2",
-    )
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
-    .await?;
+    let n = filter.next_placeholder();
+    let sql = format!(
+        "SELECT id, action, actor, subject, created_at, request_id, source_address, details FROM audit_events{}
+         ORDER BY created_at DESC, id DESC LIMIT ${n} OFFSET ${}",
+        filter.where_clause(),
+        n + 1
+    );
+    let rows = filter
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .bind(params.limit)
+        .bind(params.from)
+        .fetch_all(state.db.pool())
+        .await?;
     let items = rows
         .iter()
         .map(|r| {

@@ -319,6 +319,8 @@ pub const ROUTES: &[Route] = &[
         Policy::token(Some(Scope::OrgsWrite)).org(SecurityPolicy, Update).elevated()),
     route("DELETE", "/v1/orgs/{orgId}/security/require-passkeys",
         Policy::token(Some(Scope::OrgsWrite)).org(SecurityPolicy, Update).elevated()),
+    // The transactions export (7).
+    route("GET", "/v1/orgs/{orgId}/exports/transactions.csv", Policy::token(Some(Scope::ExportsRead)).org(Resource::Exports, Read)),
 ];
 
 type Index = HashMap<(&'static str, &'static str), &'static Policy>;

@@ -13,6 +13,7 @@ use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::list::{ListParams, Page};
+use crate::query;
 use crate::time::Timestamp;
 
 use super::account::{self, ACCOUNT_COLUMNS, Account, UserView};
@@ -130,14 +131,20 @@ pub async fn list(
     State(state): State<AppState>,
     params: ListParams,
 ) -> ApiResult<Json<Page<UserView>>> {
-    crate::http::list::reject_query(&params)?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+    let filter = query::filter(params.query.as_deref(), query::USERS, 1)?;
+    let count = format!("SELECT COUNT(*) FROM users{}", filter.where_clause());
+    let total: i64 = filter
+        .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count)))
         .fetch_one(state.db.pool())
         .await?;
+    let n = filter.next_placeholder();
     let sql = format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
+        "SELECT {ACCOUNT_COLUMNS} FROM users{} ORDER BY created_at DESC, id DESC LIMIT ${n} OFFSET ${}",
+        filter.where_clause(),
+        n + 1
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = filter
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
         .bind(params.limit)
         .bind(params.from)
         .fetch_all(state.db.pool())

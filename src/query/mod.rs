@@ -21,6 +21,8 @@ pub mod parser;
 mod value;
 
 #[cfg(test)]
+mod differential;
+#[cfg(test)]
 mod property;
 #[cfg(test)]
 mod tests;
@@ -40,7 +42,7 @@ pub const MAX_DEPTH: usize = 5;
 
 /// One queryable field of a resource: its name in the query, the SQL column (or column
 /// expression) it reads, and how its values are parsed and compared.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
     pub name: &'static str,
     /// Spliced into SQL as is: only ever a constant from a declaration.
@@ -49,7 +51,7 @@ pub struct Field {
 }
 
 /// How a field's values are written, stored and compared.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
     /// TEXT; `:` only (exact, case-sensitive equality). `<`/`>` answer 400015 at the operator:
     /// lexical order differs between SQLite and PostgreSQL collations.

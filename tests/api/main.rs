@@ -10,5 +10,6 @@ mod idempotency;
 mod mail;
 mod orgs;
 mod passkeys;
+mod query;
 mod sessions;
 mod sign_in;
