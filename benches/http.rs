@@ -32,19 +32,37 @@ impl Drop for Server {
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     // Production mode: no test clock (which would read its offset on every request).
     let child = Command::new(env!("CARGO_BIN_EXE_charter"))
         .env("CHARTER_BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("sqlite://{}/bench.db", dir.path().display()))
-        .env("CHARTER_MAIL", format!("file:{}/outbox.jsonl", dir.path().display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/bench.db", dir.path().display()),
+        )
+        .env(
+            "CHARTER_MAIL",
+            format!("file:{}/outbox.jsonl", dir.path().display()),
+        )
         .env("CHARTER_TAX_RATES", "DE=19")
+        .env(
+            "CHARTER_DB_MAX_CONNECTIONS",
+            std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "8".into()),
+        )
         .env("CHARTER_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start charter (build it with `cargo build --release`)");
-    Server { child, base: format!("http://127.0.0.1:{port}"), dir }
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        dir,
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -79,9 +97,13 @@ impl Outbox {
                         }
                         offset += line.len() as u64;
                         if let Ok(mail) = serde_json::from_str::<Value>(&line)
-                            && let (Some(to), Some(code)) = (mail["to"].as_str(), mail["data"]["code"].as_str())
+                            && let (Some(to), Some(code)) =
+                                (mail["to"].as_str(), mail["data"]["code"].as_str())
                         {
-                            codes.lock().unwrap().insert(to.to_string(), code.to_string());
+                            codes
+                                .lock()
+                                .unwrap()
+                                .insert(to.to_string(), code.to_string());
                         }
                         line.clear();
                     }
@@ -118,7 +140,11 @@ where
         tasks.push(tokio::spawn(async move {
             let mut i = 0u64;
             while Instant::now() < deadline {
-                if op(worker, i).await { done.fetch_add(1, Ordering::Relaxed) } else { failed.fetch_add(1, Ordering::Relaxed) };
+                if op(worker, i).await {
+                    done.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed)
+                };
                 i += 1;
             }
         }));
@@ -133,7 +159,12 @@ where
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Option<Value> {
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> Option<Value> {
     let mut req = client.post(url).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -145,21 +176,52 @@ async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: 
     res.json().await.ok()
 }
 
-async fn sign_in(client: &reqwest::Client, base: &str, outbox: &Outbox, email: &str) -> Option<String> {
-    let start = post(client, format!("{base}/v1/auth/email-otp/start"), None, json!({ "email": email })).await?;
+async fn sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    outbox: &Outbox,
+    email: &str,
+) -> Option<String> {
+    let start = post(
+        client,
+        format!("{base}/v1/auth/email-otp/start"),
+        None,
+        json!({ "email": email }),
+    )
+    .await?;
     let code = outbox.code_for(email).await;
-    let grant = post(client, format!("{base}/v1/auth/email-otp/verify"), None, json!({ "challengeId": start["challengeId"], "code": code })).await?;
+    let grant = post(
+        client,
+        format!("{base}/v1/auth/email-otp/verify"),
+        None,
+        json!({ "challengeId": start["challengeId"], "code": code }),
+    )
+    .await?;
     grant["sessionToken"].as_str().map(str::to_string)
 }
 
 #[tokio::main]
 async fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    // BENCH_ONLY=healthz,me,signin,purchase runs a subset (e.g. while profiling).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     let server = start_server();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
     let base = server.base.clone();
     for _ in 0..100 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -169,57 +231,106 @@ async fn main() {
     let outbox = Outbox::default();
     outbox.follow(server.dir.path().join("outbox.jsonl"));
 
-    println!("charter HTTP benchmark: {CONCURRENCY} concurrent clients, {seconds} s per scenario, SQLite");
+    println!(
+        "charter HTTP benchmark: {CONCURRENCY} concurrent clients, {seconds} s per scenario, SQLite"
+    );
     println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
 
-    let c = client.clone();
-    let b = base.clone();
-    let healthz = measure(seconds, move |_, _| {
-        let (c, b) = (c.clone(), b.clone());
-        async move { c.get(format!("{b}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
-    println!("GET /healthz: {healthz:.0} req/s");
+    if let Ok(file) = std::env::var("BENCH_PID_FILE") {
+        let _ = std::fs::write(file, server.child.id().to_string());
+    }
+    let mut healthz = f64::NAN;
+    if wanted("healthz") {
+        let c = client.clone();
+        let b = base.clone();
+        healthz = measure(seconds, move |_, _| {
+            let (c, b) = (c.clone(), b.clone());
+            async move {
+                c.get(format!("{b}/healthz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        println!("GET /healthz: {healthz:.0} req/s");
+    }
 
-    let token = sign_in(&client, &base, &outbox, "reader@example.com").await.expect("sign in");
-    let (c, b, t) = (client.clone(), base.clone(), token.clone());
-    let me = measure(seconds, move |_, _| {
-        let (c, b, t) = (c.clone(), b.clone(), t.clone());
-        async move { c.get(format!("{b}/v1/me")).bearer_auth(t).send().await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
-    println!("GET /v1/me (authenticated): {me:.0} req/s = {:.0} % of /healthz", 100.0 * me / healthz);
+    if wanted("me") {
+        let token = sign_in(&client, &base, &outbox, "reader@example.com")
+            .await
+            .expect("sign in");
+        let (c, b, t) = (client.clone(), base.clone(), token.clone());
+        let me = measure(seconds, move |_, _| {
+            let (c, b, t) = (c.clone(), b.clone(), t.clone());
+            async move {
+                c.get(format!("{b}/v1/me"))
+                    .bearer_auth(t)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        println!(
+            "GET /v1/me (authenticated): {me:.0} req/s = {:.0} % of /healthz",
+            100.0 * me / healthz
+        );
+    }
 
-    // Each sign-in uses a fresh address: the hourly quota allows five codes per address.
-    let (c, b, o) = (client.clone(), base.clone(), outbox.clone());
-    let sign_ins = measure(seconds, move |worker, i| {
-        let (c, b, o) = (c.clone(), b.clone(), o.clone());
-        async move { sign_in(&c, &b, &o, &format!("u{worker}-{i}@example.com")).await.is_some() }
-    })
-    .await;
-    println!("complete e-mail-code sign-ins: {sign_ins:.0} /s");
+    if wanted("signin") {
+        // Each sign-in uses a fresh address: the hourly quota allows five codes per address.
+        let (c, b, o) = (client.clone(), base.clone(), outbox.clone());
+        let sign_ins = measure(seconds, move |worker, i| {
+            let (c, b, o) = (c.clone(), b.clone(), o.clone());
+            async move {
+                sign_in(&c, &b, &o, &format!("u{worker}-{i}@example.com"))
+                    .await
+                    .is_some()
+            }
+        })
+        .await;
+        println!("complete e-mail-code sign-ins: {sign_ins:.0} /s");
+    }
 
+    if !wanted("purchase") {
+        return;
+    }
     match setup_catalogue(&client, &base, server.dir.path()).await {
         Some((admin, modules)) => {
             let (c, b) = (client.clone(), base.clone());
             let purchases = measure(seconds, move |worker, i| {
                 let (c, b, admin, modules) = (c.clone(), b.clone(), admin.clone(), modules.clone());
-                async move { purchase(&c, &b, &admin, &modules, worker, i).await.is_some() }
+                async move {
+                    purchase(&c, &b, &admin, &modules, worker, i)
+                        .await
+                        .is_some()
+                }
             })
             .await;
             println!("purchases (price calculation + checkout with a card): {purchases:.0} /s");
         }
         None => println!("purchases: skipped (commerce routes not available)"),
     }
-    println!("RSS after the run: {:.1} MiB", rss_kib(server.child.id()) as f64 / 1024.0);
+    println!(
+        "RSS after the run: {:.1} MiB",
+        rss_kib(server.child.id()) as f64 / 1024.0
+    );
 }
 
 /// A platform administrator's all-scopes token (from `charter bootstrap-admin` on the same
 /// database) and a few modules with active offers.
-async fn setup_catalogue(client: &reqwest::Client, base: &str, dir: &std::path::Path) -> Option<(String, Vec<String>)> {
+async fn setup_catalogue(
+    client: &reqwest::Client,
+    base: &str,
+    dir: &std::path::Path,
+) -> Option<(String, Vec<String>)> {
     let output = Command::new(env!("CARGO_BIN_EXE_charter"))
         .args(["bootstrap-admin", "--email", "bench-admin@example.com"])
-        .env("DATABASE_URL", format!("sqlite://{}/bench.db", dir.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/bench.db", dir.display()),
+        )
         .env("CHARTER_LOG", "warn")
         .output()
         .ok()?;
@@ -227,7 +338,13 @@ async fn setup_catalogue(client: &reqwest::Client, base: &str, dir: &std::path::
     let admin = printed["token"].as_str()?.to_string();
     let mut modules = Vec::new();
     for i in 0..4 {
-        let module = post(client, format!("{base}/v1/modules"), Some(&admin), json!({"key": format!("m{i}"), "name": format!("Module {i}"), "description": "bench"})).await?;
+        let module = post(
+            client,
+            format!("{base}/v1/modules"),
+            Some(&admin),
+            json!({"key": format!("m{i}"), "name": format!("Module {i}"), "description": "bench"}),
+        )
+        .await?;
         let id = module["id"].as_str()?.to_string();
         post(client, format!("{base}/v1/modules/{id}/offers"), Some(&admin), json!({
             "price": {"amount": 1999, "currency": "EUR"}, "interval": "month",
@@ -239,11 +356,30 @@ async fn setup_catalogue(client: &reqwest::Client, base: &str, dir: &std::path::
 }
 
 /// One purchase by a fresh organization: price calculation, then checkout paying by card.
-async fn purchase(client: &reqwest::Client, base: &str, token: &str, modules: &[String], worker: usize, i: u64) -> Option<()> {
-    let org = post(client, format!("{base}/v1/orgs"), Some(token), json!({"name": format!("o{worker}-{i}"), "country": "DE"})).await?;
+async fn purchase(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    modules: &[String],
+    worker: usize,
+    i: u64,
+) -> Option<()> {
+    let org = post(
+        client,
+        format!("{base}/v1/orgs"),
+        Some(token),
+        json!({"name": format!("o{worker}-{i}"), "country": "DE"}),
+    )
+    .await?;
     let org = org["id"].as_str()?;
     let module = &modules[(worker + i as usize) % modules.len()];
-    let calc = post(client, format!("{base}/v1/orgs/{org}/price-calculations"), Some(token), json!({"items": [{"moduleId": module, "quantity": 1}]})).await?;
+    let calc = post(
+        client,
+        format!("{base}/v1/orgs/{org}/price-calculations"),
+        Some(token),
+        json!({"items": [{"moduleId": module, "quantity": 1}]}),
+    )
+    .await?;
     post(client, format!("{base}/v1/orgs/{org}/checkouts"), Some(token), json!({
         "priceCalculationId": calc["id"], "paymentMethod": {"type": "card", "number": "4242424242424242"}
     }))

@@ -14,12 +14,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::cache::{Epoch, EpochCache};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
 use crate::http::reference::{ApiDoc, Reference};
 use crate::http::{framework, idempotency, pipeline, request_id};
+use crate::identity::auth::TokenCache;
 use crate::identity::webauthn::Passkeys;
 use crate::mail::Mailer;
 
@@ -33,6 +35,12 @@ pub struct AppState {
     pub reference: Arc<Reference>,
     pub mailer: Mailer,
     pub webauthn: Arc<Passkeys>,
+    /// Bumped after every write request and job run; invalidates the read caches.
+    pub epoch: Arc<Epoch>,
+    pub tokens: Arc<TokenCache>,
+    pub me: Arc<EpochCache<crate::identity::account::MeView>>,
+    /// Keys the hashes of idempotent request bodies.
+    pub idempotency_secret: Arc<Vec<u8>>,
 }
 
 impl AppState {
@@ -49,6 +57,8 @@ impl AppState {
         let (_, doc) = api_router().split_for_parts();
         let mailer = Mailer::from_config(&config.mail, &config.mail_from)?;
         let webauthn = Passkeys::new(&config.public_origin, &config.rp_id, "Charter")?;
+        let cache_ttl = Duration::from_millis(config.auth_cache_ttl_ms);
+        let idempotency_secret = db.installation_secret("idempotency").await?;
         Ok(AppState {
             config: Arc::new(config),
             db,
@@ -57,6 +67,12 @@ impl AppState {
             reference: Arc::new(crate::http::reference::build(doc)),
             mailer,
             webauthn: Arc::new(webauthn),
+            epoch: Arc::new(Epoch::default()),
+            tokens: Arc::new(TokenCache {
+                records: EpochCache::new(cache_ttl, 100_000),
+            }),
+            me: Arc::new(EpochCache::new(cache_ttl, 100_000)),
+            idempotency_secret: Arc::new(idempotency_secret),
         })
     }
 }
@@ -67,6 +83,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::system::router())
         .merge(crate::identity::router())
         .merge(crate::orgs::router())
+        .merge(crate::commerce::router())
         .merge(crate::exports::router())
 }
 

@@ -71,7 +71,7 @@ impl Clock {
             "UPDATE dev_clock SET offset_us = offset_us + $1 WHERE id = 1 RETURNING offset_us",
         )
         .bind(seconds * MICROS_PER_SECOND)
-        .fetch_one(db.pool())
+        .fetch_one(db.writer())
         .await?;
         self.inner.offset_us.fetch_max(offset, Ordering::Relaxed);
         Ok(self.now())

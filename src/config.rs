@@ -21,6 +21,7 @@ pub struct Config {
     pub log: String,
     pub db_max_connections: u32,
     pub request_timeout_secs: u64,
+    pub auth_cache_ttl_ms: u64,
     pub body_limit_bytes: usize,
     pub job_interval_secs: u64,
     pub idempotency_ttl_secs: i64,
@@ -107,6 +108,11 @@ pub const SETTINGS: &[Setting] = &[
         description: "A request running longer answers 500001.",
     },
     Setting {
+        key: "auth_cache_ttl_ms",
+        default: "1000",
+        description: "How long a process may reuse what it read about a token or user while it writes nothing; bounds how late it sees another process's change (0: never cache).",
+    },
+    Setting {
         key: "body_limit_bytes",
         default: "1048576",
         description: "Largest accepted request body; larger answers 400001.",
@@ -188,6 +194,7 @@ impl Default for Config {
             log: String::new(),
             db_max_connections: 0,
             request_timeout_secs: 0,
+            auth_cache_ttl_ms: 0,
             body_limit_bytes: 0,
             job_interval_secs: 0,
             idempotency_ttl_secs: 0,
@@ -256,6 +263,7 @@ impl Config {
             "log" => self.log = v,
             "db_max_connections" => self.db_max_connections = parse(key, value)?,
             "request_timeout_secs" => self.request_timeout_secs = parse(key, value)?,
+            "auth_cache_ttl_ms" => self.auth_cache_ttl_ms = parse(key, value)?,
             "body_limit_bytes" => self.body_limit_bytes = parse(key, value)?,
             "job_interval_secs" => self.job_interval_secs = parse(key, value)?,
             "idempotency_ttl_secs" => self.idempotency_ttl_secs = parse(key, value)?,
@@ -397,14 +405,29 @@ mod tests {
 
     #[test]
     fn the_readme_lists_every_setting() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
         for s in SETTINGS {
             let env = format!("CHARTER_{}", s.key.to_ascii_uppercase());
-            let line = readme.lines().find(|l| l.starts_with(&format!("| `{}` |", s.key)));
+            let line = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", s.key)));
             let line = line.unwrap_or_else(|| panic!("README lacks a row for {}", s.key));
-            assert!(line.contains(&format!("`{env}`")), "README row of {} names {env}", s.key);
-            let default = if s.default.is_empty() { "(empty)".to_string() } else { format!("`{}`", s.default) };
-            assert!(line.contains(&default), "README row of {} shows the default {default}", s.key);
+            assert!(
+                line.contains(&format!("`{env}`")),
+                "README row of {} names {env}",
+                s.key
+            );
+            let default = if s.default.is_empty() {
+                "(empty)".to_string()
+            } else {
+                format!("`{}`", s.default)
+            };
+            assert!(
+                line.contains(&default),
+                "README row of {} shows the default {default}",
+                s.key
+            );
         }
     }
 

@@ -18,6 +18,8 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
         .deliver_outbox(&state.db, now)
         .await
         .map_err(crate::error::ApiError::internal)?;
+    crate::commerce::renewals::run_due(state).await?;
+    state.epoch.bump();
     Ok(())
 }
 

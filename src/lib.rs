@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod audit;
+pub mod cache;
 pub mod clock;
+pub mod commerce;
 pub mod config;
 pub mod crypto;
 pub mod db;

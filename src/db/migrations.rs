@@ -15,6 +15,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
     (2, "identity", include_str!("../../migrations/0002_identity.sql")),
     (3, "organizations", include_str!("../../migrations/0003_orgs.sql")),
+    (4, "commerce", include_str!("../../migrations/0004_commerce.sql")),
+    (5, "indexes and secrets", include_str!("../../migrations/0005_indexes_and_secrets.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -26,6 +26,10 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Where writes go. On SQLite a pool of one connection: writers queue here, in order and
+    /// without sleeping, instead of in SQLite's busy handler (which sleeps in milliseconds).
+    /// On PostgreSQL the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -47,27 +51,45 @@ impl Db {
             ));
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .min_connections(if backend == Backend::Sqlite { 1 } else { 0 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; NORMAL is durable in WAL mode
-                        // except for the last transactions before a power loss.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;").await?;
-                    }
-                    Ok(())
+        let pool_options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max.max(1))
+                .min_connections(if backend == Backend::Sqlite { 1 } else { 0 })
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL lets readers run beside the writer; NORMAL is durable in WAL
+                            // mode except for the last transactions before a power loss.
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
+        };
+        let pool = pool_options(max_connections)
+            .connect_with(options.clone())
             .await?;
-        Ok(Db { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => pool_options(1).connect_with(options).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Db {
+            pool,
+            writer,
+            backend,
+        })
     }
 
+    /// For reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// For writes outside a transaction (see `begin_write` for transactions). Never use it
+    /// while holding a write transaction: on SQLite that would wait for itself.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn backend(&self) -> Backend {
@@ -88,9 +110,26 @@ impl Db {
     /// (`BEGIN IMMEDIATE`), so a transaction never fails half-way upgrading a read lock.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// A random secret of this installation, made by the first process that asks and shared by
+    /// all of them.
+    pub async fn installation_secret(&self, name: &str) -> Result<Vec<u8>, sqlx::Error> {
+        let fresh = crate::crypto::new_token("sec");
+        sqlx::query("INSERT INTO installation_secrets (name, secret) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(&fresh)
+            .execute(&self.writer)
+            .await?;
+        let secret: String =
+            sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(secret.into_bytes())
     }
 
     pub async fn ping(&self) -> bool {
@@ -98,7 +137,8 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await
+        self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -15,7 +15,15 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
 use crate::time::{MICROS_PER_SECOND, Timestamp};
 
-pub const HEADER: [&str; 7] = ["occurredAt", "type", "id", "invoiceId", "subscriptionId", "amount", "currency"];
+pub const HEADER: [&str; 7] = [
+    "occurredAt",
+    "type",
+    "id",
+    "invoiceId",
+    "subscriptionId",
+    "amount",
+    "currency",
+];
 const CHUNK: i64 = 5000;
 
 /// The validated date range: `[since 00:00, until + 1 day 00:00)` in UTC.
@@ -28,13 +36,24 @@ pub struct Range {
 /// Parses `since` and `until` in that order (400001), then checks their order (400002) and
 /// span (400011 with `maxDays`).
 pub fn parse_range(query: &str, max_days: i64) -> ApiResult<Range> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let date = |name: &str| -> ApiResult<Timestamp> {
-        let text = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("");
+        let text = pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("");
         if text.is_empty() {
-            return Err(ApiError::argument(name, format!("`{name}` (YYYY-MM-DD) is required.")));
+            return Err(ApiError::argument(
+                name,
+                format!("`{name}` (YYYY-MM-DD) is required."),
+            ));
         }
-        Timestamp::parse_date(text).ok_or_else(|| ApiError::argument(name, format!("`{name}` must be a date written YYYY-MM-DD.")))
+        Timestamp::parse_date(text).ok_or_else(|| {
+            ApiError::argument(name, format!("`{name}` must be a date written YYYY-MM-DD."))
+        })
     };
     let since = date("since")?;
     let until = date("until")?;
@@ -43,10 +62,16 @@ pub fn parse_range(query: &str, max_days: i64) -> ApiResult<Range> {
     }
     let days = (until.micros() - since.micros()) / (86_400 * MICROS_PER_SECOND) + 1;
     if days > max_days {
-        return Err(ApiError::new(ErrorCode::ExceededMaxCsvDateRange, format!("An export spans at most {max_days} days; this one spans {days}."))
-            .with("maxDays", max_days));
+        return Err(ApiError::new(
+            ErrorCode::ExceededMaxCsvDateRange,
+            format!("An export spans at most {max_days} days; this one spans {days}."),
+        )
+        .with("maxDays", max_days));
     }
-    Ok(Range { from: since, to: until.plus_seconds(86_400) })
+    Ok(Range {
+        from: since,
+        to: until.plus_seconds(86_400),
+    })
 }
 
 /// A text cell that a spreadsheet could read as a formula is prefixed with `'`.
@@ -118,8 +143,11 @@ impl Rows {
             let occurred_at: i64 = row.try_get("occurred_at").map_err(std::io::Error::other)?;
             let id: String = row.try_get("id").map_err(std::io::Error::other)?;
             let kind: String = row.try_get("kind").map_err(std::io::Error::other)?;
-            let invoice_id: Option<String> = row.try_get("invoice_id").map_err(std::io::Error::other)?;
-            let subscription_id: Option<String> = row.try_get("subscription_id").map_err(std::io::Error::other)?;
+            let invoice_id: Option<String> =
+                row.try_get("invoice_id").map_err(std::io::Error::other)?;
+            let subscription_id: Option<String> = row
+                .try_get("subscription_id")
+                .map_err(std::io::Error::other)?;
             let amount: i64 = row.try_get("amount").map_err(std::io::Error::other)?;
             let currency: String = row.try_get("currency").map_err(std::io::Error::other)?;
             let time = Timestamp::from_micros(occurred_at).to_rfc3339();
@@ -137,10 +165,19 @@ impl Rows {
                     neutralise(&currency).as_ref(),
                 ])
                 .map_err(std::io::Error::other)?;
-            self.after = Some(Cursor { at: occurred_at, id });
+            self.after = Some(Cursor {
+                at: occurred_at,
+                id,
+            });
         }
-        let bytes = writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(if bytes.is_empty() && self.finished { None } else { Some(Bytes::from(bytes)) })
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(if bytes.is_empty() && self.finished {
+            None
+        } else {
+            Some(Bytes::from(bytes))
+        })
     }
 }
 
@@ -149,9 +186,20 @@ impl Rows {
     params(("orgId" = String, Path), ("since" = String, Query, description = "First day, YYYY-MM-DD (inclusive)"),
            ("until" = String, Query, description = "Last day, YYYY-MM-DD (inclusive)")),
     responses((status = 200, description = "CSV with the header occurredAt,type,id,invoiceId,subscriptionId,amount,currency", content_type = "text/csv")))]
-pub async fn transactions(State(state): State<AppState>, ctx: OrgContext, uri: axum::http::Uri) -> ApiResult<Response> {
+pub async fn transactions(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
     let range = parse_range(uri.query().unwrap_or(""), state.config.csv_max_days)?;
-    let rows = Rows { db: state.db.clone(), org_id: ctx.org.id.clone(), range, after: None, header_sent: false, finished: false };
+    let rows = Rows {
+        db: state.db.clone(),
+        org_id: ctx.org.id.clone(),
+        range,
+        after: None,
+        header_sent: false,
+        finished: false,
+    };
     let body = stream::unfold(rows, |mut rows| async move {
         match rows.next_chunk().await {
             Ok(Some(bytes)) => Some((Ok::<Bytes, std::io::Error>(bytes), rows)),
@@ -159,13 +207,22 @@ pub async fn transactions(State(state): State<AppState>, ctx: OrgContext, uri: a
             Err(e) => {
                 // Headers are gone already: end the body early; the client sees a truncated file.
                 tracing::error!(error = %e, "transactions export failed mid-stream");
-                Some((Err(e), Rows { finished: true, ..rows }))
+                Some((
+                    Err(e),
+                    Rows {
+                        finished: true,
+                        ..rows
+                    },
+                ))
             }
         }
     });
     let filename = format!("attachment; filename=\"transactions-{}.csv\"", ctx.org.id);
     Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, filename)],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, filename),
+        ],
         Body::from_stream(body),
     )
         .into_response())
@@ -191,7 +248,10 @@ mod tests {
         assert_eq!(code("since=2026-01-02&until=2026-01-01"), 400002);
         assert_eq!(code("since=2025-01-01&until=2026-01-02"), 400011);
         let full_leap_year = parse_range("since=2024-01-01&until=2024-12-31", 366).unwrap();
-        assert_eq!(full_leap_year.from.seconds_until(full_leap_year.to), 366 * 86400);
+        assert_eq!(
+            full_leap_year.from.seconds_until(full_leap_year.to),
+            366 * 86400
+        );
         assert!(parse_range("since=2025-01-01&until=2026-01-01", 366).is_ok());
         let e = parse_range("since=2025-01-01&until=2026-01-02", 366).unwrap_err();
         assert_eq!(e.extensions["maxDays"], 366);

@@ -17,7 +17,6 @@ use serde_json::Value;
 use sqlx::Row as _;
 
 use crate::app::AppState;
-use crate::crypto::sha256_hex;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::time::Timestamp;
@@ -30,15 +29,22 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 pub struct SecretResponse;
 
 /// A hash of the body that ignores key order and whitespace when it is JSON.
-pub fn canonical_hash(bytes: &[u8]) -> String {
+///
+/// Keyed (HMAC-SHA256 with the installation's secret): a body can hold a card number, whose
+/// plain hash could be reversed by trying every number.
+pub fn canonical_hash(secret: &[u8], bytes: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => {
             let mut text = String::new();
             write_canonical(&value, &mut text);
-            sha256_hex(text.as_bytes())
+            mac.update(text.as_bytes());
         }
-        Err(_) => sha256_hex(bytes),
+        Err(_) => mac.update(bytes),
     }
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn write_canonical(value: &Value, out: &mut String) {
@@ -94,7 +100,7 @@ impl Drop for Reservation {
                     .bind(method)
                     .bind(path)
                     .bind(key)
-                    .execute(db.pool())
+                    .execute(db.writer())
                     .await;
             });
         }
@@ -123,7 +129,7 @@ pub async fn run(
     let bytes = to_bytes(body, state.config.body_limit_bytes)
         .await
         .map_err(|_| ApiError::argument("body", "The body is too large or could not be read."))?;
-    let body_hash = canonical_hash(&bytes);
+    let body_hash = canonical_hash(&state.idempotency_secret, &bytes);
     let id = Key {
         caller,
         method: parts.method.as_str().to_string(),
@@ -160,8 +166,8 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
     loop {
         let now = state.clock.now();
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (caller, method, path, idem_key, body_hash, state, created_at)
-             VALUES ($1, $2, $3, $4, $5, 'running', $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency_keys (caller, method, path, idem_key, body_hash, state, created_at, claimed_at)
+             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(&id.caller)
         .bind(&id.method)
@@ -169,13 +175,14 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
         .bind(&id.key)
         .bind(body_hash)
         .bind(now.micros())
-        .execute(db.pool())
+        .bind(Timestamp::system_now().micros())
+        .execute(db.writer())
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Owner);
         }
         let Some(row) = sqlx::query(
-            "SELECT body_hash, state, status, content_type, body, created_at FROM idempotency_keys
+            "SELECT body_hash, state, status, content_type, body, created_at, claimed_at FROM idempotency_keys
              WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4",
         )
         .bind(&id.caller)
@@ -189,9 +196,17 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
         };
         let created_at = Timestamp::from_micros(row.try_get("created_at")?);
         let row_state: String = row.try_get("state")?;
-        let expired = created_at.plus_seconds(state.config.idempotency_ttl_secs) <= now;
-        let abandoned =
-            row_state == "running" && created_at.plus_seconds(stale_after.as_secs() as i64) <= now;
+        // Replays end by the (test) clock; a running owner is given up only by real time, since
+        // the test clock may jump while it runs.
+        let running = row_state == "running";
+        let expired = !running && created_at.plus_seconds(state.config.idempotency_ttl_secs) <= now;
+        let claimed_at = row
+            .try_get::<Option<i64>, _>("claimed_at")?
+            .map(Timestamp::from_micros);
+        let abandoned = running
+            && claimed_at.is_none_or(|at| {
+                at.plus_seconds(stale_after.as_secs() as i64) <= Timestamp::system_now()
+            });
         if expired || abandoned {
             sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4 AND created_at = $5")
                 .bind(&id.caller)
@@ -199,7 +214,7 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
                 .bind(&id.path)
                 .bind(&id.key)
                 .bind(created_at.micros())
-                .execute(db.pool())
+                .execute(db.writer())
                 .await?;
             continue;
         }
@@ -252,13 +267,13 @@ async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
     };
     if response.status().is_server_error() {
         binds(sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4"))
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
         return Ok(response);
     }
     if response.extensions().get::<SecretResponse>().is_some() {
         binds(sqlx::query("UPDATE idempotency_keys SET state = 'secret' WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4"))
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
         return Ok(response);
     }
@@ -280,12 +295,12 @@ async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
             .bind(parts.status.as_u16() as i64)
             .bind(content_type)
             .bind(text.to_string())
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
         }
         Err(_) => {
             binds(sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4"))
-                .execute(db.pool())
+                .execute(db.writer())
                 .await?;
         }
     }
@@ -297,7 +312,7 @@ pub async fn purge_expired(db: &Db, now: Timestamp, ttl_secs: i64) -> Result<u64
     let cutoff = now.minus_seconds(ttl_secs).micros();
     let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(cutoff)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected())
 }
@@ -308,11 +323,17 @@ mod tests {
 
     #[test]
     fn canonical_hash_ignores_order_and_space() {
-        assert_eq!(
-            canonical_hash(br#"{"a":1,"b":[1,{"d":2,"c":3}]}"#),
-            canonical_hash(br#"{ "b":[1,{"c":3,"d":2}], "a":1 }"#)
+        let k = b"key";
+        let a = canonical_hash(k, br#"{"a":1,"b":[1,{"d":2,"c":3}]}"#);
+        assert_eq!(a, canonical_hash(k, br#"{ "b":[1,{"c":3,"d":2}], "a":1 }"#));
+        assert_ne!(
+            canonical_hash(k, br#"{"a":1}"#),
+            canonical_hash(k, br#"{"a":2}"#)
         );
-        assert_ne!(canonical_hash(br#"{"a":1}"#), canonical_hash(br#"{"a":2}"#));
-        assert_ne!(canonical_hash(b"not json"), canonical_hash(b"not  json"));
+        assert_ne!(
+            canonical_hash(k, b"not json"),
+            canonical_hash(k, b"not  json")
+        );
+        assert_ne!(canonical_hash(k, b"x"), canonical_hash(b"other", b"x"));
     }
 }

@@ -24,10 +24,17 @@ use crate::orgs::access::OrgContext;
 use axum::extract::{FromRequestParts, RawPathParams};
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match run(state, request, next).await {
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let epoch = state.epoch.clone();
+    let response = match run(state, request, next).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
+    };
+    if writes {
+        // After the handler committed: reads cached before now may be stale.
+        epoch.bump();
     }
+    response
 }
 
 async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Response> {
@@ -78,6 +85,8 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
         let caller = auth::authenticate(
             &state.db,
             &state.clock,
+            &state.tokens,
+            &state.epoch,
             auth::bearer(header),
             state.config.session_idle_secs,
         )

@@ -174,7 +174,10 @@ const fn route(method: &'static str, path: &'static str, policy: Policy) -> Rout
 }
 
 use Action::{Create, Delete, Read, Update};
-use Resource::{Agreements, Invitations, Members, Organization, SecurityPolicy};
+use Resource::{
+    Agreements, Checkouts, Invitations, Invoices, Members, Organization, Payments,
+    PriceCalculations, RefundRequests, SecurityPolicy, Subscriptions,
+};
 
 /// The table. Paths are written as the router matches them.
 #[rustfmt::skip]
@@ -321,6 +324,29 @@ pub const ROUTES: &[Route] = &[
         Policy::token(Some(Scope::OrgsWrite)).org(SecurityPolicy, Update).elevated()),
     // The transactions export (7).
     route("GET", "/v1/orgs/{orgId}/exports/transactions.csv", Policy::token(Some(Scope::ExportsRead)).org(Resource::Exports, Read)),
+    // Commerce (7).
+    route("POST", "/v1/modules", Policy::admin(Scope::CatalogWrite)),
+    route("GET", "/v1/modules", Policy::token(Some(Scope::CatalogRead))),
+    route("GET", "/v1/modules/{moduleId}", Policy::token(Some(Scope::CatalogRead))),
+    route("POST", "/v1/modules/{moduleId}/offers", Policy::admin(Scope::CatalogWrite)),
+    route("GET", "/v1/modules/{moduleId}/offers", Policy::token(Some(Scope::CatalogRead))),
+    route("GET", "/v1/modules/{moduleId}/active-offer", Policy::token(Some(Scope::CatalogRead))),
+    route("POST", "/v1/coupons", Policy::admin(Scope::CatalogWrite)),
+    route("POST", "/v1/orgs/{orgId}/price-calculations",
+        Policy::token(Some(Scope::BillingWrite)).org(PriceCalculations, Create)),
+    route("POST", "/v1/orgs/{orgId}/checkouts", Policy::token(Some(Scope::BillingWrite)).org(Checkouts, Create)),
+    route("GET", "/v1/orgs/{orgId}/invoices", Policy::token(Some(Scope::BillingRead)).org(Invoices, Read)),
+    route("GET", "/v1/orgs/{orgId}/invoices/{invoiceId}",
+        Policy::token(Some(Scope::BillingRead)).org(Invoices, Read).nested(Nested::Invoice)),
+    route("POST", "/v1/orgs/{orgId}/invoices/{invoiceId}/payments",
+        Policy::token(Some(Scope::BillingWrite)).org(Payments, Create).nested(Nested::Invoice)),
+    route("GET", "/v1/orgs/{orgId}/subscriptions", Policy::token(Some(Scope::BillingRead)).org(Subscriptions, Read)),
+    route("GET", "/v1/orgs/{orgId}/subscriptions/{subscriptionId}",
+        Policy::token(Some(Scope::BillingRead)).org(Subscriptions, Read).nested(Nested::Subscription)),
+    route("POST", "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/cancel",
+        Policy::token(Some(Scope::BillingWrite)).org(Subscriptions, Update).nested(Nested::Subscription)),
+    route("POST", "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/refund-requests",
+        Policy::token(Some(Scope::BillingWrite)).org(RefundRequests, Create).nested(Nested::Subscription)),
 ];
 
 type Index = HashMap<(&'static str, &'static str), &'static Policy>;

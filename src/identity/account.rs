@@ -95,7 +95,7 @@ pub async fn get(db: &Db, id: &str) -> ApiResult<Account> {
 }
 
 /// `GET /v1/me`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeView {
     pub id: String,

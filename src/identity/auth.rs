@@ -79,113 +79,158 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
 
 const SESSION_TOUCH_MICROS: i64 = 60 * crate::time::MICROS_PER_SECOND;
 
-/// Resolves a token and applies the account checks, in order.
+/// What the database says about a token: everything the checks of step 2 need. Cached (see
+/// `crate::cache`), so the checks themselves run on every request against the clock.
+#[derive(Clone, Debug)]
+pub struct TokenRecord {
+    caller: Caller,
+    issued_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    banned: bool,
+    suspended_until: Option<i64>,
+    locked_at: Option<i64>,
+}
+
+const USER_COLUMNS: &str = "u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at,
+    (SELECT version FROM terms ORDER BY published_at DESC, version DESC LIMIT 1) AS current_terms";
+
+async fn fetch_record(db: &Db, token: &str, hash: &str) -> ApiResult<Option<TokenRecord>> {
+    let session = token.starts_with("chs_");
+    let sql = if session {
+        format!(
+            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_used_at, s.auth_at, s.auth_method, s.restricted, {USER_COLUMNS}
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL"
+        )
+    } else if token.starts_with("cht_") {
+        format!(
+            "SELECT t.id, t.user_id, t.created_at, t.scopes, t.expires_at, {USER_COLUMNS}
+             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+        )
+    } else {
+        return Ok(None);
+    };
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(hash)
+        .fetch_optional(db.pool())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let credential = if session {
+        Credential::Session {
+            id: row.try_get("id")?,
+            auth_at: Timestamp::from_micros(row.try_get("auth_at")?),
+            auth_method: row.try_get("auth_method")?,
+            restricted: row.try_get::<i64, _>("restricted")? != 0,
+        }
+    } else {
+        Credential::AccessToken {
+            id: row.try_get("id")?,
+            scopes: scope::decode(&row.try_get::<String, _>("scopes")?),
+        }
+    };
+    Ok(Some(TokenRecord {
+        caller: Caller {
+            user_id: row.try_get("user_id")?,
+            email: row.try_get("email")?,
+            platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
+            terms_accepted_version: row.try_get("terms_accepted_version")?,
+            current_terms: row.try_get("current_terms")?,
+            credential,
+        },
+        issued_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: if session {
+            Some(row.try_get("last_used_at")?)
+        } else {
+            None
+        },
+        banned: row.try_get::<Option<i64>, _>("banned_at")?.is_some(),
+        suspended_until: row.try_get("suspended_until")?,
+        locked_at: row.try_get("locked_at")?,
+    }))
+}
+
+/// Where the pipeline finds tokens it has seen.
+pub struct TokenCache {
+    pub records: crate::cache::EpochCache<TokenRecord>,
+}
+
+/// Resolves a token and applies the account checks, in order: unknown, expired or revoked
+/// 401001; banned 403003; suspended 403004; locked 403002.
 pub async fn authenticate(
     db: &Db,
     clock: &Clock,
+    cache: &TokenCache,
+    epoch: &crate::cache::Epoch,
     token: Option<&str>,
     session_idle_secs: i64,
 ) -> ApiResult<Caller> {
     let token = token.ok_or_else(authentication_required)?;
     let now = clock.now();
     let hash = hash_secret(token);
-    let (caller, row) = if token.starts_with("chs_") {
-        let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_used_at, s.auth_at, s.auth_method, s.restricted,
-                    u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at,
-                    (SELECT version FROM terms ORDER BY published_at DESC, version DESC LIMIT 1) AS current_terms
-             FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(authentication_required)?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        let last_used_at: i64 = row.try_get("last_used_at")?;
-        let idle_deadline = Timestamp::from_micros(last_used_at).plus_seconds(session_idle_secs);
-        if now.micros() >= expires_at || now >= idle_deadline {
+    let mut record = match cache.records.get(&hash, epoch) {
+        Some(record) => record,
+        None => {
+            let read_at = epoch.current();
+            let record = fetch_record(db, token, &hash)
+                .await?
+                .ok_or_else(authentication_required)?;
+            cache.records.put(&hash, record.clone(), read_at, epoch);
+            record
+        }
+    };
+    if record.expires_at.is_some_and(|at| now.micros() >= at) {
+        return Err(authentication_required());
+    }
+    if let Some(last_used_at) = record.last_used_at {
+        if now >= Timestamp::from_micros(last_used_at).plus_seconds(session_idle_secs) {
             return Err(authentication_required());
         }
-        let id: String = row.try_get("id")?;
-        if now.micros() - last_used_at >= SESSION_TOUCH_MICROS {
+        if let Credential::Session { id, .. } = &record.caller.credential
+            && now.micros() - last_used_at >= SESSION_TOUCH_MICROS
+        {
             // Coarse: at most one write a minute per session.
             sqlx::query(
                 "UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1",
             )
             .bind(now.micros())
-            .bind(&id)
-            .execute(db.pool())
+            .bind(id)
+            .execute(db.writer())
             .await?;
+            record.last_used_at = Some(now.micros());
+            cache.records.remove(&hash);
         }
-        let credential = Credential::Session {
-            id,
-            auth_at: Timestamp::from_micros(row.try_get("auth_at")?),
-            auth_method: row.try_get("auth_method")?,
-            restricted: row.try_get::<i64, _>("restricted")? != 0,
-        };
-        (credential, row)
-    } else if token.starts_with("cht_") {
-        let row = sqlx::query(
-            "SELECT t.id, t.user_id, t.created_at, t.scopes, t.expires_at,
-                    u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at,
-                    (SELECT version FROM terms ORDER BY published_at DESC, version DESC LIMIT 1) AS current_terms
-             FROM access_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(authentication_required)?;
-        if let Some(expires_at) = row.try_get::<Option<i64>, _>("expires_at")?
-            && now.micros() >= expires_at
-        {
-            return Err(authentication_required());
-        }
-        let credential = Credential::AccessToken {
-            id: row.try_get("id")?,
-            scopes: scope::decode(&row.try_get::<String, _>("scopes")?),
-        };
-        (credential, row)
-    } else {
-        return Err(authentication_required());
-    };
-
-    if row.try_get::<Option<i64>, _>("banned_at")?.is_some() {
+    }
+    if record.banned {
         return Err(ApiError::new(
             ErrorCode::UserBanned,
             "This account is banned.",
         ));
     }
-    if let Some(until) = row.try_get::<Option<i64>, _>("suspended_until")? {
-        let until = Timestamp::from_micros(until);
-        if now < until {
-            return Err(ApiError::new(
-                ErrorCode::UserSuspended,
-                format!("This account is suspended until {until}."),
-            )
-            .with("suspendedUntil", until));
-        }
+    if let Some(until) = record
+        .suspended_until
+        .map(Timestamp::from_micros)
+        .filter(|until| now < *until)
+    {
+        return Err(ApiError::new(
+            ErrorCode::UserSuspended,
+            format!("This account is suspended until {until}."),
+        )
+        .with("suspendedUntil", until));
     }
     // A lock (4.3) holds every credential issued before it; an interactive sign-in lifts it.
-    let issued_at: i64 = row.try_get("created_at")?;
-    if row
-        .try_get::<Option<i64>, _>("locked_at")?
-        .is_some_and(|locked_at| issued_at < locked_at)
+    if record
+        .locked_at
+        .is_some_and(|locked_at| record.issued_at < locked_at)
     {
         return Err(ApiError::new(
             ErrorCode::SignInAgainRequired,
             "This account is temporarily locked; sign in again interactively.",
         ));
     }
-    Ok(Caller {
-        user_id: row.try_get("user_id")?,
-        email: row.try_get("email")?,
-        platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
-        terms_accepted_version: row.try_get("terms_accepted_version")?,
-        current_terms: row.try_get("current_terms")?,
-        credential: caller,
-    })
+    Ok(record.caller)
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {

@@ -80,7 +80,7 @@ pub async fn store(
     .bind(ceremony_state)
     .bind(now.micros())
     .bind(now.plus_seconds(state.config.code_ttl_secs).micros())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok(id)
 }
@@ -94,7 +94,7 @@ pub async fn take(state: &AppState, id: &str, now: Timestamp) -> ApiResult<Optio
     )
     .bind(id)
     .bind(now.micros())
-    .fetch_optional(state.db.pool())
+    .fetch_optional(state.db.writer())
     .await?;
     let Some(row) = row else { return Ok(None) };
     let Some(purpose) = Purpose::parse(&row.try_get::<String, _>("purpose")?) else {

@@ -78,7 +78,7 @@ pub async fn reserve_send(db: &Db, email: &str, purpose: Purpose, now: Timestamp
     .bind(purpose.as_str())
     .bind(now.micros())
     .bind(cutoff)
-    .fetch_one(db.pool())
+    .fetch_one(db.writer())
     .await?;
     let sent: i64 = row.try_get("sent")?;
     if sent > MAX_SENDS_PER_HOUR {
@@ -121,7 +121,7 @@ pub async fn reserve_attempt(
     .bind(purpose.as_str())
     .bind(now.micros())
     .bind(window_cutoff)
-    .fetch_one(db.pool())
+    .fetch_one(db.writer())
     .await?;
     let failures: i64 = row.try_get("failures")?;
     if let Some(until) = row.try_get::<Option<i64>, _>("locked_until")? {
@@ -163,7 +163,7 @@ pub async fn record_failure(
     .bind(email)
     .bind(purpose.as_str())
     .bind(until.micros())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok((locked.rows_affected() == 1).then_some(until))
 }
@@ -173,7 +173,7 @@ pub async fn clear_failures(db: &Db, email: &str, purpose: Purpose) -> ApiResult
     sqlx::query("DELETE FROM code_lockouts WHERE email = $1 AND kind = $2")
         .bind(email)
         .bind(purpose.as_str())
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -227,7 +227,7 @@ pub async fn create_challenge(
     .bind(hash_code(&id, new.code))
     .bind(now.micros())
     .bind(expires_at.micros())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok((id, expires_at))
 }
@@ -257,7 +257,7 @@ pub async fn consume_challenge(db: &Db, id: &str, now: Timestamp) -> ApiResult<b
     let done = sqlx::query("UPDATE email_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2")
         .bind(id)
         .bind(now.micros())
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -201,7 +201,7 @@ pub async fn finish(
     };
     sessions::mark_authenticated(&state, &session_id, method).await?;
     audit::record(
-        state.db.pool(),
+        state.db.writer(),
         &origin,
         now,
         "session.elevated",

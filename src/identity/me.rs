@@ -18,11 +18,26 @@ use super::codes::{self, NewChallenge, Purpose};
 use super::sessions;
 use super::users::Email;
 
+/// The view read from the database (after a change made in this request, which has not yet
+/// moved the cache epoch).
+async fn fresh(state: &AppState, user_id: &str) -> ApiResult<Json<MeView>> {
+    let account = account::get(&state.db, user_id).await?;
+    Ok(Json(account::me_view(&state.db, &account).await?))
+}
+
 /// The caller.
 #[utoipa::path(get, path = "/v1/me", tag = "me", responses((status = 200, body = MeView)))]
 pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {
+    if let Some(view) = state.me.get(&caller.user_id, &state.epoch) {
+        return Ok(Json(view));
+    }
+    let read_at = state.epoch.current();
     let account = account::get(&state.db, &caller.user_id).await?;
-    Ok(Json(account::me_view(&state.db, &account).await?))
+    let view = account::me_view(&state.db, &account).await?;
+    state
+        .me
+        .put(&caller.user_id, view.clone(), read_at, &state.epoch);
+    Ok(Json(view))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -56,9 +71,9 @@ pub async fn update(
     sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
         .bind(&caller.user_id)
         .bind(name)
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
-    get(State(state), caller).await
+    fresh(&state, &caller.user_id).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -191,7 +206,7 @@ pub async fn email_verify(
         )
         .await
         .map_err(ApiError::internal)?;
-    get(State(state), caller).await
+    fresh(&state, &caller.user_id).await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

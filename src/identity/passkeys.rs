@@ -78,7 +78,7 @@ pub async fn record_use(
         .bind(&previous.passkey)
         .bind(next)
         .bind(now.micros())
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -327,7 +327,7 @@ pub async fn rename(
         .bind(&id)
         .bind(&caller.user_id)
         .bind(&name)
-        .fetch_optional(state.db.pool())
+        .fetch_optional(state.db.writer())
         .await?
         .ok_or_else(|| ApiError::not_found("The passkey"))?;
     Ok(Json(view(&row)?))

@@ -124,7 +124,7 @@ pub async fn mark_authenticated(
         .bind(session_id)
         .bind(state.clock.now().micros())
         .bind(method.as_str())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(())
 }

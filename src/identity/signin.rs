@@ -54,7 +54,7 @@ pub async fn email_otp_start(
     if let Err(e) = codes::reserve_send(&state.db, email.as_str(), Purpose::SignIn, now).await {
         if e.code == ErrorCode::LockedOut {
             audit::record(
-                state.db.pool(),
+                state.db.writer(),
                 &origin,
                 now,
                 "sign_in.code_quota_exceeded",
@@ -124,15 +124,15 @@ pub async fn email_otp_verify(
             sqlx::query("UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL")
                 .bind(&account.id)
                 .bind(now.micros())
-                .execute(state.db.pool())
+                .execute(state.db.writer())
                 .await?;
             account
         }
         None => {
             let id = new_id("usr");
-            if account::insert(state.db.pool(), &id, &challenge.email, None, now, true).await? {
+            if account::insert(state.db.writer(), &id, &challenge.email, None, now, true).await? {
                 audit::record(
-                    state.db.pool(),
+                    state.db.writer(),
                     &origin,
                     now,
                     "user.signed_up",
@@ -173,7 +173,7 @@ pub async fn verify_code(
                 .clone()
                 .unwrap_or_else(|| challenge.email.clone());
             audit::record(
-                state.db.pool(),
+                state.db.writer(),
                 origin,
                 now,
                 action,
@@ -197,7 +197,7 @@ async fn finish(
     let now = state.clock.now();
     if let Err(e) = account.check_standing(now) {
         audit::record(
-            state.db.pool(),
+            state.db.writer(),
             origin,
             now,
             "sign_in.refused",
@@ -379,7 +379,7 @@ pub async fn reset_start(
         };
         codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
         audit::record(
-            state.db.pool(),
+            state.db.writer(),
             &origin,
             now,
             "passkey_reset.requested",

@@ -116,7 +116,7 @@ impl Mailer {
                 .bind(mail.template)
                 .bind(mail.data.to_string())
                 .bind(now.micros())
-                .execute(db.pool())
+                .execute(db.writer())
                 .await?;
                 Ok(())
             }
@@ -144,7 +144,7 @@ impl Mailer {
             .bind(&id)
             .bind(now.plus_seconds(300).micros())
             .bind(now.micros())
-            .fetch_optional(db.pool())
+            .fetch_optional(db.writer())
             .await?;
             let Some(message) = claimed else { continue };
             let recipient: String = message.try_get("recipient")?;
@@ -172,7 +172,7 @@ impl Mailer {
                     )
                     .bind(&id)
                     .bind(now.micros())
-                    .execute(db.pool())
+                    .execute(db.writer())
                     .await?;
                     sent += 1;
                 }
@@ -185,7 +185,7 @@ impl Mailer {
                     .bind(&id)
                     .bind(error)
                     .bind(now.plus_seconds(backoff.min(6 * 3600)).micros())
-                    .execute(db.pool())
+                    .execute(db.writer())
                     .await?;
                 }
             }

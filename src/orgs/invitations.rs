@@ -349,13 +349,13 @@ pub async fn decline(
         .bind(&id)
         .bind(now.micros())
         .bind(&caller.user_id)
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     if done.rows_affected() == 0 {
         return Err(gone());
     }
     audit::record(
-        state.db.pool(),
+        state.db.writer(),
         &origin,
         now,
         "invitation.declined",

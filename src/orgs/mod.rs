@@ -43,19 +43,19 @@ pub async fn lock_org(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Subscriptions that keep an organization from being deleted. Commerce owns subscriptions;
-/// until its tables exist there are none.
-pub async fn active_subscriptions(_state: &AppState, _org_id: &str) -> ApiResult<i64> {
-    Ok(0)
+/// Subscriptions that keep an organization from being deleted: every one not yet final
+/// (`canceled` or `ended`).
+pub async fn active_subscriptions(state: &AppState, org_id: &str) -> ApiResult<i64> {
+    crate::commerce::subscriptions::live_count(&state.db, org_id).await
 }
 
 /// Called in the signing transaction: commerce activates what the signature unblocks.
 pub async fn after_agreement_signed(
     _state: &AppState,
-    _tx: &mut crate::db::Tx,
-    _org_id: &str,
-    _agreement_id: &str,
-    _now: Timestamp,
+    tx: &mut crate::db::Tx,
+    org_id: &str,
+    agreement_id: &str,
+    now: Timestamp,
 ) -> ApiResult<()> {
-    Ok(())
+    crate::commerce::subscriptions::after_agreement_signed(tx, org_id, agreement_id, now).await
 }

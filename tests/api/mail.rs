@@ -16,7 +16,9 @@ async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
     let store = received.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((socket, _)) = listener.accept().await else { return };
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
             let store = store.clone();
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
@@ -34,7 +36,11 @@ async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
                         }
                         continue;
                     }
-                    let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                    let verb = line
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_uppercase();
                     let reply: &[u8] = match verb.as_str() {
                         "EHLO" | "HELO" => b"250 test\r\n",
                         "DATA" => {
@@ -59,16 +65,32 @@ async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
 async fn smtp_mail_is_queued_then_delivered_by_the_background_sender() {
     let (port, received) = fake_smtp().await;
     let app = TestApp::spawn_configured(|c| c.mail = format!("smtp://127.0.0.1:{port}")).await;
-    app.post("/v1/auth/email-otp/start", &json!({"email": "smtp@example.com"})).await.assert_status(202);
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL").fetch_one(app.state.db.pool()).await.unwrap();
+    app.post(
+        "/v1/auth/email-otp/start",
+        &json!({"email": "smtp@example.com"}),
+    )
+    .await
+    .assert_status(202);
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
     assert_eq!(queued, 1, "queued in the database before the answer");
     // Moving the clock runs due jobs, the sender among them.
     app.advance(1).await;
     let messages = received.lock().unwrap().clone();
     assert_eq!(messages.len(), 1, "{messages:?}");
-    assert!(messages[0].contains("To: smtp@example.com"), "{}", messages[0]);
+    assert!(
+        messages[0].contains("To: smtp@example.com"),
+        "{}",
+        messages[0]
+    );
     assert!(messages[0].contains("sign-in code"), "{}", messages[0]);
-    let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NOT NULL").fetch_one(app.state.db.pool()).await.unwrap();
+    let sent: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NOT NULL")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
     assert_eq!(sent, 1);
     // Nothing is sent twice.
     app.advance(1).await;
@@ -78,12 +100,23 @@ async fn smtp_mail_is_queued_then_delivered_by_the_background_sender() {
 #[tokio::test]
 async fn undeliverable_mail_is_retried_later() {
     let app = TestApp::spawn_configured(|c| c.mail = "smtp://127.0.0.1:9".to_string()).await;
-    app.post("/v1/auth/email-otp/start", &json!({"email": "retry@example.com"})).await.assert_status(202);
+    app.post(
+        "/v1/auth/email-otp/start",
+        &json!({"email": "retry@example.com"}),
+    )
+    .await
+    .assert_status(202);
     app.advance(1).await;
     let (attempts, error): (i64, Option<String>) = {
         use sqlx::Row as _;
-        let row = sqlx::query("SELECT attempts, last_error FROM mail_outbox").fetch_one(app.state.db.pool()).await.unwrap();
-        (row.try_get("attempts").unwrap(), row.try_get("last_error").unwrap())
+        let row = sqlx::query("SELECT attempts, last_error FROM mail_outbox")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+        (
+            row.try_get("attempts").unwrap(),
+            row.try_get("last_error").unwrap(),
+        )
     };
     assert_eq!(attempts, 1);
     assert!(error.is_some());

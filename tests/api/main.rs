@@ -5,11 +5,14 @@ mod soft_passkey;
 mod support;
 
 mod admin;
+mod commerce;
+mod exports;
 mod foundation;
 mod idempotency;
 mod mail;
 mod orgs;
 mod passkeys;
 mod query;
+mod renewals;
 mod sessions;
 mod sign_in;

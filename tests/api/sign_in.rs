@@ -226,10 +226,21 @@ async fn the_lockout_count_holds_across_two_processes() {
     let mut tasks = Vec::new();
     for i in 0..40 {
         let client = app.client.clone();
-        let base = if i % 2 == 0 { app.base.clone() } else { peer.base.clone() };
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            peer.base.clone()
+        };
         let body = json!({"challengeId": challenge, "code": wrong});
         tasks.push(tokio::spawn(async move {
-            client.post(format!("{base}/v1/auth/email-otp/verify")).json(&body).send().await.unwrap().status().as_u16()
+            client
+                .post(format!("{base}/v1/auth/email-otp/verify"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut statuses = Vec::new();
@@ -237,6 +248,12 @@ async fn the_lockout_count_holds_across_two_processes() {
         statuses.push(t.await.unwrap());
     }
     let evaluated = statuses.iter().filter(|s| **s == 422).count();
-    assert!(evaluated <= 5, "{evaluated} evaluated across two processes: {statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 40 - evaluated);
+    assert!(
+        evaluated <= 5,
+        "{evaluated} evaluated across two processes: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 403).count(),
+        40 - evaluated
+    );
 }

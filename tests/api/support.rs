@@ -407,15 +407,24 @@ impl Drop for Peer {
 
 impl TestApp {
     pub async fn spawn_peer(&self) -> Peer {
-        let config = Config { database_url: self.database_url.clone(), ..(*self.state.config).clone() };
+        let config = Config {
+            database_url: self.database_url.clone(),
+            ..(*self.state.config).clone()
+        };
         let state = AppState::start(config).await.expect("peer starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let serve_state = state.clone();
         let server = tokio::spawn(async move {
             let app = charter::app::router(serve_state.clone());
             let _ = charter::app::serve_router(serve_state, app, listener).await;
         });
-        Peer { base, state, server }
+        Peer {
+            base,
+            state,
+            server,
+        }
     }
 }

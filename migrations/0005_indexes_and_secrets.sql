@@ -1,0 +1,18 @@
+-- Indexes for the list query language (docs/query.md), for the documented fields that had none.
+-- users.id (primary key), users.email, users.created_at and every audit_events field (action,
+-- actor, subject, created_at) are indexed since 0001. `banned` compiles to
+-- `banned_at IS NOT NULL`: this partial index holds only banned users, in the list's order
+-- (created_at DESC, id DESC), so `banned:true` neither scans nor sorts every user.
+-- Invoices and subscriptions declare their indexes with their tables.
+CREATE INDEX users_banned ON users (created_at, id) WHERE banned_at IS NOT NULL;
+
+-- Idempotency: a running request is judged abandoned by real time (`claimed_at`, system clock),
+-- not by the test clock, which may jump while it runs.
+ALTER TABLE idempotency_keys ADD COLUMN claimed_at BIGINT;
+
+-- Per-installation secrets (e.g. the key that hashes idempotent request bodies), made at first
+-- start and shared by every process.
+CREATE TABLE installation_secrets (
+    name    TEXT PRIMARY KEY,
+    secret  TEXT NOT NULL
+);

@@ -1,0 +1,254 @@
+//! Coupons (7): a percentage or a fixed amount off, optionally until a time and for a number of
+//! redemptions. Codes are case-insensitive (stored upper-case). Redemptions are counted at
+//! checkout with one conditional update, so `maxRedemptions` holds across racing processes.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row as _;
+
+use crate::app::AppState;
+use crate::audit::{self, Origin};
+use crate::crypto::{new_id, sha256_hex};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::http::extract::ApiJson;
+use crate::time::Timestamp;
+
+use super::money::{Discount, Money};
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Coupon {
+    pub id: String,
+    /// Upper-case; matched case-insensitively.
+    pub code: String,
+    pub percent_off: Option<i64>,
+    pub amount_off: Option<Money>,
+    pub valid_until: Option<Timestamp>,
+    pub max_redemptions: Option<i64>,
+    pub redemptions: i64,
+    pub created_at: Timestamp,
+}
+
+impl Coupon {
+    pub fn discount(&self) -> Discount {
+        match &self.amount_off {
+            Some(money) => Discount::Amount(money.amount),
+            None => Discount::Percent(self.percent_off.unwrap_or(0)),
+        }
+    }
+
+    /// The coupon's terms (not its redemption count); checkout compares it with the
+    /// calculation's copy.
+    pub fn fingerprint(&self) -> String {
+        sha256_hex(
+            format!(
+                "{}|{:?}|{:?}|{:?}|{:?}",
+                self.code,
+                self.percent_off,
+                self.amount_off.as_ref().map(|m| (m.amount, &m.currency)),
+                self.valid_until.map(Timestamp::micros),
+                self.max_redemptions
+            )
+            .as_bytes(),
+        )
+    }
+
+    /// Why the coupon cannot be used at `now`, if it cannot.
+    pub fn unusable(&self, now: Timestamp) -> Option<&'static str> {
+        if self.valid_until.is_some_and(|until| until <= now) {
+            return Some("has expired");
+        }
+        if self
+            .max_redemptions
+            .is_some_and(|max| self.redemptions >= max)
+        {
+            return Some("has been used up");
+        }
+        None
+    }
+}
+
+const SELECT: &str = "SELECT id, code, percent_off, amount_off, currency, valid_until, max_redemptions, redemptions, created_at FROM coupons";
+
+fn coupon(row: &crate::db::Row) -> Result<Coupon, sqlx::Error> {
+    let amount_off: Option<i64> = row.try_get("amount_off")?;
+    let currency: Option<String> = row.try_get("currency")?;
+    Ok(Coupon {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        percent_off: row.try_get("percent_off")?,
+        amount_off: amount_off.map(|a| Money::new(a, currency.as_deref().unwrap_or(""))),
+        valid_until: row
+            .try_get::<Option<i64>, _>("valid_until")?
+            .map(Timestamp::from_micros),
+        max_redemptions: row.try_get("max_redemptions")?,
+        redemptions: row.try_get("redemptions")?,
+        created_at: Timestamp::from_micros(row.try_get("created_at")?),
+    })
+}
+
+pub fn normalize_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
+pub async fn find_by_code<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    code: &str,
+) -> ApiResult<Option<Coupon>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE code = $1")))
+        .bind(normalize_code(code))
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.as_ref().map(coupon).transpose()?)
+}
+
+pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    id: &str,
+) -> ApiResult<Option<Coupon>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.as_ref().map(coupon).transpose()?)
+}
+
+/// Counts one redemption if the coupon is still valid and not used up; false otherwise.
+pub async fn redeem(tx: &mut crate::db::Tx, id: &str, now: Timestamp) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE coupons SET redemptions = redemptions + 1
+         WHERE id = $1 AND (max_redemptions IS NULL OR redemptions < max_redemptions)
+           AND (valid_until IS NULL OR valid_until > $2)",
+    )
+    .bind(id)
+    .bind(now.micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateCoupon {
+    /// 1 to 64 letters, digits, `_` or `-`; case-insensitive.
+    code: String,
+    /// 1 to 100; exactly one of `percentOff` and `amountOff`.
+    percent_off: Option<i64>,
+    amount_off: Option<Money>,
+    valid_until: Option<Timestamp>,
+    /// At least 1; no limit when absent.
+    max_redemptions: Option<i64>,
+}
+
+fn parse(body: CreateCoupon) -> ApiResult<Coupon> {
+    let mut errors = Vec::new();
+    let code = normalize_code(&body.code);
+    if !(1..=64).contains(&code.len())
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
+        errors.push(FieldError {
+            field: "code".into(),
+            message: "must be 1 to 64 letters, digits, '_' or '-'".into(),
+        });
+    }
+    let amount_off = match (body.percent_off, body.amount_off) {
+        (Some(_), Some(_)) | (None, None) => {
+            errors.push(FieldError {
+                field: "percentOff".into(),
+                message: "give exactly one of percentOff and amountOff".into(),
+            });
+            None
+        }
+        (Some(percent), None) => {
+            if !(1..=100).contains(&percent) {
+                errors.push(FieldError {
+                    field: "percentOff".into(),
+                    message: "must be from 1 to 100".into(),
+                });
+            }
+            None
+        }
+        (None, Some(money)) => {
+            let money = money.parse_price("amountOff", &mut errors);
+            if money.as_ref().is_some_and(|m| m.amount == 0) {
+                errors.push(FieldError {
+                    field: "amountOff.amount".into(),
+                    message: "must be positive".into(),
+                });
+            }
+            money
+        }
+    };
+    if body.max_redemptions.is_some_and(|max| max < 1) {
+        errors.push(FieldError {
+            field: "maxRedemptions".into(),
+            message: "must be at least 1".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validations(errors));
+    }
+    Ok(Coupon {
+        id: new_id("cpn"),
+        code,
+        percent_off: body.percent_off,
+        amount_off,
+        valid_until: body.valid_until,
+        max_redemptions: body.max_redemptions,
+        redemptions: 0,
+        created_at: Timestamp::from_micros(0),
+    })
+}
+
+/// Creates a coupon (platform administrators). A code in use answers 400002.
+#[utoipa::path(post, path = "/v1/coupons", tag = "catalogue", request_body = CreateCoupon,
+    responses((status = 201, body = Coupon)))]
+pub async fn create(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<CreateCoupon>,
+) -> ApiResult<(StatusCode, Json<Coupon>)> {
+    let now = state.clock.now();
+    let created = Coupon {
+        created_at: now,
+        ..parse(body)?
+    };
+    let mut tx = state.db.begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO coupons (id, code, percent_off, amount_off, currency, valid_until, max_redemptions, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (code) DO NOTHING",
+    )
+    .bind(&created.id)
+    .bind(&created.code)
+    .bind(created.percent_off)
+    .bind(created.amount_off.as_ref().map(|m| m.amount))
+    .bind(created.amount_off.as_ref().map(|m| m.currency.clone()))
+    .bind(created.valid_until.map(Timestamp::micros))
+    .bind(created.max_redemptions)
+    .bind(now.micros())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::validation(
+            "code",
+            "a coupon with this code exists",
+        ));
+    }
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "coupon.created",
+        Some(&created.id),
+        json!({ "code": created.code, "percentOff": created.percent_off, "amountOff": created.amount_off,
+                "validUntil": created.valid_until, "maxRedemptions": created.max_redemptions }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}

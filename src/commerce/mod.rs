@@ -1,0 +1,39 @@
+//! Commerce (7): the catalogue (modules, offers, coupons), server-side price calculation,
+//! checkout, invoices and payments through a provider interface, subscriptions with renewals,
+//! and refunds. Money rules are in `money` and docs/money.md.
+
+pub mod checkout;
+pub mod coupons;
+pub mod interval;
+pub mod invoices;
+pub mod modules;
+pub mod money;
+pub mod offers;
+pub mod payments;
+pub mod pricing;
+pub mod refunds;
+pub mod renewals;
+pub mod subscriptions;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(modules::create, modules::list))
+        .routes(routes!(modules::get))
+        .routes(routes!(offers::create, offers::list))
+        .routes(routes!(offers::get_active))
+        .routes(routes!(coupons::create))
+        .routes(routes!(pricing::create))
+        .routes(routes!(checkout::create))
+        .routes(routes!(invoices::list))
+        .routes(routes!(invoices::get))
+        .routes(routes!(payments::create))
+        .routes(routes!(subscriptions::list))
+        .routes(routes!(subscriptions::get))
+        .routes(routes!(subscriptions::cancel_route))
+        .routes(routes!(refunds::create))
+}

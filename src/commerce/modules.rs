@@ -1,0 +1,186 @@
+//! Modules (7): what an organization subscribes to. Created by platform administrators; read
+//! by any signed-in caller with `catalog:read`.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row as _;
+
+use crate::app::AppState;
+use crate::audit::{self, Origin};
+use crate::crypto::new_id;
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::list::{ListParams, Page};
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Module {
+    pub id: String,
+    /// Unique, stable key (`a-z`, `0-9`, `.`, `_`, `-`; up to 64 characters).
+    pub key: String,
+    pub name: String,
+    /// Shown to customers; also the text of the module's agreement.
+    pub description: String,
+    pub created_at: Timestamp,
+}
+
+const SELECT: &str = "SELECT id, module_key, name, description, created_at FROM modules";
+
+fn module(row: &crate::db::Row) -> Result<Module, sqlx::Error> {
+    Ok(Module {
+        id: row.try_get("id")?,
+        key: row.try_get("module_key")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        created_at: Timestamp::from_micros(row.try_get("created_at")?),
+    })
+}
+
+pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    id: &str,
+) -> ApiResult<Option<Module>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.as_ref().map(module).transpose()?)
+}
+
+/// The module named by `{moduleId}`, loaded before the body is read (404003 comes first).
+pub struct ModulePath(pub Module);
+
+impl FromRequestParts<AppState> for ModulePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let not_found = || ApiError::new(ErrorCode::NotFound, "No module has this id.");
+        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| not_found())?;
+        find(state.db.pool(), &id)
+            .await?
+            .map(ModulePath)
+            .ok_or_else(not_found)
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateModule {
+    key: String,
+    name: String,
+    description: String,
+}
+
+fn valid_key(key: &str) -> bool {
+    (1..=64).contains(&key.len())
+        && key.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+fn parse(body: CreateModule) -> ApiResult<CreateModule> {
+    let mut errors = Vec::new();
+    let mut error = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    if !valid_key(&body.key) {
+        error(
+            "key",
+            "must be 1 to 64 characters of a-z, 0-9, '.', '_' or '-'",
+        );
+    }
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        error("name", "must be 1 to 200 printable characters");
+    }
+    if body.description.chars().count() > 20_000 {
+        error("description", "must be at most 20000 characters");
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validations(errors));
+    }
+    Ok(CreateModule { name, ..body })
+}
+
+/// Adds a module to the catalogue (platform administrators). A key in use answers 400002.
+#[utoipa::path(post, path = "/v1/modules", tag = "catalogue", request_body = CreateModule,
+    responses((status = 201, body = Module)))]
+pub async fn create(
+    State(state): State<AppState>,
+    origin: Origin,
+    ApiJson(body): ApiJson<CreateModule>,
+) -> ApiResult<(StatusCode, Json<Module>)> {
+    let body = parse(body)?;
+    let now = state.clock.now();
+    let created = Module {
+        id: new_id("mod"),
+        key: body.key,
+        name: body.name,
+        description: body.description,
+        created_at: now,
+    };
+    let mut tx = state.db.begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO modules (id, module_key, name, description, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (module_key) DO NOTHING",
+    )
+    .bind(&created.id)
+    .bind(&created.key)
+    .bind(&created.name)
+    .bind(&created.description)
+    .bind(now.micros())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::validation("key", "a module with this key exists"));
+    }
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "module.created",
+        Some(&created.id),
+        json!({ "key": created.key, "name": created.name }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The catalogue's modules, newest first.
+#[utoipa::path(get, path = "/v1/modules", tag = "catalogue",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Module>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    params: ListParams,
+) -> ApiResult<Json<Page<Module>>> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM modules")
+        .fetch_one(state.db.pool())
+        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT} ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
+    )))
+    .bind(params.limit)
+    .bind(params.from)
+    .fetch_all(state.db.pool())
+    .await?;
+    let items = rows.iter().map(module).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(Page::new(&params, items, total)))
+}
+
+/// One module (404003 when unknown).
+#[utoipa::path(get, path = "/v1/modules/{moduleId}", tag = "catalogue", params(("moduleId" = String, Path)),
+    responses((status = 200, body = Module)))]
+pub async fn get(ModulePath(module): ModulePath) -> Json<Module> {
+    Json(module)
+}

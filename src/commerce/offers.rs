@@ -1,0 +1,252 @@
+//! Offers (7): a module's price, interval and terms for a validity window. The active offer is
+//! the one with the latest `validFrom` among those valid now (then the latest created).
+//! Offers are never edited; a calculation remembers each offer's fingerprint anyway, so a
+//! checkout notices any change.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row as _;
+
+use crate::app::AppState;
+use crate::audit::{self, Origin};
+use crate::crypto::{new_id, sha256_hex};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::http::extract::ApiJson;
+use crate::http::list::{ListParams, Page};
+use crate::time::Timestamp;
+
+use super::interval::Interval;
+use super::modules::ModulePath;
+use super::money::Money;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Offer {
+    pub id: String,
+    pub module_id: String,
+    /// The price of one unit for one interval.
+    pub price: Money,
+    /// `month`, `year` or `once`.
+    pub interval: String,
+    pub valid_from: Timestamp,
+    pub valid_until: Option<Timestamp>,
+    pub refund_period_days: i64,
+    pub agreement_required: bool,
+    pub created_at: Timestamp,
+}
+
+impl Offer {
+    pub fn interval(&self) -> Interval {
+        Interval::parse(&self.interval).unwrap_or(Interval::Once)
+    }
+
+    /// Everything a price depends on; a calculation stores it and checkout compares it.
+    pub fn fingerprint(&self) -> String {
+        sha256_hex(
+            format!(
+                "{}|{}|{}|{}|{:?}|{}|{}",
+                self.price.amount,
+                self.price.currency,
+                self.interval,
+                self.valid_from.micros(),
+                self.valid_until.map(Timestamp::micros),
+                self.refund_period_days,
+                self.agreement_required
+            )
+            .as_bytes(),
+        )
+    }
+}
+
+const SELECT: &str = "SELECT id, module_id, amount, currency, billing_interval, valid_from, valid_until, refund_period_days, agreement_required, created_at FROM offers";
+
+fn offer(row: &crate::db::Row) -> Result<Offer, sqlx::Error> {
+    Ok(Offer {
+        id: row.try_get("id")?,
+        module_id: row.try_get("module_id")?,
+        price: Money::new(
+            row.try_get("amount")?,
+            &row.try_get::<String, _>("currency")?,
+        ),
+        interval: row.try_get("billing_interval")?,
+        valid_from: Timestamp::from_micros(row.try_get("valid_from")?),
+        valid_until: row
+            .try_get::<Option<i64>, _>("valid_until")?
+            .map(Timestamp::from_micros),
+        refund_period_days: row.try_get("refund_period_days")?,
+        agreement_required: row.try_get::<i64, _>("agreement_required")? != 0,
+        created_at: Timestamp::from_micros(row.try_get("created_at")?),
+    })
+}
+
+/// The module's active offer at `now`, if any.
+pub async fn active<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    module_id: &str,
+    now: Timestamp,
+) -> ApiResult<Option<Offer>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE module_id = $1 AND valid_from <= $2 AND (valid_until IS NULL OR valid_until > $2)
+         ORDER BY valid_from DESC, created_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(module_id)
+    .bind(now.micros())
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.as_ref().map(offer).transpose()?)
+}
+
+pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    id: &str,
+) -> ApiResult<Offer> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+        .bind(id)
+        .fetch_one(executor)
+        .await?;
+    Ok(offer(&row)?)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateOffer {
+    price: Money,
+    /// `month`, `year` or `once`.
+    interval: String,
+    valid_from: Timestamp,
+    valid_until: Option<Timestamp>,
+    /// 0 to 3650 days after the current period starts.
+    refund_period_days: i64,
+    agreement_required: bool,
+}
+
+fn validate(body: &CreateOffer) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    body.price.clone().parse_price("price", &mut errors);
+    if Interval::parse(&body.interval).is_none() {
+        errors.push(FieldError {
+            field: "interval".into(),
+            message: "must be month, year or once".into(),
+        });
+    }
+    if body
+        .valid_until
+        .is_some_and(|until| until <= body.valid_from)
+    {
+        errors.push(FieldError {
+            field: "validUntil".into(),
+            message: "must be after validFrom".into(),
+        });
+    }
+    if !(0..=3650).contains(&body.refund_period_days) {
+        errors.push(FieldError {
+            field: "refundPeriodDays".into(),
+            message: "must be from 0 to 3650".into(),
+        });
+    }
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(ApiError::validations(errors)),
+    }
+}
+
+/// Adds an offer to a module (platform administrators).
+#[utoipa::path(post, path = "/v1/modules/{moduleId}/offers", tag = "catalogue", params(("moduleId" = String, Path)),
+    request_body = CreateOffer, responses((status = 201, body = Offer)))]
+pub async fn create(
+    State(state): State<AppState>,
+    origin: Origin,
+    ModulePath(module): ModulePath,
+    ApiJson(body): ApiJson<CreateOffer>,
+) -> ApiResult<(StatusCode, Json<Offer>)> {
+    validate(&body)?;
+    let now = state.clock.now();
+    let created = Offer {
+        id: new_id("off"),
+        module_id: module.id,
+        price: body.price,
+        interval: body.interval,
+        valid_from: body.valid_from,
+        valid_until: body.valid_until,
+        refund_period_days: body.refund_period_days,
+        agreement_required: body.agreement_required,
+        created_at: now,
+    };
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO offers (id, module_id, amount, currency, billing_interval, valid_from, valid_until, refund_period_days, agreement_required, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&created.id)
+    .bind(&created.module_id)
+    .bind(created.price.amount)
+    .bind(&created.price.currency)
+    .bind(&created.interval)
+    .bind(created.valid_from.micros())
+    .bind(created.valid_until.map(Timestamp::micros))
+    .bind(created.refund_period_days)
+    .bind(crate::db::flag(created.agreement_required))
+    .bind(now.micros())
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "offer.created",
+        Some(&created.module_id),
+        json!({ "offerId": created.id, "price": created.price, "interval": created.interval,
+                "validFrom": created.valid_from, "validUntil": created.valid_until }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A module's offers, newest first.
+#[utoipa::path(get, path = "/v1/modules/{moduleId}/offers", tag = "catalogue",
+    params(("moduleId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = Page<Offer>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ModulePath(module): ModulePath,
+    params: ListParams,
+) -> ApiResult<Json<Page<Offer>>> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offers WHERE module_id = $1")
+        .bind(&module.id)
+        .fetch_one(state.db.pool())
+        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE module_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    )))
+    .bind(&module.id)
+    .bind(params.limit)
+    .bind(params.from)
+    .fetch_all(state.db.pool())
+    .await?;
+    let items = rows.iter().map(offer).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(Page::new(&params, items, total)))
+}
+
+pub fn no_active_offer(module_id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NoActiveOffer,
+        format!("Module {module_id} has no active offer."),
+    )
+}
+
+/// The offer that applies now (404002 when none does; 404003 for an unknown module).
+#[utoipa::path(get, path = "/v1/modules/{moduleId}/active-offer", tag = "catalogue", params(("moduleId" = String, Path)),
+    responses((status = 200, body = Offer)))]
+pub async fn get_active(
+    State(state): State<AppState>,
+    ModulePath(module): ModulePath,
+) -> ApiResult<Json<Offer>> {
+    active(state.db.pool(), &module.id, state.clock.now())
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_active_offer(&module.id))
+}

@@ -1,0 +1,343 @@
+//! Price calculations (7): the server's binding quote for a basket. It records what it was based
+//! on — each offer's id and fingerprint, the coupon's id and fingerprint — so that checkout can
+//! tell whether it still holds (409001 otherwise), and it expires after
+//! `price_calculation_ttl_secs`.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+
+use crate::app::AppState;
+use crate::crypto::new_id;
+use crate::db::Tx;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::extract::ApiJson;
+use crate::orgs::access::OrgContext;
+use crate::orgs::store::Org;
+use crate::time::Timestamp;
+
+use super::coupons::{self, Coupon};
+use super::money::{Money, TaxRates, Totals, totals};
+use super::offers::{self, Offer};
+
+pub const MAX_ITEMS: usize = 100;
+pub const MAX_QUANTITY: i64 = 1000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreatePriceCalculation {
+    /// 1 to 100 modules, each listed once.
+    items: Vec<Item>,
+    coupon_code: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Item {
+    module_id: String,
+    /// 1 to 1000 (400012 otherwise).
+    quantity: i64,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceLine {
+    pub module_id: String,
+    pub offer_id: String,
+    pub unit_price: Money,
+    pub quantity: i64,
+    /// `unitPrice × quantity`.
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceCalculation {
+    pub id: String,
+    pub lines: Vec<PriceLine>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub total: Money,
+    /// ISO 4217; every money field is in it.
+    pub currency: String,
+    pub coupon_code: Option<String>,
+    pub created_at: Timestamp,
+    /// Checkout after this time answers 409001.
+    pub valid_until: Timestamp,
+}
+
+fn calculation_error(detail: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::PriceCalculationError, detail)
+}
+
+/// Section 3 step 8 for the body: the list's size (400002), then each quantity and duplicate
+/// (400012, which wins over 400002 for these values).
+fn check_items(items: &[Item]) -> ApiResult<()> {
+    if items.is_empty() || items.len() > MAX_ITEMS {
+        return Err(ApiError::validation(
+            "items",
+            format!("must list 1 to {MAX_ITEMS} modules"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            return Err(calculation_error(format!(
+                "items[{i}].quantity must be from 1 to {MAX_QUANTITY}."
+            )));
+        }
+        if !seen.insert(item.module_id.as_str()) {
+            return Err(calculation_error(format!(
+                "Module {} is listed more than once.",
+                item.module_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The coupon for `code` if it can be used now with prices in `currency` (400012 otherwise).
+async fn usable_coupon(
+    state: &AppState,
+    code: &str,
+    currency: &str,
+    now: Timestamp,
+) -> ApiResult<Coupon> {
+    let coupon = coupons::find_by_code(state.db.pool(), code)
+        .await?
+        .ok_or_else(|| calculation_error("No coupon has this code."))?;
+    if let Some(why) = coupon.unusable(now) {
+        return Err(calculation_error(format!("The coupon {why}.")));
+    }
+    if let Some(off) = coupon
+        .amount_off
+        .as_ref()
+        .filter(|m| m.currency != currency)
+    {
+        return Err(calculation_error(format!(
+            "The coupon is in {}, the prices in {currency}.",
+            off.currency
+        )));
+    }
+    Ok(coupon)
+}
+
+/// Prices a basket for an organization and stores the calculation.
+pub async fn calculate(
+    state: &AppState,
+    org: &Org,
+    body: CreatePriceCalculation,
+) -> ApiResult<PriceCalculation> {
+    check_items(&body.items)?;
+    let now = state.clock.now();
+    let mut offers: Vec<Offer> = Vec::with_capacity(body.items.len());
+    for item in &body.items {
+        // An unknown module has no active offer either: 404002 for both.
+        let offer = offers::active(state.db.pool(), &item.module_id, now)
+            .await?
+            .ok_or_else(|| offers::no_active_offer(&item.module_id))?;
+        offers.push(offer);
+    }
+    let currency = offers[0].price.currency.clone();
+    if let Some(other) = offers.iter().find(|o| o.price.currency != currency) {
+        return Err(calculation_error(format!(
+            "The offers are in different currencies ({currency}, {}).",
+            other.price.currency
+        )));
+    }
+    let coupon = match body.coupon_code.as_deref() {
+        Some(code) => Some(usable_coupon(state, code, &currency, now).await?),
+        None => None,
+    };
+    let rates = TaxRates::parse(&state.config.tax_rates)
+        .map_err(|e| ApiError::internal(format!("tax_rates: {e}")))?;
+    let tax_rate_ppm = rates.rate_ppm(&org.country);
+    let lines: Vec<PriceLine> = body
+        .items
+        .iter()
+        .zip(&offers)
+        .map(|(item, offer)| PriceLine {
+            module_id: item.module_id.clone(),
+            offer_id: offer.id.clone(),
+            unit_price: offer.price.clone(),
+            quantity: item.quantity,
+            amount: Money::new(offer.price.amount * item.quantity, &currency),
+        })
+        .collect();
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount.amount).collect();
+    let t = totals(
+        &amounts,
+        coupon.as_ref().map(Coupon::discount),
+        tax_rate_ppm,
+    );
+    let calculation = PriceCalculation {
+        id: new_id("pc"),
+        lines,
+        subtotal: Money::new(t.subtotal, &currency),
+        discount: Money::new(t.discount, &currency),
+        tax: Money::new(t.tax, &currency),
+        total: Money::new(t.total, &currency),
+        currency,
+        coupon_code: coupon.as_ref().map(|c| c.code.clone()),
+        created_at: now,
+        valid_until: now.plus_seconds(state.config.price_calculation_ttl_secs),
+    };
+    let mut tx = state.db.begin_write().await?;
+    insert(
+        &mut tx,
+        org,
+        &calculation,
+        &offers,
+        coupon.as_ref(),
+        tax_rate_ppm,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(calculation)
+}
+
+async fn insert(
+    tx: &mut Tx,
+    org: &Org,
+    c: &PriceCalculation,
+    offers: &[Offer],
+    coupon: Option<&Coupon>,
+    tax_rate_ppm: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO price_calculations (id, org_id, currency, subtotal, discount, tax, total, tax_rate_ppm, coupon_id, coupon_fingerprint, created_at, valid_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&c.id)
+    .bind(&org.id)
+    .bind(&c.currency)
+    .bind(c.subtotal.amount)
+    .bind(c.discount.amount)
+    .bind(c.tax.amount)
+    .bind(c.total.amount)
+    .bind(tax_rate_ppm)
+    .bind(coupon.map(|c| c.id.clone()))
+    .bind(coupon.map(Coupon::fingerprint))
+    .bind(c.created_at.micros())
+    .bind(c.valid_until.micros())
+    .execute(&mut **tx)
+    .await?;
+    for (i, (line, offer)) in c.lines.iter().zip(offers).enumerate() {
+        sqlx::query(
+            "INSERT INTO price_calculation_lines (calculation_id, line_no, module_id, offer_id, offer_fingerprint, unit_amount, quantity, amount)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.id)
+        .bind(i as i64)
+        .bind(&line.module_id)
+        .bind(&line.offer_id)
+        .bind(offer.fingerprint())
+        .bind(line.unit_price.amount)
+        .bind(line.quantity)
+        .bind(line.amount.amount)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A stored calculation as checkout needs it.
+pub struct Stored {
+    pub id: String,
+    pub currency: String,
+    pub totals: Totals,
+    pub tax_rate_ppm: i64,
+    pub coupon_id: Option<String>,
+    pub coupon_fingerprint: Option<String>,
+    pub valid_until: Timestamp,
+    pub lines: Vec<StoredLine>,
+}
+
+pub struct StoredLine {
+    pub module_id: String,
+    pub offer_id: String,
+    pub offer_fingerprint: String,
+    pub unit_amount: i64,
+    pub quantity: i64,
+    pub amount: i64,
+}
+
+/// The organization's calculation `id`, if it exists.
+pub async fn load(tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<Option<Stored>> {
+    let Some(row) = sqlx::query(
+        "SELECT id, currency, subtotal, discount, tax, total, tax_rate_ppm, coupon_id, coupon_fingerprint, valid_until
+         FROM price_calculations WHERE id = $1 AND org_id = $2",
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let lines = sqlx::query(
+        "SELECT module_id, offer_id, offer_fingerprint, unit_amount, quantity, amount
+         FROM price_calculation_lines WHERE calculation_id = $1 ORDER BY line_no",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|l| {
+        Ok(StoredLine {
+            module_id: l.try_get("module_id")?,
+            offer_id: l.try_get("offer_id")?,
+            offer_fingerprint: l.try_get("offer_fingerprint")?,
+            unit_amount: l.try_get("unit_amount")?,
+            quantity: l.try_get("quantity")?,
+            amount: l.try_get("amount")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some(Stored {
+        id: row.try_get("id")?,
+        currency: row.try_get("currency")?,
+        totals: Totals {
+            subtotal: row.try_get("subtotal")?,
+            discount: row.try_get("discount")?,
+            tax: row.try_get("tax")?,
+            total: row.try_get("total")?,
+        },
+        tax_rate_ppm: row.try_get("tax_rate_ppm")?,
+        coupon_id: row.try_get("coupon_id")?,
+        coupon_fingerprint: row.try_get("coupon_fingerprint")?,
+        valid_until: Timestamp::from_micros(row.try_get("valid_until")?),
+        lines,
+    }))
+}
+
+/// Marks the calculation checked out; false when it already was. Racing checkouts: one wins
+/// (PostgreSQL re-checks the condition after the winner commits; SQLite writes serially).
+pub async fn claim(tx: &mut Tx, id: &str, now: Timestamp) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE price_calculations SET checked_out_at = $2 WHERE id = $1 AND checked_out_at IS NULL",
+    )
+    .bind(id)
+    .bind(now.micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Prices modules for the organization (owner, admin, billing). The answer is binding until
+/// `validUntil`.
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/price-calculations", tag = "billing", params(("orgId" = String, Path)),
+    request_body = CreatePriceCalculation, responses((status = 201, body = PriceCalculation)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    ApiJson(body): ApiJson<CreatePriceCalculation>,
+) -> ApiResult<(StatusCode, Json<PriceCalculation>)> {
+    let calculation = calculate(&state, &ctx.org, body).await?;
+    Ok((StatusCode::CREATED, Json(calculation)))
+}
