@@ -7,7 +7,7 @@
 //! memory. Ratios are measured in one run on one machine; see docs/BENCHMARKS.md.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,30 +85,31 @@ impl Outbox {
     fn follow(&self, path: std::path::PathBuf) {
         let codes = self.codes.clone();
         std::thread::spawn(move || {
-            let mut offset = 0u64;
-            loop {
-                if let Ok(mut file) = std::fs::File::open(&path) {
-                    let _ = file.seek(SeekFrom::Start(offset));
-                    let mut reader = BufReader::new(file);
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                        if !line.ends_with('\n') {
-                            break;
-                        }
-                        offset += line.len() as u64;
-                        if let Ok(mail) = serde_json::from_str::<Value>(&line)
-                            && let (Some(to), Some(code)) =
-                                (mail["to"].as_str(), mail["data"]["code"].as_str())
-                        {
-                            codes
-                                .lock()
-                                .unwrap()
-                                .insert(to.to_string(), code.to_string());
-                        }
-                        line.clear();
-                    }
+            // One open file, read as it grows.
+            let file = loop {
+                match std::fs::File::open(&path) {
+                    Ok(f) => break f,
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
                 }
-                std::thread::sleep(Duration::from_micros(200));
+            };
+            let mut reader = BufReader::new(file);
+            let mut line = String::new();
+            loop {
+                let read = reader.read_line(&mut line).unwrap_or(0);
+                if read == 0 || !line.ends_with('\n') {
+                    std::thread::sleep(Duration::from_micros(500));
+                    continue;
+                }
+                if let Ok(mail) = serde_json::from_str::<Value>(&line)
+                    && let (Some(to), Some(code)) =
+                        (mail["to"].as_str(), mail["data"]["code"].as_str())
+                {
+                    codes
+                        .lock()
+                        .unwrap()
+                        .insert(to.to_string(), code.to_string());
+                }
+                line.clear();
             }
         });
     }

@@ -101,19 +101,6 @@ impl<T> Page<T> {
     }
 }
 
-/// Lists whose `query` the server cannot evaluate yet answer 400015 rather than ignoring it.
-/// Lists that offer a query compile it with `crate::query::filter` instead (docs/query.md).
-pub fn reject_query(params: &ListParams) -> Result<(), ApiError> {
-    match &params.query {
-        Some(_) => Err(ApiError::new(
-            ErrorCode::QueryError,
-            "The query language is not available on this list yet.",
-        )
-        .with("position", 0)),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

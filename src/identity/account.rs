@@ -23,9 +23,13 @@ pub struct Account {
     pub locked_at: Option<Timestamp>,
     pub passkeys_required: bool,
     pub webauthn_handle: String,
+    pub email_verified: bool,
+    /// How many of the user's organizations require passkeys (4.4).
+    pub organization_policies: i64,
 }
 
-pub const ACCOUNT_COLUMNS: &str = "id, email, display_name, created_at, platform_admin, terms_accepted_version, banned_at, ban_reason, suspended_until, suspend_reason, locked_at, passkeys_required, webauthn_handle";
+pub const ACCOUNT_COLUMNS: &str = "id, email, display_name, created_at, platform_admin, terms_accepted_version, banned_at, ban_reason, suspended_until, suspend_reason, locked_at, passkeys_required, webauthn_handle, email_verified_at,
+    (SELECT COUNT(*) FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = users.id AND o.passkeys_required = 1) AS organization_policies";
 
 impl Account {
     pub fn from_row(row: &crate::db::Row) -> Result<Account, sqlx::Error> {
@@ -48,6 +52,10 @@ impl Account {
             locked_at: time("locked_at")?,
             passkeys_required: row.try_get::<i64, _>("passkeys_required")? != 0,
             webauthn_handle: row.try_get("webauthn_handle")?,
+            email_verified: row
+                .try_get::<Option<i64>, _>("email_verified_at")?
+                .is_some(),
+            organization_policies: row.try_get("organization_policies")?,
         })
     }
 
@@ -122,11 +130,8 @@ impl MeView {
     }
 }
 
-pub async fn me_view(db: &Db, account: &Account) -> ApiResult<MeView> {
-    let required = !super::requirement::required_by(db, account)
-        .await?
-        .is_empty();
-    Ok(MeView::new(account, required))
+pub fn me_view(account: &Account) -> MeView {
+    MeView::new(account, super::requirement::required(account))
 }
 
 /// A user as platform administrators see it.

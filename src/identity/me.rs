@@ -22,7 +22,7 @@ use super::users::Email;
 /// moved the cache epoch).
 async fn fresh(state: &AppState, user_id: &str) -> ApiResult<Json<MeView>> {
     let account = account::get(&state.db, user_id).await?;
-    Ok(Json(account::me_view(&state.db, &account).await?))
+    Ok(Json(account::me_view(&account)))
 }
 
 /// The caller.
@@ -33,7 +33,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
     }
     let read_at = state.epoch.current();
     let account = account::get(&state.db, &caller.user_id).await?;
-    let view = account::me_view(&state.db, &account).await?;
+    let view = account::me_view(&account);
     state
         .me
         .put(&caller.user_id, view.clone(), read_at, &state.epoch);
@@ -246,10 +246,7 @@ pub async fn require_passkeys(
             "Register a passkey before requiring passkeys.",
         ));
     }
-    if !super::requirement::required_by(&state.db, &account)
-        .await?
-        .is_empty()
-    {
+    if super::requirement::required(&account) {
         return Err(ApiError::new(
             ErrorCode::PasskeysAlreadyRequired,
             "Passkeys are already required for this account.",

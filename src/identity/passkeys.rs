@@ -342,9 +342,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let account = account::get(&state.db, &caller.user_id).await?;
-    let required = !super::requirement::required_by(&state.db, &account)
-        .await?
-        .is_empty();
+    let required = super::requirement::required(&account);
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
     let exists = sqlx::query("SELECT id FROM passkeys WHERE id = $1 AND user_id = $2")

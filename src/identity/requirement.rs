@@ -6,6 +6,11 @@ use crate::error::ApiResult;
 
 use super::account::Account;
 
+/// Whether the user must sign in with a passkey, from what the account row carries.
+pub fn required(account: &Account) -> bool {
+    account.passkeys_required || account.organization_policies > 0
+}
+
 /// `"self"` and/or the ids of the organizations whose policy requires passkeys of the user.
 pub async fn required_by(db: &Db, account: &Account) -> ApiResult<Vec<String>> {
     let mut by = Vec::new();

@@ -105,11 +105,10 @@ pub async fn start(
     )
     .await?;
     tx.commit().await?;
-    let account = account::get(&state.db, &account.id).await?;
     Ok(SessionGrant {
         session_token: token,
         expires_at,
-        user: account::me_view(&state.db, &account).await?,
+        user: account::me_view(account),
         restricted,
     })
 }

@@ -119,6 +119,7 @@ pub async fn email_otp_verify(
     )
     .await?;
     let account = match account::find_by_email(&state.db, &challenge.email).await? {
+        Some(account) if account.email_verified => account,
         Some(account) => {
             // The code proves the address, also of an account an administrator created.
             sqlx::query("UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL")
@@ -208,11 +209,7 @@ async fn finish(
         return Err(e);
     }
     let mut restricted = false;
-    if method == AuthMethod::EmailOtp
-        && !super::requirement::required_by(&state.db, account)
-            .await?
-            .is_empty()
-    {
+    if method == AuthMethod::EmailOtp && super::requirement::required(account) {
         if sessions::has_passkey(&state.db, &account.id).await? {
             let started =
                 passkeys::start_assertion(state, Ceremony::SecondFactor, account, None).await?;
@@ -481,9 +478,7 @@ pub async fn reset_finish(
         .await
         .map_err(ApiError::internal)?;
     let account = account::get(&state.db, &account.id).await?;
-    let restricted = !super::requirement::required_by(&state.db, &account)
-        .await?
-        .is_empty();
+    let restricted = super::requirement::required(&account);
     Ok(sessions::start(
         &state,
         &origin,

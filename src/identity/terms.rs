@@ -177,5 +177,5 @@ pub async fn accept(
     .await?;
     tx.commit().await?;
     let account = account::get(&state.db, &caller.user_id).await?;
-    Ok(Json(account::me_view(&state.db, &account).await?))
+    Ok(Json(account::me_view(&account)))
 }

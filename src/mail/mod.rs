@@ -30,7 +30,8 @@ pub struct Mail {
 pub enum Mailer {
     File {
         path: PathBuf,
-        lock: Arc<tokio::sync::Mutex<()>>,
+        /// Opened on first use and kept open; appends are serialised by the mutex.
+        file: Arc<std::sync::Mutex<Option<std::fs::File>>>,
     },
     Smtp {
         transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
@@ -58,7 +59,7 @@ impl Mailer {
             }
             return Ok(Mailer::File {
                 path,
-                lock: Arc::new(tokio::sync::Mutex::new(())),
+                file: Arc::new(std::sync::Mutex::new(None)),
             });
         }
         if spec.starts_with("smtp://") || spec.starts_with("smtps://") {
@@ -83,22 +84,31 @@ impl Mailer {
     /// Sends (file) or queues (SMTP) one message; done before the caller answers.
     pub async fn send(&self, db: &Db, now: Timestamp, mail: Mail) -> Result<(), MailError> {
         match self {
-            Mailer::File { path, lock } => {
+            Mailer::File { path, file } => {
                 let line = json!({
                     "to": mail.to, "subject": mail.subject, "text": mail.text,
                     "template": mail.template, "data": mail.data, "sentAt": now,
                 })
                 .to_string()
                     + "\n";
-                let _guard = lock.lock().await;
-                let path = path.clone();
+                let (path, file) = (path.clone(), file.clone());
                 tokio::task::spawn_blocking(move || {
                     use std::io::Write;
-                    let mut file = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)?;
-                    file.write_all(line.as_bytes())
+                    let mut file = file
+                        .lock()
+                        .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
+                    if file.is_none() {
+                        *file = Some(
+                            std::fs::OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(&path)?,
+                        );
+                    }
+                    // One write of the whole line: appends from several processes stay whole.
+                    file.as_mut()
+                        .map(|f| f.write_all(line.as_bytes()))
+                        .unwrap_or(Ok(()))
                 })
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))??;

@@ -161,7 +161,7 @@ pub async fn audit_decline(
     decline: &Decline,
 ) -> ApiResult<()> {
     audit::record(
-        state.db.pool(),
+        state.db.writer(),
         origin,
         state.clock.now(),
         "payment.declined",
