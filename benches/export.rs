@@ -95,6 +95,17 @@ async fn main() {
         tx.commit().await.unwrap();
         i += n;
     }
+    if std::env::var("BENCH_PLAN").is_ok() {
+        for sql in [
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM invoices WHERE org_id = 'org_bench' AND (status = 'paid' AND total >= 4000)",
+            "EXPLAIN QUERY PLAN SELECT id FROM invoices WHERE org_id = 'org_bench' AND (status = 'paid' AND total >= 4000) ORDER BY created_at DESC, id DESC LIMIT 20 OFFSET 0",
+        ] {
+            for row in sqlx::query(sql).fetch_all(db.pool()).await.unwrap() {
+                use sqlx::Row as _;
+                println!("{}: {}", &sql[19..60], row.try_get::<String, _>("detail").unwrap());
+            }
+        }
+    }
     if std::env::var("BENCH_ANALYZE").is_ok() {
         sqlx::query("ANALYZE").execute(db.writer()).await.unwrap();
     }
