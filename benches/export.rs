@@ -102,7 +102,11 @@ async fn main() {
         ] {
             for row in sqlx::query(sql).fetch_all(db.pool()).await.unwrap() {
                 use sqlx::Row as _;
-                println!("{}: {}", &sql[19..60], row.try_get::<String, _>("detail").unwrap());
+                println!(
+                    "{}: {}",
+                    &sql[19..60],
+                    row.try_get::<String, _>("detail").unwrap()
+                );
             }
         }
     }
