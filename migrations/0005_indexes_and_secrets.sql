@@ -17,6 +17,8 @@ CREATE INDEX subscriptions_org_module ON subscriptions (org_id, module_id, creat
 -- Idempotency: a running request is judged abandoned by real time (`claimed_at`, system clock),
 -- not by the test clock, which may jump while it runs.
 ALTER TABLE idempotency_keys ADD COLUMN claimed_at BIGINT;
+-- Meaningful headers of the stored answer (Retry-After, Allow, Location), as a JSON list.
+ALTER TABLE idempotency_keys ADD COLUMN headers TEXT;
 
 -- Per-installation secrets (e.g. the key that hashes idempotent request bodies), made at first
 -- start and shared by every process.

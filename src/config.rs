@@ -345,16 +345,37 @@ impl Config {
 
 /// Hides the password of a URL (`scheme://user:****@host`).
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
     };
-    let Some((auth, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((auth, host)) => match auth.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+                None => base.to_string(),
+            },
+            None => base.to_string(),
+        },
+        None => base.to_string(),
     };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
-        None => url.to_string(),
+    if let Some(query) = query {
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _))
+                    if k.to_ascii_lowercase().contains("password")
+                        || k.eq_ignore_ascii_case("pass") =>
+                {
+                    format!("{k}=****")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&parts.join("&"));
     }
+    out
 }
 
 impl fmt::Debug for Config {
@@ -437,6 +458,10 @@ mod tests {
         c.set("database_url", "postgres://app:hunter2@db/charter")
             .unwrap();
         c.set("mail", "smtp://mailer:s3cret@mail:587").unwrap();
+        assert_eq!(
+            redact_url("postgres://db/charter?sslmode=require&password=pw1"),
+            "postgres://db/charter?sslmode=require&password=****"
+        );
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("hunter2") && !shown.contains("s3cret"),

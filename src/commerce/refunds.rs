@@ -87,7 +87,7 @@ pub async fn request(
     reason: &str,
 ) -> ApiResult<Refund> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = subscriptions::begin_for(state, subscription_id).await?;
     let sub = subscriptions::lock(&mut tx, subscription_id, LockIf::Always, now)
         .await?
         .ok_or_else(|| ApiError::not_found("The subscription"))?;

@@ -108,7 +108,7 @@ async fn attempt(
 
 /// One active subscription at its period's end: end it, or invoice and charge the next period.
 async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = subscriptions::begin_for(state, id).await?;
     let Some(sub) = subscriptions::lock(&mut tx, id, LockIf::PeriodEnded, now).await? else {
         return Ok(false);
     };
@@ -200,7 +200,7 @@ async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
 /// One past-due subscription whose retry is due: charge again, or schedule the next retry, or
 /// end it after the last.
 async fn retry(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = subscriptions::begin_for(state, id).await?;
     let Some(sub) = subscriptions::lock(&mut tx, id, LockIf::RetryDue, now).await? else {
         return Ok(false);
     };

@@ -12,7 +12,7 @@ use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
-use crate::db::{Db, Tx};
+use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiPath;
 use crate::http::list::{ListParams, Page};
@@ -166,12 +166,15 @@ pub async fn lock(
 }
 
 /// Subscriptions that are not final (they keep an organization from being deleted).
-pub async fn live_count(db: &Db, org_id: &str) -> ApiResult<i64> {
+pub async fn live_count<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    org_id: &str,
+) -> ApiResult<i64> {
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM subscriptions WHERE org_id = $1 AND status NOT IN {FINAL}"
     )))
     .bind(org_id)
-    .fetch_one(db.pool())
+    .fetch_one(executor)
     .await?)
 }
 
@@ -348,9 +351,25 @@ pub async fn finish(tx: &mut Tx, sub: &Record, status: &str, at: Timestamp) -> A
 
 /// Cancels: an active subscription ends at its period's end (a `once` purchase at once); one
 /// that never started, or is past due, is canceled now and its open invoice voided.
+/// Opens a write transaction holding the lock of the subscription's organization. Every
+/// commerce write that touches subscriptions or invoices takes this lock first (checkout,
+/// payment, signing, cancel, refund, renewal, deleting the organization), so on PostgreSQL they
+/// serialise per organization: no write-skew between paying and signing, and one lock order.
+pub async fn begin_for(state: &AppState, subscription_id: &str) -> ApiResult<Tx> {
+    let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM subscriptions WHERE id = $1")
+        .bind(subscription_id)
+        .fetch_optional(state.db.pool())
+        .await?;
+    let mut tx = state.db.begin_write().await?;
+    if let Some(org) = org {
+        crate::orgs::lock_org(&mut tx, &org).await?;
+    }
+    Ok(tx)
+}
+
 pub async fn cancel(state: &AppState, origin: &Origin, id: &str) -> ApiResult<Subscription> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = begin_for(state, id).await?;
     let sub = lock(&mut tx, id, LockIf::Always, now)
         .await?
         .ok_or_else(|| ApiError::not_found("The subscription"))?;
@@ -377,6 +396,20 @@ pub async fn cancel(state: &AppState, origin: &Origin, id: &str) -> ApiResult<Su
             .bind(&sub.id)
             .execute(&mut *tx)
             .await?;
+    } else if sub.status == "pending" && invoice.status == "open" {
+        // An unpaid checkout is canceled whole: every subscription it created ends and its
+        // invoice is voided, so nobody is later billed for a canceled module.
+        let siblings: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM subscriptions WHERE invoice_id = $1 AND status = 'pending' ORDER BY id",
+        )
+        .bind(&sub.invoice_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for sibling in siblings {
+            if let Some(record) = lock(&mut tx, &sibling, LockIf::Always, now).await? {
+                finish(&mut tx, &record, status, now).await?;
+            }
+        }
     } else {
         finish(&mut tx, &sub, status, now).await?;
     }

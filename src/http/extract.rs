@@ -136,6 +136,18 @@ fn classify(path: &serde_path_to_error::Path, message: &str) -> ApiError {
     ApiError::validation(field, message.to_string())
 }
 
+/// For PATCH bodies: tells an absent member (`None`) from an explicit `null` (`Some(None)`).
+/// Use with `#[serde(default, with = "crate::http::extract::double_option")]`.
+pub mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Some(Option::<T>::deserialize(d)?))
+    }
+}
+
 /// Query parameters: a missing or unparseable one answers 400001 naming it.
 pub struct ApiQuery<T>(pub T);
 

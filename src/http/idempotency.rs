@@ -182,7 +182,7 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
             return Ok(Claim::Owner);
         }
         let Some(row) = sqlx::query(
-            "SELECT body_hash, state, status, content_type, body, created_at, claimed_at FROM idempotency_keys
+            "SELECT body_hash, state, status, content_type, headers, body, created_at, claimed_at FROM idempotency_keys
              WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4",
         )
         .bind(&id.caller)
@@ -242,6 +242,13 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
                 if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
                     response = response.header(header::CONTENT_TYPE, ct);
                 }
+                let kept: Option<String> = row.try_get("headers")?;
+                let kept: Vec<(String, String)> = kept
+                    .and_then(|k| serde_json::from_str(&k).ok())
+                    .unwrap_or_default();
+                for (name, value) in kept {
+                    response = response.header(name, value);
+                }
                 let response = response
                     .header(REPLAYED, "true")
                     .body(Body::from(body))
@@ -288,13 +295,26 @@ async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            // Headers that carry meaning are replayed too (e.g. 403005's Retry-After).
+            let kept: Vec<(String, String)> =
+                [header::RETRY_AFTER, header::ALLOW, header::LOCATION]
+                    .iter()
+                    .filter_map(|name| {
+                        parts
+                            .headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(|v| (name.as_str().to_string(), v.to_string()))
+                    })
+                    .collect();
             binds(sqlx::query(
-                "UPDATE idempotency_keys SET state = 'done', status = $5, content_type = $6, body = $7
+                "UPDATE idempotency_keys SET state = 'done', status = $5, content_type = $6, body = $7, headers = $8
                  WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4",
             ))
             .bind(parts.status.as_u16() as i64)
             .bind(content_type)
             .bind(text.to_string())
+            .bind(serde_json::to_string(&kept).unwrap_or_default())
             .execute(db.writer())
             .await?;
         }

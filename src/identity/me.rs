@@ -43,7 +43,10 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateMe {
-    display_name: Option<String>,
+    /// `null` clears it; an absent member leaves it.
+    #[serde(default, with = "crate::http::extract::double_option")]
+    #[schema(value_type = Option<String>)]
+    display_name: Option<Option<String>>,
 }
 
 pub fn display_name(text: Option<String>) -> ApiResult<Option<String>> {
@@ -67,7 +70,10 @@ pub async fn update(
     caller: Caller,
     ApiJson(body): ApiJson<UpdateMe>,
 ) -> ApiResult<Json<MeView>> {
-    let name = display_name(body.display_name)?;
+    let Some(name) = body.display_name else {
+        return fresh(&state, &caller.user_id).await;
+    };
+    let name = display_name(name)?;
     sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
         .bind(&caller.user_id)
         .bind(name)
@@ -199,13 +205,12 @@ pub async fn email_verify(
     );
     state
         .mailer
-        .send(
+        .notify(
             &state.db,
             now,
             templates::security_notice(&caller.email, &notice, "email-changed"),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await;
     fresh(&state, &caller.user_id).await
 }
 
@@ -254,10 +259,18 @@ pub async fn require_passkeys(
     }
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE users SET passkeys_required = 1 WHERE id = $1")
-        .bind(&account.id)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET passkeys_required = 1 WHERE id = $1 AND passkeys_required = 0",
+    )
+    .bind(&account.id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::new(
+            ErrorCode::PasskeysAlreadyRequired,
+            "Passkeys are already required for this account.",
+        ));
+    }
     audit::record(
         &mut *tx,
         &origin,

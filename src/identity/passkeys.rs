@@ -263,11 +263,7 @@ pub async fn registration_finish(
         &format!("A passkey named \"{name}\" was added to your account."),
         "passkey-added",
     );
-    state
-        .mailer
-        .send(&state.db, now, mail)
-        .await
-        .map_err(ApiError::internal)?;
+    state.mailer.notify(&state.db, now, mail).await;
     Ok((
         StatusCode::CREATED,
         Json(PasskeyView {
@@ -315,6 +311,7 @@ pub struct RenamePasskey {
 pub async fn rename(
     State(state): State<AppState>,
     caller: Caller,
+    origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RenamePasskey>,
 ) -> ApiResult<Json<PasskeyView>> {
@@ -323,13 +320,34 @@ pub async fn rename(
         return Err(ApiError::validation("name", "must not be empty"));
     }
     let name = passkey_name(Some(name))?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
     let row = sqlx::query("UPDATE passkeys SET name = $3 WHERE id = $1 AND user_id = $2 RETURNING id, name, created_at, last_used_at")
         .bind(&id)
         .bind(&caller.user_id)
         .bind(&name)
-        .fetch_optional(state.db.writer())
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| ApiError::not_found("The passkey"))?;
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "passkey.renamed",
+        Some(&caller.user_id),
+        json!({ "passkeyId": id, "name": name }),
+    )
+    .await?;
+    tx.commit().await?;
+    let notice = format!("A passkey of your account was renamed to \"{name}\".");
+    state
+        .mailer
+        .notify(
+            &state.db,
+            now,
+            templates::security_notice(&caller.email, &notice, "passkey-renamed"),
+        )
+        .await;
     Ok(Json(view(&row)?))
 }
 
@@ -341,10 +359,22 @@ pub async fn delete(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let account = account::get(&state.db, &caller.user_id).await?;
-    let required = super::requirement::required(&account);
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
+    // Lock the user first: two deletes racing cannot both see "another passkey is left".
+    sqlx::query("UPDATE users SET id = id WHERE id = $1")
+        .bind(&caller.user_id)
+        .execute(&mut *tx)
+        .await?;
+    let sql = format!(
+        "SELECT {} FROM users WHERE id = $1",
+        account::ACCOUNT_COLUMNS
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&caller.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let required = super::requirement::required(&account::Account::from_row(&row)?);
     let exists = sqlx::query("SELECT id FROM passkeys WHERE id = $1 AND user_id = $2")
         .bind(&id)
         .bind(&caller.user_id)
@@ -383,10 +413,6 @@ pub async fn delete(
         "A passkey was removed from your account.",
         "passkey-removed",
     );
-    state
-        .mailer
-        .send(&state.db, now, mail)
-        .await
-        .map_err(ApiError::internal)?;
+    state.mailer.notify(&state.db, now, mail).await;
     Ok(StatusCode::NO_CONTENT)
 }

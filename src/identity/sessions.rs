@@ -86,8 +86,9 @@ pub async fn start(
     .execute(&mut *tx)
     .await?;
     if method != AuthMethod::PasskeyReset && account.locked_at.is_some() {
-        sqlx::query("UPDATE users SET locked_at = NULL WHERE id = $1")
+        sqlx::query("UPDATE users SET locked_at = NULL WHERE id = $1 AND locked_at <= $2")
             .bind(&account.id)
+            .bind(now.micros())
             .execute(&mut *tx)
             .await?;
     }

@@ -472,11 +472,7 @@ pub async fn reset_finish(
         "Your passkeys were reset: every passkey was removed and your other sessions were ended.",
         "passkey-reset",
     );
-    state
-        .mailer
-        .send(&state.db, now, mail)
-        .await
-        .map_err(ApiError::internal)?;
+    state.mailer.notify(&state.db, now, mail).await;
     let account = account::get(&state.db, &account.id).await?;
     let restricted = super::requirement::required(&account);
     Ok(sessions::start(

@@ -120,13 +120,12 @@ pub async fn create(
     let notice = format!("An access token named \"{name}\" was created.");
     state
         .mailer
-        .send(
+        .notify(
             &state.db,
             now,
             templates::security_notice(&caller.email, &notice, "token-created"),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await;
     Ok(TokenView {
         id,
         name,
@@ -209,7 +208,7 @@ pub async fn delete(
     tx.commit().await?;
     state
         .mailer
-        .send(
+        .notify(
             &state.db,
             now,
             templates::security_notice(
@@ -218,7 +217,6 @@ pub async fn delete(
                 "token-revoked",
             ),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

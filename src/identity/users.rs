@@ -51,7 +51,7 @@ pub async fn bootstrap_admin(
         Some(row) => row.try_get::<String, _>("id")?,
         None => {
             let id = new_id("usr");
-            sqlx::query("INSERT INTO users (id, email, created_at, webauthn_handle) VALUES ($1, $2, $3, $4)")
+            sqlx::query("INSERT INTO users (id, email, created_at, webauthn_handle, email_verified_at) VALUES ($1, $2, $3, $4, $3)")
                 .bind(&id)
                 .bind(email.as_str())
                 .bind(now.micros())

@@ -133,6 +133,15 @@ impl Mailer {
         }
     }
 
+    /// Sends a notice about a change that is already committed: a failure is logged, not
+    /// returned, because answering 500 would hide a change that happened.
+    pub async fn notify(&self, db: &Db, now: Timestamp, mail: Mail) {
+        let template = mail.template;
+        if let Err(e) = self.send(db, now, mail).await {
+            tracing::error!(template, error = %e, "could not send a notice mail");
+        }
+    }
+
     /// Delivers queued SMTP messages that are due; each is claimed first so that several
     /// processes never send one twice. Failures back off and are retried.
     pub async fn deliver_outbox(&self, db: &Db, now: Timestamp) -> Result<usize, MailError> {
@@ -178,7 +187,7 @@ impl Mailer {
             match result {
                 Ok(()) => {
                     sqlx::query(
-                        "UPDATE mail_outbox SET sent_at = $2, last_error = NULL WHERE id = $1",
+                        "UPDATE mail_outbox SET sent_at = $2, last_error = NULL, body = '', data = '{}' WHERE id = $1",
                     )
                     .bind(&id)
                     .bind(now.micros())

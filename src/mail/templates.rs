@@ -12,7 +12,7 @@ fn minutes(seconds: i64) -> i64 {
 pub fn sign_in_code(to: &str, code: &str, ttl_secs: i64) -> Mail {
     Mail {
         to: to.into(),
-        subject: format!("Your Charter sign-in code: {code}"),
+        subject: "Your Charter sign-in code".into(),
         text: format!(
             "Your sign-in code is {code}.\n\nIt expires in {} minutes and works once. If you did not try to sign in, ignore this message; nobody can sign in without the code.\n",
             minutes(ttl_secs)
@@ -25,7 +25,7 @@ pub fn sign_in_code(to: &str, code: &str, ttl_secs: i64) -> Mail {
 pub fn elevation_code(to: &str, code: &str, ttl_secs: i64) -> Mail {
     Mail {
         to: to.into(),
-        subject: format!("Your Charter confirmation code: {code}"),
+        subject: "Your Charter confirmation code".into(),
         text: format!(
             "Use {code} to confirm it is you before a sensitive change.\n\nIt expires in {} minutes. If you did not ask for it, someone may be using your session: sign out everywhere.\n",
             minutes(ttl_secs)
@@ -38,7 +38,7 @@ pub fn elevation_code(to: &str, code: &str, ttl_secs: i64) -> Mail {
 pub fn email_change_code(to: &str, code: &str, ttl_secs: i64) -> Mail {
     Mail {
         to: to.into(),
-        subject: format!("Confirm your new e-mail address: {code}"),
+        subject: "Confirm your new e-mail address".into(),
         text: format!(
             "Enter {code} to make this address the e-mail of your Charter account.\n\nIt expires in {} minutes. If you did not ask for this, ignore this message.\n",
             minutes(ttl_secs)

@@ -127,6 +127,9 @@ pub async fn sign(
     let (_, id) = path;
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
+    // Serialised with payments of the organization, so one of the two activates what both
+    // together make ready.
+    super::lock_org(&mut tx, &ctx.org.id).await?;
     let done = sqlx::query("UPDATE agreements SET status = 'signed', signed_by = $3, signed_at = $4 WHERE id = $1 AND org_id = $2 AND status = 'pending'")
         .bind(&id)
         .bind(&ctx.org.id)

@@ -153,20 +153,9 @@ pub struct UpdateOrg {
     name: Option<String>,
     country: Option<String>,
     /// `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::http::extract::double_option")]
     #[schema(value_type = Option<String>)]
     billing_email: Option<Option<String>>,
-}
-
-/// Distinguishes an absent member from an explicit `null`.
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Ok(Some(Option::<String>::deserialize(d)?))
-    }
 }
 
 /// Changes the name, country or billing e-mail.
@@ -204,25 +193,23 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
     }
-    let mut org = ctx.org;
-    if let Some(name) = name {
-        org.name = name;
-    }
-    if let Some(country) = country {
-        org.country = country;
-    }
-    if let Some(billing_email) = billing_email {
-        org.billing_email = billing_email;
-    }
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE orgs SET name = $2, country = $3, billing_email = $4 WHERE id = $1")
-        .bind(&org.id)
-        .bind(&org.name)
-        .bind(&org.country)
-        .bind(org.billing_email.clone())
-        .execute(&mut *tx)
-        .await?;
+    // Only the members sent change: a concurrent update of another field is kept.
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE orgs SET name = COALESCE($2, name), country = COALESCE($3, country),
+                billing_email = CASE WHEN $4 = 1 THEN $5 ELSE billing_email END
+         WHERE id = $1 RETURNING {ORG_COLUMNS}"
+    )))
+    .bind(&ctx.org.id)
+    .bind(name)
+    .bind(country)
+    .bind(billing_email.is_some() as i64)
+    .bind(billing_email.flatten())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(super::access::org_not_found)?;
+    let org = Org::from_row(&row)?;
     audit::record(
         &mut *tx,
         &origin,
@@ -243,14 +230,15 @@ pub async fn delete(
     ctx: OrgContext,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
-    if super::active_subscriptions(&state, &ctx.org.id).await? > 0 {
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    super::lock_org(&mut tx, &ctx.org.id).await?;
+    if super::active_subscriptions(&mut tx, &ctx.org.id).await? > 0 {
         return Err(ApiError::validation(
             "orgId",
             "the organization has active subscriptions; cancel them first",
         ));
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
     sqlx::query("DELETE FROM orgs WHERE id = $1")
         .bind(&ctx.org.id)
         .execute(&mut *tx)

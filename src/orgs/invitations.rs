@@ -138,13 +138,12 @@ pub async fn create(
     tx.commit().await?;
     state
         .mailer
-        .send(
+        .notify(
             &state.db,
             now,
             templates::invitation(email.as_str(), &id, &ctx.org.name, role.as_str()),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await;
     let invitation = Invitation {
         id,
         org_id: ctx.org.id,
@@ -345,17 +344,18 @@ pub async fn decline(
 ) -> ApiResult<Json<Invitation>> {
     let mut invitation = answerable(&state, &caller, &id).await?;
     let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
     let done = sqlx::query("UPDATE invitations SET status = 'declined', answered_at = $2, answered_by = $3 WHERE id = $1 AND status = 'pending'")
         .bind(&id)
         .bind(now.micros())
         .bind(&caller.user_id)
-        .execute(state.db.writer())
+        .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(gone());
     }
     audit::record(
-        state.db.writer(),
+        &mut *tx,
         &origin,
         now,
         "invitation.declined",
@@ -363,6 +363,7 @@ pub async fn decline(
         json!({ "invitationId": id }),
     )
     .await?;
+    tx.commit().await?;
     invitation.status = "declined".into();
     Ok(Json(invitation))
 }

@@ -113,15 +113,15 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateMember>,
 ) -> ApiResult<Json<Member>> {
     let (_, user_id) = path;
+    if body.legal_signatory.is_some() {
+        crate::identity::elevation::require(&state, &caller).await?;
+    }
     let role = match body.role.as_deref() {
         Some(text) => Some(Role::parse(text).ok_or_else(|| {
             ApiError::validation("role", "must be owner, admin, billing or member")
         })?),
         None => None,
     };
-    if body.legal_signatory.is_some() {
-        crate::identity::elevation::require(&state, &caller).await?;
-    }
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
     super::lock_org(&mut tx, &ctx.org.id).await?;

@@ -45,8 +45,9 @@ pub async fn lock_org(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<()> {
 
 /// Subscriptions that keep an organization from being deleted: every one not yet final
 /// (`canceled` or `ended`).
-pub async fn active_subscriptions(state: &AppState, org_id: &str) -> ApiResult<i64> {
-    crate::commerce::subscriptions::live_count(&state.db, org_id).await
+/// Counted inside the deleting transaction, after `lock_org`: a checkout cannot slip in.
+pub async fn active_subscriptions(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<i64> {
+    crate::commerce::subscriptions::live_count(&mut **tx, org_id).await
 }
 
 /// Called in the signing transaction: commerce activates what the signature unblocks.

@@ -257,3 +257,30 @@ async fn the_lockout_count_holds_across_two_processes() {
         40 - evaluated
     );
 }
+
+#[tokio::test]
+async fn a_replayed_403005_keeps_its_retry_after() {
+    let app = TestApp::spawn().await;
+    for _ in 0..5 {
+        app.post(
+            "/v1/auth/email-otp/start",
+            &json!({"email": "replay@example.com"}),
+        )
+        .await
+        .assert_status(202);
+    }
+    let send = || {
+        app.req(reqwest::Method::POST, "/v1/auth/email-otp/start")
+            .header("idempotency-key", "q6")
+            .json(&json!({"email": "replay@example.com"}))
+            .send()
+    };
+    let first = send().await;
+    first.assert_problem(403005);
+    let again = send().await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        (again.status, again.header("retry-after")),
+        (403, first.header("retry-after"))
+    );
+}

@@ -195,6 +195,8 @@ pub async fn pay_invoice(
     }
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
+    // The organization first, like every commerce write (see subscriptions::begin_for).
+    crate::orgs::lock_org(&mut tx, &invoice.org_id).await?;
     match invoices::claim(&mut tx, &invoice.id, now).await? {
         Claim::Claimed => {}
         Claim::AlreadyPaid => {
