@@ -282,6 +282,49 @@ fn assertion_failed() -> ApiError {
     )
 }
 
+/// Checks an assertion against the ceremony and the user's stored passkeys and records its use.
+/// `Err` carries the user the assertion claimed, if known, for the audit log.
+async fn verify_assertion(
+    state: &AppState,
+    ceremony: &ceremony::Ceremony,
+    credential: &Value,
+    now: Timestamp,
+) -> ApiResult<Result<(Account, super::webauthn::Verified), Option<String>>> {
+    let account = if ceremony.purpose == Ceremony::Discoverable {
+        let Ok((handle, _)) = state.webauthn.identify(credential) else {
+            return Ok(Err(None));
+        };
+        match account::find_by_handle(&state.db, &handle).await? {
+            Some(account) => account,
+            None => return Ok(Err(None)),
+        }
+    } else {
+        let Some(user_id) = ceremony.user_id.clone() else {
+            return Ok(Err(None));
+        };
+        account::get(&state.db, &user_id).await?
+    };
+    let stored = passkeys::of_user(&state.db, &account.id).await?;
+    let serialized = passkeys::serialized(&stored);
+    let verified = if ceremony.purpose == Ceremony::Discoverable {
+        state
+            .webauthn
+            .finish_discoverable(&ceremony.state, credential, &serialized)
+    } else {
+        state
+            .webauthn
+            .finish_authentication(&ceremony.state, credential, &serialized)
+    };
+    let Ok(verified) = verified else {
+        return Ok(Err(Some(account.id)));
+    };
+    // Of two assertions racing with one counter value, only one counts.
+    if !passkeys::record_use(&state.db, &verified, &stored, now).await? {
+        return Ok(Err(Some(account.id)));
+    }
+    Ok(Ok((account, verified)))
+}
+
 /// Finishes a passkey sign-in or the passkey step after an e-mail code (403013).
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", request_body = PasskeyFinish,
     responses((status = 200, body = SessionGrant)))]
@@ -300,41 +343,22 @@ pub async fn passkey_finish(
             )
         })
         .ok_or_else(assertion_failed)?;
-    let (account, verified, stored) = if ceremony.purpose == Ceremony::Discoverable {
-        let (handle, _) = state
-            .webauthn
-            .identify(&body.credential)
-            .map_err(|_| assertion_failed())?;
-        let account = account::find_by_handle(&state.db, &handle)
-            .await?
-            .ok_or_else(assertion_failed)?;
-        let stored = passkeys::of_user(&state.db, &account.id).await?;
-        let verified = state
-            .webauthn
-            .finish_discoverable(
-                &ceremony.state,
-                &body.credential,
-                &passkeys::serialized(&stored),
-            )
-            .map_err(|_| assertion_failed())?;
-        (account, verified, stored)
-    } else {
-        let user_id = ceremony.user_id.clone().ok_or_else(assertion_failed)?;
-        let account = account::get(&state.db, &user_id).await?;
-        let stored = passkeys::of_user(&state.db, &account.id).await?;
-        let verified = state
-            .webauthn
-            .finish_authentication(
-                &ceremony.state,
-                &body.credential,
-                &passkeys::serialized(&stored),
-            )
-            .map_err(|_| assertion_failed())?;
-        (account, verified, stored)
-    };
-    if !passkeys::record_use(&state.db, &verified, &stored, now).await? {
-        return Err(assertion_failed());
-    }
+    let (account, _verified) =
+        match verify_assertion(&state, &ceremony, &body.credential, now).await? {
+            Ok(verified) => verified,
+            Err(subject) => {
+                audit::record(
+                    state.db.writer(),
+                    &origin,
+                    now,
+                    "sign_in.passkey_failed",
+                    subject.as_deref(),
+                    json!({}),
+                )
+                .await?;
+                return Err(assertion_failed());
+            }
+        };
     finish(&state, &origin, &account, AuthMethod::Passkey).await
 }
 

@@ -190,6 +190,19 @@ async fn forged_replayed_and_foreign_assertions_answer_401001() {
     .await
     .assert_problem(401001);
 
+    // Failures are audited against the user they claimed.
+    let admin = app.admin().await;
+    let events = app
+        .get_as(
+            &admin.token,
+            "/v1/audit-events?query=action:sign_in.passkey_failed",
+        )
+        .await;
+    assert_eq!(
+        events.assert_status(200)["items"][0]["subject"],
+        user.id.as_str()
+    );
+
     // Another origin.
     let start = app
         .post(
