@@ -356,7 +356,10 @@ async fn setup_catalogue(
     Some((admin, modules))
 }
 
-/// One purchase by a fresh organization: price calculation, then checkout paying by card.
+static ORGS: std::sync::LazyLock<Mutex<HashMap<(usize, usize), String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// One purchase: a price calculation, then a checkout paying by card.
 async fn purchase(
     client: &reqwest::Client,
     base: &str,
@@ -365,15 +368,28 @@ async fn purchase(
     worker: usize,
     i: u64,
 ) -> Option<()> {
-    let org = post(
-        client,
-        format!("{base}/v1/orgs"),
-        Some(token),
-        json!({"name": format!("o{worker}-{i}"), "country": "DE"}),
-    )
-    .await?;
-    let org = org["id"].as_str()?;
-    let module = &modules[(worker + i as usize) % modules.len()];
+    // Each organization buys every module once (an organization cannot subscribe to a module
+    // twice); creating it is setup, done before its first purchase.
+    let slot = i as usize % modules.len();
+    let org_key = (worker, i as usize / modules.len());
+    let known = ORGS.lock().unwrap().get(&org_key).cloned();
+    let org = match known {
+        Some(org) => org,
+        None => {
+            let created = post(
+                client,
+                format!("{base}/v1/orgs"),
+                Some(token),
+                json!({"name": format!("o{worker}-{i}"), "country": "DE"}),
+            )
+            .await?;
+            let id = created["id"].as_str()?.to_string();
+            ORGS.lock().unwrap().insert(org_key, id.clone());
+            id
+        }
+    };
+    let org = org.as_str();
+    let module = &modules[slot];
     let calc = post(
         client,
         format!("{base}/v1/orgs/{org}/price-calculations"),

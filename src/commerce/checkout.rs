@@ -228,12 +228,14 @@ pub async fn run(
         }
         None => {}
     }
-    let invoice = invoices::load_one(&mut tx, &invoice_id).await?;
+    tx.commit().await?;
+    // The answer is read after the commit, on a reader: the writer is free for the next write.
+    let mut conn = state.db.pool().acquire().await?;
+    let invoice = invoices::load_one(&mut conn, &invoice_id).await?;
     let mut subscriptions = Vec::with_capacity(subscription_ids.len());
     for id in &subscription_ids {
-        subscriptions.push(subscriptions::find(&mut tx, id).await?.view());
+        subscriptions.push(subscriptions::find(&mut conn, id).await?.view());
     }
-    tx.commit().await?;
     Ok(CheckoutResult {
         invoice,
         subscriptions,
