@@ -21,6 +21,7 @@ use crate::orgs::agreements::{self, Agreement, NewAgreement};
 use crate::time::Timestamp;
 
 use super::invoices::{self, Claim, Invoice, InvoiceHead, NewInvoice, NewLine};
+use super::payments::provider::PaymentProvider as _;
 use super::payments::{self, Card, Source};
 use super::pricing::{self, Stored};
 use super::subscriptions::{self, NewSubscription, Subscription};
@@ -212,8 +213,24 @@ pub async fn run(
     }
     match card {
         _ if calc.totals.total == 0 => {
-            // Nothing is due: the invoice is paid as it is issued, without a payment.
-            subscriptions::after_invoice_paid(&mut tx, origin, &invoice, None, now).await?;
+            // Nothing is due: the invoice is paid as it is issued, without a payment. A card
+            // given anyway is kept (not charged) for the renewals, which may cost something.
+            let stored = match card {
+                Some(card) => match payments::provider(state)
+                    .tokenize(&mut tx, card, now)
+                    .await?
+                {
+                    Ok(reference) => Some(reference),
+                    Err(decline) => {
+                        tx.rollback().await?;
+                        payments::audit_decline(state, origin, org_id, None, &decline).await?;
+                        return Err(payments::declined(&decline));
+                    }
+                },
+                None => None,
+            };
+            subscriptions::after_invoice_paid(&mut tx, origin, &invoice, stored.as_deref(), now)
+                .await?;
         }
         Some(card) => {
             let source = Source::Card(card);

@@ -1442,3 +1442,61 @@ async fn canceled_subscriptions_end_at_the_period_end() {
         .await
         .assert_status(204);
 }
+
+#[tokio::test]
+async fn a_card_given_with_a_zero_total_checkout_pays_the_renewals() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let owner = app.sign_in("owner@example.com").await;
+    let org = org(&app, &owner, "DE").await;
+    let crm = module(&app, &admin, "crm", offer(1999)).await;
+    app.post_as(
+        &admin,
+        "/v1/coupons",
+        &json!({"code": "FREE", "percentOff": 100}),
+    )
+    .await
+    .assert_status(201);
+    let calc = quote(
+        &app,
+        &owner.token,
+        &org,
+        json!([{"moduleId": crm, "quantity": 1}]),
+        Some("FREE"),
+    )
+    .await;
+    let done = checkout(
+        &app,
+        &owner.token,
+        &org,
+        calc.json["id"].as_str().unwrap(),
+        Some(OK_CARD),
+    )
+    .await;
+    let done = done.assert_status(201).clone();
+    assert_eq!(
+        done["invoice"]["payments"],
+        json!([]),
+        "nothing was charged"
+    );
+    // A month and a bit later the renewal is charged to the card given at checkout.
+    app.advance(32 * 86_400).await;
+    let owner = app.sign_in("owner@example.com").await;
+    let invoices = app
+        .get_as(&owner.token, &format!("/v1/orgs/{org}/invoices"))
+        .await;
+    let invoices = invoices.assert_status(200).clone();
+    assert_eq!(invoices["total"], 2);
+    let renewal = &invoices["items"][0];
+    assert_eq!(
+        (
+            renewal["status"].as_str(),
+            renewal["total"]["amount"].as_i64().map(|a| a > 0)
+        ),
+        (Some("paid"), Some(true))
+    );
+    let subs = app
+        .get_as(&owner.token, &format!("/v1/orgs/{org}/subscriptions"))
+        .await;
+    assert_eq!(subs.json["items"][0]["status"], "active");
+}
