@@ -5,6 +5,7 @@
 //! difference lives here behind a method of [`Db`]. See docs/ARCHITECTURE.md.
 
 mod migrations;
+pub mod page;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -283,20 +283,18 @@ pub async fn list(
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<PasskeyView>>> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
-        .bind(&caller.user_id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let rows = sqlx::query(
-        "SELECT id, name, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+    let columns = "id, name, created_at, last_used_at";
+    let page = crate::db::page::by_key(
+        &state.db,
+        &params,
+        columns,
+        "passkeys WHERE user_id = $1",
+        "created_at DESC, id DESC",
+        &caller.user_id,
+        view,
     )
-    .bind(&caller.user_id)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
     .await?;
-    let items = rows.iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    Ok(Json(page))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

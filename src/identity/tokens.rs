@@ -144,37 +144,31 @@ pub async fn list(
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<TokenView>>> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(&caller.user_id)
-    .fetch_one(state.db.pool())
-    .await?;
-    let rows = sqlx::query(
-        "SELECT id, name, scopes, expires_at, created_at FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(&caller.user_id)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(TokenView {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                scopes: scope::decode(&r.try_get::<String, _>("scopes")?),
-                expires_at: r
-                    .try_get::<Option<i64>, _>("expires_at")?
-                    .map(Timestamp::from_micros),
-                created_at: Timestamp::from_micros(r.try_get("created_at")?),
-                token: None,
-            })
+    let view = |r: &crate::db::Row| {
+        Ok(TokenView {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            scopes: scope::decode(&r.try_get::<String, _>("scopes")?),
+            expires_at: r
+                .try_get::<Option<i64>, _>("expires_at")?
+                .map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(r.try_get("created_at")?),
+            token: None,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    };
+    let columns = "id, name, scopes, expires_at, created_at";
+    let from = "access_tokens WHERE user_id = $1 AND revoked_at IS NULL";
+    let page = crate::db::page::by_key(
+        &state.db,
+        &params,
+        columns,
+        from,
+        "created_at DESC, id DESC",
+        &caller.user_id,
+        view,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// Revokes an access token.

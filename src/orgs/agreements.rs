@@ -32,8 +32,7 @@ pub struct Agreement {
     pub signed_at: Option<Timestamp>,
 }
 
-const SELECT: &str =
-    "SELECT id, title, text_hash, status, module_id, signed_by, signed_at FROM agreements";
+const COLUMNS: &str = "id, title, text_hash, status, module_id, signed_by, signed_at";
 
 fn agreement(row: &crate::db::Row) -> Result<Agreement, sqlx::Error> {
     Ok(Agreement {
@@ -98,20 +97,17 @@ pub async fn list(
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Agreement>>> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agreements WHERE org_id = $1")
-        .bind(&ctx.org.id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(&ctx.org.id)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
+    let page = crate::db::page::by_key(
+        &state.db,
+        &params,
+        COLUMNS,
+        "agreements WHERE org_id = $1",
+        "created_at DESC, id DESC",
+        &ctx.org.id,
+        agreement,
+    )
     .await?;
-    let items = rows.iter().map(agreement).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    Ok(Json(page))
 }
 
 /// Signs an agreement (a legal signatory, elevated). Signing twice answers 400002.
@@ -143,10 +139,12 @@ pub async fn sign(
             "this agreement is already signed",
         ));
     }
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM agreements WHERE id = $1"
+    )))
+    .bind(&id)
+    .fetch_one(&mut *tx)
+    .await?;
     let signed = agreement(&row)?;
     audit::record(
         &mut *tx,

@@ -36,6 +36,7 @@ pub struct Invitation {
     pub expires_at: Timestamp,
 }
 
+const COLUMNS: &str = "id, org_id, email, role, status, invited_by, created_at, expires_at";
 const SELECT: &str =
     "SELECT id, org_id, email, role, status, invited_by, created_at, expires_at FROM invitations";
 
@@ -166,23 +167,18 @@ pub async fn list(
     params: ListParams,
 ) -> ApiResult<Json<Page<Invitation>>> {
     let now = state.clock.now();
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invitations WHERE org_id = $1")
-        .bind(&ctx.org.id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(&ctx.org.id)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
+    let from = "invitations WHERE org_id = $1";
+    let page = crate::db::page::by_key(
+        &state.db,
+        &params,
+        COLUMNS,
+        from,
+        "created_at DESC, id DESC",
+        &ctx.org.id,
+        |r| invitation(r, now),
+    )
     .await?;
-    let items = rows
-        .iter()
-        .map(|r| invitation(r, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    Ok(Json(page))
 }
 
 /// Revokes a pending invitation.

@@ -28,7 +28,8 @@ pub struct Member {
     pub joined_at: Timestamp,
 }
 
-const MEMBER_SELECT: &str = "SELECT m.user_id, u.email, m.role, m.legal_signatory, m.joined_at FROM memberships m JOIN users u ON u.id = m.user_id";
+const MEMBER_COLUMNS: &str = "m.user_id, u.email, m.role, m.legal_signatory, m.joined_at";
+const MEMBERS: &str = "memberships m JOIN users u ON u.id = m.user_id";
 
 fn member(row: &crate::db::Row) -> Result<Member, sqlx::Error> {
     Ok(Member {
@@ -46,7 +47,7 @@ pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     user_id: &str,
 ) -> ApiResult<Option<Member>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
+        "SELECT {MEMBER_COLUMNS} FROM {MEMBERS} WHERE m.org_id = $1 AND m.user_id = $2"
     )))
     .bind(org_id)
     .bind(user_id)
@@ -63,20 +64,18 @@ pub async fn list(
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Member>>> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
-        .bind(&ctx.org.id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY m.joined_at, m.user_id LIMIT $2 OFFSET $3"
-    )))
-    .bind(&ctx.org.id)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
+    let from = format!("{MEMBERS} WHERE m.org_id = $1");
+    let page = crate::db::page::by_key(
+        &state.db,
+        &params,
+        MEMBER_COLUMNS,
+        &from,
+        "m.joined_at, m.user_id",
+        &ctx.org.id,
+        member,
+    )
     .await?;
-    let items = rows.iter().map(member).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    Ok(Json(page))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
