@@ -207,7 +207,7 @@ pub struct NewChallenge<'a> {
 }
 
 /// Stores a challenge; returns its id and expiry.
-pub async fn create_challenge(
+async fn create_challenge(
     db: &Db,
     new: NewChallenge<'_>,
     now: Timestamp,
@@ -230,6 +230,23 @@ pub async fn create_challenge(
     .execute(db.writer())
     .await?;
     Ok((id, expires_at))
+}
+
+/// Stores the challenge of a new code and mails the message made of it, before the request
+/// answers. The caller has counted the code against the address's quota.
+pub async fn issue(
+    state: &crate::app::AppState,
+    new: NewChallenge<'_>,
+    mail: crate::mail::Mail,
+    now: Timestamp,
+) -> ApiResult<(String, Timestamp)> {
+    let challenge = create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
+    state
+        .mailer
+        .send(&state.db, now, mail)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(challenge)
 }
 
 pub async fn find_challenge(db: &Db, id: &str, purpose: Purpose) -> ApiResult<Option<Challenge>> {

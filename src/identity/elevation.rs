@@ -109,17 +109,8 @@ pub async fn start(
         session_id: Some(&session_id),
         code: &code,
     };
-    let (challenge_id, _) =
-        codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
-    state
-        .mailer
-        .send(
-            &state.db,
-            now,
-            templates::elevation_code(&account.email, &code, state.config.code_ttl_secs),
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let mail = templates::elevation_code(&account.email, &code, state.config.code_ttl_secs);
+    let (challenge_id, _) = codes::issue(&state, new, mail, now).await?;
     Ok(Json(ElevationChallenge {
         challenge_id,
         public_key: None,

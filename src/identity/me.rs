@@ -131,17 +131,8 @@ pub async fn email_start(
         session_id: Some(&session_id),
         code: &code,
     };
-    let (challenge_id, _) =
-        codes::create_challenge(&state.db, challenge, now, state.config.code_ttl_secs).await?;
-    state
-        .mailer
-        .send(
-            &state.db,
-            now,
-            templates::email_change_code(new.as_str(), &code, state.config.code_ttl_secs),
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let mail = templates::email_change_code(new.as_str(), &code, state.config.code_ttl_secs);
+    let (challenge_id, _) = codes::issue(&state, challenge, mail, now).await?;
     Ok((StatusCode::ACCEPTED, Json(EmailChallenge { challenge_id })))
 }
 

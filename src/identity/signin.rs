@@ -73,14 +73,8 @@ pub async fn email_otp_start(
         session_id: None,
         code: &code,
     };
-    let (challenge_id, expires_at) =
-        codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
     let mail = templates::sign_in_code(email.as_str(), &code, state.config.code_ttl_secs);
-    state
-        .mailer
-        .send(&state.db, now, mail)
-        .await
-        .map_err(ApiError::internal)?;
+    let (challenge_id, expires_at) = codes::issue(&state, new, mail, now).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CodeSent {
@@ -398,7 +392,8 @@ pub async fn reset_start(
             session_id: None,
             code: &code,
         };
-        codes::create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
+        let mail = templates::passkey_reset_code(email.as_str(), &code, state.config.code_ttl_secs);
+        codes::issue(&state, new, mail, now).await?;
         audit::record(
             state.db.writer(),
             &origin,
@@ -408,12 +403,6 @@ pub async fn reset_start(
             json!({}),
         )
         .await?;
-        let mail = templates::passkey_reset_code(email.as_str(), &code, state.config.code_ttl_secs);
-        state
-            .mailer
-            .send(&state.db, now, mail)
-            .await
-            .map_err(ApiError::internal)?;
     }
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
 }
