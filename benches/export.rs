@@ -1,5 +1,6 @@
 //! Export and list benchmark over a large organization: fills a fresh SQLite database with
-//! `ROWS` paid invoices and their payments (1,000,000 by default), starts the release `charter`
+//! `ROWS` paid invoices and their payments (1,000,000 by default; one payment in twenty is
+//! refunded, so the export merges both tables), starts the release `charter`
 //! binary on it, then measures the transactions CSV export (rows/s and the server's peak RSS)
 //! and a filtered invoice list (p50/p99 over repeated requests).
 //! Run with `cargo bench --bench export` (`BENCH_ROWS=100000` for a quicker run).
@@ -74,6 +75,10 @@ async fn main() {
         let mut payments = String::from(
             "INSERT INTO payments (id, org_id, invoice_id, amount, currency, status, payment_method, provider_reference, created_at) VALUES ",
         );
+        let mut refunds = String::from(
+            "INSERT INTO refunds (id, org_id, subscription_id, invoice_id, payment_id, amount, currency, status, reason, provider_reference, created_at) VALUES ",
+        );
+        let mut any_refund = false;
         for k in 0..n {
             let j = i + k;
             let at = start + j * spread;
@@ -82,6 +87,13 @@ async fn main() {
             let sep = if k == 0 { "" } else { "," };
             invoices.push_str(&format!("{sep}('inv_{j:09}','org_bench','checkout','{status}','EUR',{total},0,0,{total},0,{at},{at})"));
             payments.push_str(&format!("{sep}('pay_{j:09}','org_bench','inv_{j:09}',{total},'EUR','succeeded','pm_bench','ch_bench',{at})"));
+            // One payment in twenty is refunded a little later, so the export merges both.
+            if j % 20 == 7 {
+                let sep = if any_refund { "," } else { "" };
+                any_refund = true;
+                let later = at + spread / 2;
+                refunds.push_str(&format!("{sep}('ref_{j:09}','org_bench','sub_{j:09}','inv_{j:09}','pay_{j:09}',{total},'EUR','succeeded','requested','re_bench',{later})"));
+            }
         }
         // Values are generated numbers and fixed words: nothing from outside is spliced.
         sqlx::query(sqlx::AssertSqlSafe(invoices))
@@ -92,6 +104,12 @@ async fn main() {
             .execute(&mut *tx)
             .await
             .unwrap();
+        if any_refund {
+            sqlx::query(sqlx::AssertSqlSafe(refunds))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
         tx.commit().await.unwrap();
         i += n;
     }
@@ -115,7 +133,8 @@ async fn main() {
     }
     db.close().await;
     println!(
-        "filled {rows} invoices and payments in {:.1} s",
+        "filled {rows} invoices and payments (and {} refunds) in {:.1} s",
+        (rows + 12) / 20,
         filled.elapsed().as_secs_f64()
     );
 

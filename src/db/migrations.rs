@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "organizations", include_str!("../../migrations/0003_orgs.sql")),
     (4, "commerce", include_str!("../../migrations/0004_commerce.sql")),
     (5, "indexes and secrets", include_str!("../../migrations/0005_indexes_and_secrets.sql")),
+    (6, "export indexes", include_str!("../../migrations/0006_export_indexes.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -32,14 +32,20 @@ pub struct Db {
     /// On PostgreSQL the same pool as reads.
     writer: AnyPool,
     backend: Backend,
+    /// The database file, on SQLite (not for an in-memory database): bulk reads open their
+    /// own connection to it (see `open_bulk_reader`).
+    sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
 }
 
 impl Db {
     /// Connects, creating the SQLite file (and its folder) when needed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
         sqlx::any::install_default_drivers();
+        let mut sqlite_file = None;
         let (url, backend) = if url.starts_with("sqlite:") {
-            (sqlite_url(url)?, Backend::Sqlite)
+            let (url, file) = sqlite_url(url)?;
+            sqlite_file = file.map(std::sync::Arc::new);
+            (url, Backend::Sqlite)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             (url.to_string(), Backend::Postgres)
         } else {
@@ -57,6 +63,10 @@ impl Db {
                 .max_connections(max.max(1))
                 .min_connections(if backend == Backend::Sqlite { 1 } else { 0 })
                 .acquire_timeout(Duration::from_secs(30))
+                // A ping before every checkout would double the round trips of every query
+                // (on SQLite each one is a hand-off to the connection's thread); a broken
+                // connection surfaces as an error on use instead.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
@@ -79,6 +89,7 @@ impl Db {
             pool,
             writer,
             backend,
+            sqlite_file,
         })
     }
 
@@ -95,6 +106,25 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// On a SQLite file, a blocking read-only connection of its own for reads that stream
+    /// very many rows (exports). sqlx hands every row of a query from the connection's thread
+    /// to the task (and the `Any` driver copies every value); stepping the statement on one
+    /// blocking thread and borrowing each value in place is several times faster. Call it,
+    /// and use the connection, off the async threads (`spawn_blocking`). `None` elsewhere.
+    pub fn open_bulk_reader(&self) -> Option<rusqlite::Result<rusqlite::Connection>> {
+        use rusqlite::OpenFlags;
+        let file = self.sqlite_file.as_ref()?;
+        Some((|| {
+            let conn = rusqlite::Connection::open_with_flags(
+                file.as_path(),
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.execute_batch("PRAGMA query_only = ON;")?;
+            Ok(conn)
+        })())
     }
 
     /// Applies pending migrations; safe when several processes start at once.
@@ -143,8 +173,9 @@ impl Db {
     }
 }
 
-/// Turns `sqlite://path` into a URL that creates the file, and creates its folder.
-fn sqlite_url(url: &str) -> Result<String, sqlx::Error> {
+/// Turns `sqlite://path` into a URL that creates the file, and creates its folder; also
+/// returns the file's path (`None` for an in-memory database).
+fn sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>), sqlx::Error> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -159,11 +190,14 @@ fn sqlite_url(url: &str) -> Result<String, sqlx::Error> {
             sqlx::Error::Configuration(format!("cannot create {}: {e}", parent.display()).into())
         })?;
     }
-    Ok(match query {
+    let file = (path != ":memory:" && !query.is_some_and(|q| q.contains("mode=memory")))
+        .then(|| std::path::PathBuf::from(path));
+    let url = match query {
         Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
         Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
         None => format!("sqlite://{path}?mode=rwc"),
-    })
+    };
+    Ok((url, file))
 }
 
 /// Whether an error is a violation of a unique or primary-key constraint.

@@ -1,16 +1,14 @@
 //! The transactions CSV export (section 7): payments and refunds of an organization between two
 //! dates (both inclusive), streamed from the database in keyset-paged chunks so memory stays
-//! flat for any number of rows. Every check happens before the first byte.
+//! flat for any number of rows (see `transactions`). Every check happens before the first byte.
 
-use axum::body::{Body, Bytes};
+mod transactions;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream;
-use sqlx::Row as _;
 
 use crate::app::AppState;
-use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
 use crate::time::{MICROS_PER_SECOND, Timestamp};
@@ -24,7 +22,6 @@ pub const HEADER: [&str; 7] = [
     "amount",
     "currency",
 ];
-const CHUNK: i64 = 5000;
 
 /// The validated date range: `[since 00:00, until + 1 day 00:00)` in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,164 +79,6 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// One exported transaction.
-struct Transaction {
-    at: i64,
-    kind: &'static str,
-    id: String,
-    invoice_id: String,
-    subscription_id: String,
-    amount: i64,
-    currency: String,
-}
-
-/// A keyset-paged reader of one table, oldest first, `CHUNK` rows at a time. Each chunk is an
-/// index range scan (`(org_id, created_at)` indexes), so the cost per row stays flat.
-struct Source {
-    sql: &'static str,
-    kind: &'static str,
-    sign: i64,
-    buffer: std::collections::VecDeque<Transaction>,
-    after: (i64, String),
-    exhausted: bool,
-}
-
-const PAYMENTS_SQL: &str =
-    "SELECT created_at, id, invoice_id, '' AS subscription_id, amount, currency FROM payments
-     WHERE org_id = $1 AND status = 'succeeded' AND created_at >= $2 AND created_at < $3
-       AND (created_at > $4 OR (created_at = $4 AND id > $5))
-     ORDER BY created_at, id LIMIT $6";
-const REFUNDS_SQL: &str =
-    "SELECT created_at, id, invoice_id, subscription_id, amount, currency FROM refunds
-     WHERE org_id = $1 AND created_at >= $2 AND created_at < $3
-       AND (created_at > $4 OR (created_at = $4 AND id > $5))
-     ORDER BY created_at, id LIMIT $6";
-
-impl Source {
-    fn new(sql: &'static str, kind: &'static str, sign: i64) -> Self {
-        Source {
-            sql,
-            kind,
-            sign,
-            buffer: Default::default(),
-            after: (i64::MIN, String::new()),
-            exhausted: false,
-        }
-    }
-
-    /// The next transaction without taking it, refilling the buffer when empty.
-    async fn peek(
-        &mut self,
-        db: &Db,
-        org_id: &str,
-        range: Range,
-    ) -> Result<Option<&Transaction>, sqlx::Error> {
-        if self.buffer.is_empty() && !self.exhausted {
-            let rows = sqlx::query(self.sql)
-                .bind(org_id)
-                .bind(range.from.micros())
-                .bind(range.to.micros())
-                .bind(self.after.0)
-                .bind(self.after.1.clone())
-                .bind(CHUNK)
-                .fetch_all(db.pool())
-                .await?;
-            self.exhausted = (rows.len() as i64) < CHUNK;
-            for row in rows {
-                self.buffer.push_back(Transaction {
-                    at: row.try_get("created_at")?,
-                    kind: self.kind,
-                    id: row.try_get("id")?,
-                    invoice_id: row
-                        .try_get::<Option<String>, _>("invoice_id")?
-                        .unwrap_or_default(),
-                    subscription_id: row
-                        .try_get::<Option<String>, _>("subscription_id")?
-                        .unwrap_or_default(),
-                    amount: self.sign * row.try_get::<i64, _>("amount")?,
-                    currency: row.try_get("currency")?,
-                });
-            }
-            if let Some(last) = self.buffer.back() {
-                self.after = (last.at, last.id.clone());
-            }
-        }
-        Ok(self.buffer.front())
-    }
-}
-
-/// Payments and refunds merged by time (then id), written as CSV a chunk at a time.
-struct Rows {
-    db: Db,
-    org_id: String,
-    range: Range,
-    payments: Source,
-    refunds: Source,
-    header_sent: bool,
-    finished: bool,
-}
-
-impl Rows {
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, std::io::Error> {
-        if self.finished {
-            return Ok(None);
-        }
-        let mut writer = csv::Writer::from_writer(Vec::with_capacity(512 * 1024));
-        if !self.header_sent {
-            writer.write_record(HEADER).map_err(std::io::Error::other)?;
-            self.header_sent = true;
-        }
-        let mut written = 0;
-        while written < CHUNK {
-            let p = self
-                .payments
-                .peek(&self.db, &self.org_id, self.range)
-                .await
-                .map_err(std::io::Error::other)?
-                .map(|t| (t.at, t.id.clone()));
-            let r = self
-                .refunds
-                .peek(&self.db, &self.org_id, self.range)
-                .await
-                .map_err(std::io::Error::other)?
-                .map(|t| (t.at, t.id.clone()));
-            let next = match (p, r) {
-                (None, None) => {
-                    self.finished = true;
-                    break;
-                }
-                (Some(_), None) => self.payments.buffer.pop_front(),
-                (None, Some(_)) => self.refunds.buffer.pop_front(),
-                (Some(p), Some(r)) if p <= r => self.payments.buffer.pop_front(),
-                _ => self.refunds.buffer.pop_front(),
-            };
-            let Some(t) = next else { break };
-            let time = Timestamp::from_micros(t.at).to_rfc3339();
-            let amount = t.amount.to_string();
-            writer
-                .write_record([
-                    neutralise(&time).as_ref(),
-                    neutralise(t.kind).as_ref(),
-                    neutralise(&t.id).as_ref(),
-                    neutralise(&t.invoice_id).as_ref(),
-                    neutralise(&t.subscription_id).as_ref(),
-                    amount.as_str(),
-                    neutralise(&t.currency).as_ref(),
-                ])
-                .map_err(std::io::Error::other)?;
-            written += 1;
-        }
-        let bytes = writer
-            .into_inner()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(if bytes.is_empty() && self.finished {
-            None
-        } else {
-            Some(Bytes::from(bytes))
-        })
-    }
-}
-
 /// Payments and refunds as RFC 4180 CSV (`text/csv; charset=utf-8`), oldest first.
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/exports/transactions.csv", tag = "exports",
     params(("orgId" = String, Path), ("since" = String, Query, description = "First day, YYYY-MM-DD (inclusive)"),
@@ -251,39 +90,14 @@ pub async fn transactions(
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
     let range = parse_range(uri.query().unwrap_or(""), state.config.csv_max_days)?;
-    let rows = Rows {
-        db: state.db.clone(),
-        org_id: ctx.org.id.clone(),
-        range,
-        payments: Source::new(PAYMENTS_SQL, "payment", 1),
-        refunds: Source::new(REFUNDS_SQL, "refund", -1),
-        header_sent: false,
-        finished: false,
-    };
-    let body = stream::unfold(rows, |mut rows| async move {
-        match rows.next_chunk().await {
-            Ok(Some(bytes)) => Some((Ok::<Bytes, std::io::Error>(bytes), rows)),
-            Ok(None) => None,
-            Err(e) => {
-                // Headers are gone already: end the body early; the client sees a truncated file.
-                tracing::error!(error = %e, "transactions export failed mid-stream");
-                Some((
-                    Err(e),
-                    Rows {
-                        finished: true,
-                        ..rows
-                    },
-                ))
-            }
-        }
-    });
+    let body = transactions::body(&state.db, ctx.org.id.clone(), range).await?;
     let filename = format!("attachment; filename=\"transactions-{}.csv\"", ctx.org.id);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (header::CONTENT_DISPOSITION, filename),
         ],
-        Body::from_stream(body),
+        body,
     )
         .into_response())
 }

@@ -85,6 +85,14 @@ async fn payments_and_refunds_are_exported_as_csv() {
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.header("content-type"), Some("text/csv; charset=utf-8"));
+    // RFC 4180: every record, the header too, ends with CRLF.
+    assert!(res.text.ends_with("\r\n"), "{:?}", res.text);
+    assert_eq!(
+        res.text.matches("\r\n").count(),
+        res.text.matches('\n').count(),
+        "{:?}",
+        res.text
+    );
     let mut reader = csv::Reader::from_reader(res.text.as_bytes());
     assert_eq!(
         reader.headers().unwrap(),
