@@ -44,10 +44,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Connects to the database and applies migrations.
+    /// Connects to the database, applies migrations and starts WAL checkpoints (SQLite).
     pub async fn start(config: Config) -> anyhow_like::Result<AppState> {
         let db = Db::connect(&config.database_url, config.db_max_connections).await?;
         db.migrate().await?;
+        db.start_checkpoints().await?;
         let clock = if config.dev {
             Clock::test_clock()
         } else {

@@ -4,18 +4,20 @@
 //! `BIGINT`/`TEXT` columns, `ON CONFLICT`, `RETURNING`); where a statement must differ, the
 //! difference lives here behind a method of [`Db`]. See docs/ARCHITECTURE.md.
 
+mod checkpoint;
 mod migrations;
 pub mod page;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection as _, Executor};
 
 pub use sqlx::Any;
-pub type Tx = sqlx::Transaction<'static, Any>;
+pub use writer::{Tx, Writer};
 pub type Row = sqlx::any::AnyRow;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -27,10 +29,10 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
-    /// Where writes go. On SQLite a pool of one connection: writers queue here, in order and
-    /// without sleeping, instead of in SQLite's busy handler (which sleeps in milliseconds).
-    /// On PostgreSQL the same pool as reads.
-    writer: AnyPool,
+    /// Where writes go. On SQLite one connection behind a fair lock: writers queue here, in
+    /// order and without sleeping, instead of in SQLite's busy handler (which sleeps in
+    /// milliseconds). On PostgreSQL the same pool as reads. See `writer.rs`.
+    writer: Writer,
     backend: Backend,
     /// The database file, on SQLite (not for an in-memory database): bulk reads open their
     /// own connection to it (see `open_bulk_reader`).
@@ -70,9 +72,7 @@ impl Db {
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
-                            // WAL lets readers run beside the writer; NORMAL is durable in WAL
-                            // mode except for the last transactions before a power loss.
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;").await?;
+                            conn.execute(SQLITE_PRAGMAS).await?;
                         }
                         Ok(())
                     })
@@ -82,8 +82,12 @@ impl Db {
             .connect_with(options.clone())
             .await?;
         let writer = match backend {
-            Backend::Sqlite => pool_options(1).connect_with(options).await?,
-            Backend::Postgres => pool.clone(),
+            Backend::Sqlite => {
+                let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Writer::single(conn)
+            }
+            Backend::Postgres => Writer::Pool(pool.clone()),
         };
         Ok(Db {
             pool,
@@ -100,7 +104,7 @@ impl Db {
 
     /// For writes outside a transaction (see `begin_write` for transactions). Never use it
     /// while holding a write transaction: on SQLite that would wait for itself.
-    pub fn writer(&self) -> &AnyPool {
+    pub fn writer(&self) -> &Writer {
         &self.writer
     }
 
@@ -140,10 +144,7 @@ impl Db {
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a transaction never fails half-way upgrading a read lock.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.writer.begin().await,
-        }
+        self.writer.begin().await
     }
 
     /// A random secret of this installation, made by the first process that asks and shared by
@@ -172,6 +173,10 @@ impl Db {
         self.writer.close().await;
     }
 }
+
+/// Every SQLite connection: WAL lets readers run beside the writer; NORMAL is durable in WAL
+/// mode except for the last transactions before a power loss.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
 
 /// Turns `sqlite://path` into a URL that creates the file, and creates its folder; also
 /// returns the file's path (`None` for an in-memory database).

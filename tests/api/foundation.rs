@@ -345,3 +345,120 @@ async fn bootstrap_admin_prints_a_token_and_finds_the_same_user_again() {
     assert_eq!(first["userId"], second["userId"]);
     assert_ne!(first["token"], second["token"]);
 }
+
+/// A write transaction that is dropped half-way (a cancelled request) is rolled back: its
+/// write is gone, this process can write again, and so can another process at once (on SQLite
+/// the write lock must not stay held until this process's next write).
+#[tokio::test]
+async fn a_dropped_write_transaction_is_rolled_back_and_frees_the_writer() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let insert = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
+    let mut tx = db.begin_write().await.unwrap();
+    sqlx::query(insert)
+        .bind("dropped")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    drop(tx);
+
+    let peer = app.spawn_peer().await;
+    let other = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut tx = peer.state.db.begin_write().await.unwrap();
+        sqlx::query(insert)
+            .bind("peer")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    })
+    .await;
+    assert!(other.is_ok(), "another process could not write");
+    sqlx::query(insert)
+        .bind("after")
+        .execute(db.writer())
+        .await
+        .unwrap();
+
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM installation_secrets WHERE name IN ('dropped', 'peer', 'after') ORDER BY name",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(names, ["after", "peer"]);
+}
+
+/// Explicit rollback and commit both end the transaction; the writer goes on serving.
+#[tokio::test]
+async fn write_transactions_commit_and_roll_back() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let insert = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
+    for (name, commit) in [("kept", true), ("undone", false)] {
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query(insert)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+    // Many writers at once queue for the one SQLite writer and all get through.
+    let writes = (0..50).map(|i| {
+        let db = db.clone();
+        async move {
+            sqlx::query(insert)
+                .bind(format!("many-{i:02}"))
+                .execute(db.writer())
+                .await
+        }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result.unwrap();
+    }
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM installation_secrets WHERE name = 'kept' OR name LIKE 'many-%'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(count, 51);
+    let undone: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM installation_secrets WHERE name = 'undone'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(undone, 0);
+}
+
+/// On SQLite the server checkpoints the WAL itself (not the writer in the middle of a
+/// request): a passive checkpoint copies every committed page while nobody reads.
+#[tokio::test]
+async fn the_wal_is_checkpointed_off_the_writer() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    if db.backend() != charter::db::Backend::Sqlite {
+        return;
+    }
+    let before: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(db.writer())
+        .await
+        .unwrap();
+    assert_eq!(before, 0, "the writer leaves checkpoints to the server");
+    for i in 0..200 {
+        sqlx::query("INSERT INTO installation_secrets (name, secret) VALUES ($1, $2)")
+            .bind(format!("wal-{i}"))
+            .bind("x".repeat(2000))
+            .execute(db.writer())
+            .await
+            .unwrap();
+    }
+    let (log, copied) = db.checkpoint().await.unwrap();
+    assert!(log > 0, "the writes are in the WAL");
+    assert_eq!(copied, log, "a quiet database is checkpointed whole");
+}

@@ -1,0 +1,233 @@
+//! Where writes go, and write transactions.
+//!
+//! On SQLite there is one writer connection behind a fair async lock. It used to be a pool of
+//! one connection, but a pool returns a connection through a spawned task that first pings it
+//! (one more hand-off to SQLite's thread), so the only writer sat idle between any two
+//! statements while the executor got round to that task; with the lock the next writer runs
+//! as soon as the last one is done. On PostgreSQL writes use the shared pool.
+//!
+//! `&Writer` is an sqlx `Executor` (one statement, autocommit); `Tx` is a write transaction
+//! that dereferences to the connection, so `&mut *tx` executes inside it.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, BoxStream, StreamExt as _};
+use sqlx::AnyConnection;
+use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
+use sqlx::{Any, AnyPool, Either, Error, Execute, Executor, SqlStr};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+#[derive(Clone)]
+pub enum Writer {
+    Pool(AnyPool),
+    Single(Arc<Mutex<Single>>),
+}
+
+pub struct Single {
+    conn: AnyConnection,
+    /// A transaction was begun and neither committed nor rolled back yet.
+    open: bool,
+}
+
+impl Writer {
+    pub fn single(conn: AnyConnection) -> Writer {
+        Writer::Single(Arc::new(Mutex::new(Single { conn, open: false })))
+    }
+
+    /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite, which takes the write lock at
+    /// once, so a transaction never fails half-way upgrading a read lock.
+    pub async fn begin(&self) -> Result<Tx, Error> {
+        match self {
+            Writer::Pool(pool) => Ok(Tx(TxInner::Pool(pool.begin().await?))),
+            Writer::Single(single) => {
+                let mut guard = lock(single).await?;
+                guard.conn.execute("BEGIN IMMEDIATE").await?;
+                guard.open = true;
+                Ok(Tx(TxInner::Single(Some(guard))))
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Writer::Pool(pool) => pool.close().await,
+            Writer::Single(single) => {
+                // The connection closes when the last handle goes; finish what is running.
+                let _ = lock(single).await;
+            }
+        }
+    }
+}
+
+/// Takes the writer; a transaction left open by a cancelled request is rolled back first.
+async fn lock(single: &Arc<Mutex<Single>>) -> Result<OwnedMutexGuard<Single>, Error> {
+    let mut guard = single.clone().lock_owned().await;
+    if guard.open {
+        guard.conn.execute("ROLLBACK").await?;
+        guard.open = false;
+    }
+    Ok(guard)
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Writer::Pool(_) => "Writer::Pool",
+            Writer::Single(_) => "Writer::Single",
+        })
+    }
+}
+
+impl<'w> Executor<'w> for &'_ Writer {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, Error>>
+    where
+        'w: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            Writer::Pool(pool) => pool.fetch_many(query),
+            Writer::Single(single) => {
+                let single = single.clone();
+                // Writes answer a few rows at most: gather them while holding the lock.
+                let all = async move {
+                    match lock(&single).await {
+                        Ok(mut guard) => guard.conn.fetch_many(query).collect::<Vec<_>>().await,
+                        Err(e) => vec![Err(e)],
+                    }
+                };
+                stream::once(all).flat_map(stream::iter).boxed()
+            }
+        }
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<AnyRow>, Error>>
+    where
+        'w: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            Writer::Pool(pool) => pool.fetch_optional(query),
+            Writer::Single(single) => {
+                let single = single.clone();
+                Box::pin(async move { lock(&single).await?.conn.fetch_optional(query).await })
+            }
+        }
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [AnyTypeInfo],
+    ) -> BoxFuture<'e, Result<AnyStatement, Error>>
+    where
+        'w: 'e,
+    {
+        match self {
+            Writer::Pool(pool) => pool.prepare_with(sql, parameters),
+            Writer::Single(single) => {
+                let single = single.clone();
+                Box::pin(async move {
+                    lock(&single)
+                        .await?
+                        .conn
+                        .prepare_with(sql, parameters)
+                        .await
+                })
+            }
+        }
+    }
+}
+
+/// A write transaction. Dropped without `commit`, it is rolled back.
+pub struct Tx(TxInner);
+
+enum TxInner {
+    Pool(sqlx::Transaction<'static, Any>),
+    /// `None` once committed or rolled back.
+    Single(Option<OwnedMutexGuard<Single>>),
+}
+
+impl Tx {
+    pub async fn commit(mut self) -> Result<(), Error> {
+        match &mut self.0 {
+            TxInner::Pool(_) => {
+                let TxInner::Pool(tx) = std::mem::replace(&mut self.0, TxInner::Single(None))
+                else {
+                    unreachable!()
+                };
+                tx.commit().await
+            }
+            TxInner::Single(guard) => {
+                let mut guard = guard.take().expect("an open transaction");
+                // On failure `open` stays set: the next holder of the writer rolls back.
+                guard.conn.execute("COMMIT").await?;
+                guard.open = false;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        match &mut self.0 {
+            TxInner::Pool(_) => {
+                let TxInner::Pool(tx) = std::mem::replace(&mut self.0, TxInner::Single(None))
+                else {
+                    unreachable!()
+                };
+                tx.rollback().await
+            }
+            TxInner::Single(guard) => {
+                let mut guard = guard.take().expect("an open transaction");
+                guard.conn.execute("ROLLBACK").await?;
+                guard.open = false;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if let TxInner::Single(guard) = &mut self.0
+            && let Some(mut guard) = guard.take()
+        {
+            // Roll back now, still holding the writer, rather than when the next writer comes
+            // (the SQLite write lock would block other processes until then).
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if guard.conn.execute("ROLLBACK").await.is_ok() {
+                        guard.open = false;
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match &self.0 {
+            TxInner::Pool(tx) => tx,
+            TxInner::Single(guard) => &guard.as_ref().expect("an open transaction").conn,
+        }
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.0 {
+            TxInner::Pool(tx) => tx,
+            TxInner::Single(guard) => &mut guard.as_mut().expect("an open transaction").conn,
+        }
+    }
+}
