@@ -156,37 +156,25 @@ enum TxInner {
 }
 
 impl Tx {
-    pub async fn commit(mut self) -> Result<(), Error> {
-        match &mut self.0 {
-            TxInner::Pool(_) => {
-                let TxInner::Pool(tx) = std::mem::replace(&mut self.0, TxInner::Single(None))
-                else {
-                    unreachable!()
-                };
-                tx.commit().await
-            }
-            TxInner::Single(guard) => {
-                let mut guard = guard.take().expect("an open transaction");
-                // On failure `open` stays set: the next holder of the writer rolls back.
-                guard.conn.execute("COMMIT").await?;
-                guard.open = false;
-                Ok(())
-            }
-        }
+    pub async fn commit(self) -> Result<(), Error> {
+        self.end(true).await
     }
 
-    pub async fn rollback(mut self) -> Result<(), Error> {
-        match &mut self.0 {
-            TxInner::Pool(_) => {
-                let TxInner::Pool(tx) = std::mem::replace(&mut self.0, TxInner::Single(None))
-                else {
-                    unreachable!()
-                };
-                tx.rollback().await
-            }
+    pub async fn rollback(self) -> Result<(), Error> {
+        self.end(false).await
+    }
+
+    async fn end(mut self, commit: bool) -> Result<(), Error> {
+        match std::mem::replace(&mut self.0, TxInner::Single(None)) {
+            TxInner::Pool(tx) if commit => tx.commit().await,
+            TxInner::Pool(tx) => tx.rollback().await,
             TxInner::Single(guard) => {
-                let mut guard = guard.take().expect("an open transaction");
-                guard.conn.execute("ROLLBACK").await?;
+                let mut guard = guard.expect("an open transaction");
+                // On failure `open` stays set: the next holder of the writer rolls back.
+                guard
+                    .conn
+                    .execute(if commit { "COMMIT" } else { "ROLLBACK" })
+                    .await?;
                 guard.open = false;
                 Ok(())
             }
