@@ -4,9 +4,8 @@
 //! the database and syncs both files, in the middle of someone's request, while every other
 //! writer waits for it. The server instead turns that off on the writer and checkpoints from a
 //! reader connection once a second: a passive checkpoint neither takes the write lock nor waits
-//! for readers, so writes go on meanwhile. When readers keep a passive checkpoint from ever
-//! catching up and the WAL passes `TRUNCATE_AT_PAGES`, a truncating checkpoint (which waits
-//! for them) bounds its size.
+//! for readers, so writes go on meanwhile. (SQLite's own automatic checkpoint is passive too;
+//! a truncating one would stall every writer while it waits for readers, so there is none.)
 
 use std::time::Duration;
 
@@ -15,8 +14,6 @@ use sqlx::Row as _;
 use super::{Backend, Db};
 
 const EVERY: Duration = Duration::from_secs(1);
-/// About 64 MiB of WAL with 4 KiB pages.
-const TRUNCATE_AT_PAGES: i64 = 16_384;
 
 impl Db {
     /// On SQLite, moves checkpoints to a background task (see the module). The task ends when
@@ -46,8 +43,8 @@ impl Db {
         Ok(())
     }
 
-    /// One passive checkpoint, or a truncating one when the WAL has grown past the bound.
-    /// Answers the pages in the WAL and those now in the database (SQLite only).
+    /// One passive checkpoint. Answers the pages in the WAL and those now in the database
+    /// (SQLite only).
     pub async fn checkpoint(&self) -> Result<(i64, i64), sqlx::Error> {
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(self.pool())
@@ -55,12 +52,6 @@ impl Db {
         // (busy, pages in the WAL, pages copied into the database)
         let log: i64 = row.try_get(1)?;
         let copied: i64 = row.try_get(2)?;
-        if log >= TRUNCATE_AT_PAGES && copied < log {
-            tracing::info!(pages = log, "WAL is large; truncating checkpoint");
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(self.pool())
-                .await?;
-        }
         Ok((log, copied))
     }
 }

@@ -65,10 +65,11 @@ impl Db {
                 .max_connections(max.max(1))
                 .min_connections(if backend == Backend::Sqlite { 1 } else { 0 })
                 .acquire_timeout(Duration::from_secs(30))
-                // A ping before every checkout would double the round trips of every query
-                // (on SQLite each one is a hand-off to the connection's thread); a broken
-                // connection surfaces as an error on use instead.
-                .test_before_acquire(false)
+                // On SQLite a ping before every checkout would double the round trips of
+                // every query (each one a hand-off to the connection's thread), and a local
+                // file does not drop connections; PostgreSQL keeps the check, so a restarted
+                // server costs no failed requests.
+                .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {

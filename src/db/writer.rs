@@ -1,6 +1,7 @@
 //! Where writes go, and write transactions.
 //!
-//! On SQLite there is one writer connection behind a fair async lock. It used to be a pool of
+//! On SQLite there is one writer connection behind a fair async lock (waits give up after
+//! 30 s). It used to be a pool of
 //! one connection, but a pool returns a connection through a spawned task that first pings it
 //! (one more hand-off to SQLite's thread), so the only writer sat idle between any two
 //! statements while the executor got round to that task; with the lock the next writer runs
@@ -16,8 +17,9 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt as _};
 use sqlx::AnyConnection;
-use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::{Any, AnyPool, Either, Error, Execute, Executor, SqlStr};
+use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTransactionManager, AnyTypeInfo};
+use sqlx::{Any, AnyPool, Either, Error, Execute, Executor, SqlSafeStr as _, SqlStr};
+use sqlx_core::transaction::TransactionManager as _;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Clone)]
@@ -26,15 +28,26 @@ pub enum Writer {
     Single(Arc<Mutex<Single>>),
 }
 
+/// The connection. Transactions go through sqlx's transaction manager, which counts them on
+/// the connection's own thread in order: a `BEGIN` whose caller was cancelled still counts,
+/// and a rollback with nothing open does nothing.
 pub struct Single {
     conn: AnyConnection,
-    /// A transaction was begun and neither committed nor rolled back yet.
-    open: bool,
+    /// A `BEGIN`, `COMMIT` or `ROLLBACK` was sent and not seen to finish (its caller was
+    /// cancelled, or a rollback was only queued): the next holder waits for the connection's
+    /// queue to drain before it looks at the transaction depth.
+    unsettled: bool,
 }
+
+/// How long a write waits for the writer before it gives up (as the pool's acquire did).
+const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Writer {
     pub fn single(conn: AnyConnection) -> Writer {
-        Writer::Single(Arc::new(Mutex::new(Single { conn, open: false })))
+        Writer::Single(Arc::new(Mutex::new(Single {
+            conn,
+            unsettled: false,
+        })))
     }
 
     /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite, which takes the write lock at
@@ -44,8 +57,10 @@ impl Writer {
             Writer::Pool(pool) => Ok(Tx(TxInner::Pool(pool.begin().await?))),
             Writer::Single(single) => {
                 let mut guard = lock(single).await?;
-                guard.conn.execute("BEGIN IMMEDIATE").await?;
-                guard.open = true;
+                let begin = "BEGIN IMMEDIATE".into_sql_str();
+                guard.unsettled = true;
+                AnyTransactionManager::begin(&mut guard.conn, Some(begin)).await?;
+                guard.unsettled = false;
                 Ok(Tx(TxInner::Single(Some(guard))))
             }
         }
@@ -62,12 +77,20 @@ impl Writer {
     }
 }
 
-/// Takes the writer; a transaction left open by a cancelled request is rolled back first.
+/// Takes the writer; a transaction left open (a request cancelled during `BEGIN` or
+/// `COMMIT`, a rollback that could not be sent) is rolled back first.
 async fn lock(single: &Arc<Mutex<Single>>) -> Result<OwnedMutexGuard<Single>, Error> {
-    let mut guard = single.clone().lock_owned().await;
-    if guard.open {
-        guard.conn.execute("ROLLBACK").await?;
-        guard.open = false;
+    let mut guard = tokio::time::timeout(LOCK_TIMEOUT, single.clone().lock_owned())
+        .await
+        .map_err(|_| Error::PoolTimedOut)?;
+    if guard.unsettled {
+        // Commands run in order on the connection's thread: once a ping answers, whatever the
+        // cancelled caller sent has finished and the depth is current.
+        sqlx::Connection::ping(&mut guard.conn).await?;
+        if AnyTransactionManager::get_transaction_depth(&guard.conn) > 0 {
+            AnyTransactionManager::rollback(&mut guard.conn).await?;
+        }
+        guard.unsettled = false;
     }
     Ok(guard)
 }
@@ -170,13 +193,18 @@ impl Tx {
             TxInner::Pool(tx) => tx.rollback().await,
             TxInner::Single(guard) => {
                 let mut guard = guard.expect("an open transaction");
-                // On failure `open` stays set: the next holder of the writer rolls back.
-                guard
-                    .conn
-                    .execute(if commit { "COMMIT" } else { "ROLLBACK" })
-                    .await?;
-                guard.open = false;
-                Ok(())
+                guard.unsettled = true;
+                let ended = if commit {
+                    AnyTransactionManager::commit(&mut guard.conn).await
+                } else {
+                    AnyTransactionManager::rollback(&mut guard.conn).await
+                };
+                if ended.is_err() {
+                    // Do not keep SQLite's write lock until the next writer comes.
+                    let _ = AnyTransactionManager::rollback(&mut guard.conn).await;
+                }
+                guard.unsettled = ended.is_err();
+                ended
             }
         }
     }
@@ -187,12 +215,17 @@ impl Drop for Tx {
         if let TxInner::Single(guard) = &mut self.0
             && let Some(mut guard) = guard.take()
         {
-            // Roll back now, still holding the writer, rather than when the next writer comes
-            // (the SQLite write lock would block other processes until then).
+            // Queue the rollback now, ahead of whatever the next holder sends (the SQLite write
+            // lock would otherwise block other processes until this one writes again), and
+            // make sure it happened even if the queue was refused.
+            AnyTransactionManager::start_rollback(&mut guard.conn);
+            guard.unsettled = true;
+            let single = OwnedMutexGuard::mutex(&guard).clone();
+            drop(guard);
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
-                    if guard.conn.execute("ROLLBACK").await.is_ok() {
-                        guard.open = false;
+                    if let Err(e) = lock(&single).await {
+                        tracing::warn!(error = %e, "rolling back a dropped write transaction");
                     }
                 });
             }

@@ -14,18 +14,19 @@ use crate::time::{MICROS_PER_SECOND, Timestamp};
 
 /// Payments that succeeded and refunds (negative amounts) of one organization in a time range,
 /// oldest first (ties by id), after a keyset position (`$4`, `$5`), at most `$6` rows.
-/// Both arms are index range scans of `(org_id, created_at)`; the ids of the two tables never
-/// collide (`pay_…`, `ref_…`), so `(created_at, id)` orders the union totally.
+/// Both arms are range scans of covering indexes in `(org_id, created_at, id)` order, starting
+/// at the keyset position; the ids of the two tables never collide (`pay_…`, `rf_…`), so
+/// `(created_at, id)` orders the union totally.
 const TRANSACTIONS_SQL: &str = "
     SELECT created_at, 'payment' AS kind, id, invoice_id, '' AS subscription_id, amount, currency
       FROM payments
      WHERE org_id = $1 AND status = 'succeeded' AND created_at >= $2 AND created_at < $3
-       AND (created_at > $4 OR (created_at = $4 AND id > $5))
+       AND created_at >= $4 AND (created_at > $4 OR id > $5)
     UNION ALL
     SELECT created_at, 'refund' AS kind, id, invoice_id, subscription_id, -amount AS amount, currency
       FROM refunds
      WHERE org_id = $1 AND created_at >= $2 AND created_at < $3
-       AND (created_at > $4 OR (created_at = $4 AND id > $5))
+       AND created_at >= $4 AND (created_at > $4 OR id > $5)
     ORDER BY created_at, id
     LIMIT $6";
 
@@ -35,6 +36,8 @@ const PAGE: i64 = 5000;
 const CHUNK_BYTES: usize = 128 * 1024;
 /// Chunks that may wait for a slow client: memory stays at about `QUEUE × CHUNK_BYTES`.
 const QUEUE: usize = 4;
+/// How long a chunk may wait for a client that does not read before the export is abandoned.
+const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One exported transaction, borrowed from wherever the row lives.
 pub struct Transaction<'a> {
@@ -166,9 +169,18 @@ impl TimeFormatter {
 /// The CSV body: the bulk SQLite reader where there is one, else keyset pages.
 pub async fn body(db: &Db, org_id: String, range: Range) -> Result<Body, crate::error::ApiError> {
     let opener = db.clone();
-    let bulk = tokio::task::spawn_blocking(move || opener.open_bulk_reader())
-        .await
-        .map_err(crate::error::ApiError::internal)?;
+    // Opened, and the statement prepared once, before the answer starts: a failure here is
+    // still a 500001 rather than a cut-off file.
+    let bulk = tokio::task::spawn_blocking(move || {
+        opener.open_bulk_reader().map(|opened| {
+            opened.and_then(|conn| {
+                conn.prepare(TRANSACTIONS_SQL)?;
+                Ok(conn)
+            })
+        })
+    })
+    .await
+    .map_err(crate::error::ApiError::internal)?;
     match bulk {
         Some(conn) => {
             let conn = conn.map_err(crate::error::ApiError::internal)?;
@@ -198,8 +210,20 @@ impl From<io::Error> for Stop {
 
 fn stream_from_sqlite(conn: rusqlite::Connection, org_id: String, range: Range) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(QUEUE);
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let send = |chunk: io::Result<Bytes>| tx.blocking_send(chunk).map_err(|_| Stop::ClientGone);
+        // A client that stays connected but stops reading must not hold this thread and its
+        // snapshot forever.
+        let send = |chunk: io::Result<Bytes>| match runtime
+            .block_on(tokio::time::timeout(STALLED_CLIENT, tx.send(chunk)))
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::ClientGone),
+            Err(_) => {
+                tracing::warn!("transactions export abandoned: the client stopped reading");
+                Err(Stop::ClientGone)
+            }
+        };
         let run = || -> Result<(), Stop> {
             let mut statement = conn.prepare(TRANSACTIONS_SQL)?;
             let mut rows = statement.query(rusqlite::named_params! {
@@ -230,13 +254,16 @@ fn stream_from_sqlite(conn: rusqlite::Connection, org_id: String, range: Range) 
             }
             send(sink.take())
         };
-        match run() {
-            Ok(()) | Err(Stop::ClientGone) => {}
-            Err(Stop::Failed(e)) => {
-                // Headers are gone already: end the body early; the client sees a cut file.
-                tracing::error!(error = %e, "transactions export failed mid-stream");
-                let _ = send(Err(e));
-            }
+        let failure = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(Ok(()) | Err(Stop::ClientGone)) => None,
+            Ok(Err(Stop::Failed(e))) => Some(e),
+            Err(_) => Some(io::Error::other("the export reader panicked")),
+        };
+        if let Some(e) = failure {
+            // Headers are gone already: abort the body, so the client sees a failed transfer
+            // rather than a file that looks complete.
+            tracing::error!(error = %e, "transactions export failed mid-stream");
+            let _ = send(Err(e));
         }
     });
     Body::from_stream(stream::unfold(rx, |mut rx| async move {

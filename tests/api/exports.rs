@@ -213,9 +213,12 @@ async fn many_rows_stream_in_chunks_in_order() {
         .unwrap()
         .micros();
     let rows = 12_345;
+    // Seven rows share each second and one payment in ten is refunded in the same second, so
+    // rows of equal time (from both tables) straddle the 5,000-row pages of the paged reader.
+    let mut expected: Vec<(i64, String)> = Vec::new();
     let mut tx = app.state.db.begin_write().await.unwrap();
     for i in 0..rows {
-        let (invoice, at) = (format!("inv_bulk{i:05}"), base + (i as i64) * 1_000_000);
+        let (invoice, at) = (format!("inv_bulk{i:05}"), base + (i as i64 / 7) * 1_000_000);
         sqlx::query(
             "INSERT INTO invoices (id, org_id, kind, status, currency, subtotal, discount, tax, total, tax_rate_ppm, created_at, paid_at)
              VALUES ($1, $2, 'checkout', 'paid', 'EUR', 100, 0, 0, 100, 0, $3, $3)",
@@ -226,19 +229,39 @@ async fn many_rows_stream_in_chunks_in_order() {
         .execute(&mut *tx)
         .await
         .unwrap();
+        let payment = format!("pay_bulk{:05}", rows - i);
         sqlx::query(
             "INSERT INTO payments (id, org_id, invoice_id, amount, currency, status, payment_method, provider_reference, created_at)
              VALUES ($1, $2, $3, 100, 'EUR', 'succeeded', 'pm_bulk', 'ch_bulk', $4)",
         )
-        .bind(format!("pay_bulk{i:05}"))
+        .bind(&payment)
         .bind(&org)
         .bind(&invoice)
         .bind(at)
         .execute(&mut *tx)
         .await
         .unwrap();
+        expected.push((at, payment.clone()));
+        if i % 10 == 3 {
+            let refund = format!("rf_bulk{i:05}");
+            sqlx::query(
+                "INSERT INTO refunds (id, org_id, subscription_id, invoice_id, payment_id, amount, currency, status, reason, provider_reference, created_at)
+                 VALUES ($1, $2, $3, $4, $5, 100, 'EUR', 'succeeded', 'requested', 're_bulk', $6)",
+            )
+            .bind(&refund)
+            .bind(&org)
+            .bind(format!("sub_bulk{i:05}"))
+            .bind(&invoice)
+            .bind(&payment)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            expected.push((at, refund));
+        }
     }
     tx.commit().await.unwrap();
+    expected.sort();
     let res = app
         .get_as(
             &owner.token,
@@ -251,10 +274,12 @@ async fn many_rows_stream_in_chunks_in_order() {
         .records()
         .map(|r| r.unwrap()[2].to_string())
         .collect();
-    assert_eq!(ids.len(), rows);
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(ids.len(), expected.len());
     assert!(
-        ids.windows(2).all(|w| w[0] < w[1]),
-        "in time order, no row twice"
+        ids == expected,
+        "every row once, by time then id (first difference at {:?})",
+        ids.iter().zip(&expected).position(|(a, b)| a != b)
     );
     // The last day is inclusive, the day after excluded.
     let res = app

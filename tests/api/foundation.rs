@@ -462,3 +462,51 @@ async fn the_wal_is_checkpointed_off_the_writer() {
     assert!(log > 0, "the writes are in the WAL");
     assert_eq!(copied, log, "a quiet database is checkpointed whole");
 }
+
+/// A request cancelled while its `BEGIN` waits for another process's write lock must not leave
+/// that `BEGIN` to swallow the next writes of this process (on SQLite the `BEGIN` still runs
+/// once the lock is free).
+#[tokio::test]
+async fn a_write_cancelled_while_beginning_leaves_no_transaction_behind() {
+    let app = TestApp::spawn().await;
+    let peer = app.spawn_peer().await;
+    let insert = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
+    let mut held = peer.state.db.begin_write().await.unwrap();
+    sqlx::query(insert)
+        .bind("peer")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        app.state.db.begin_write(),
+    )
+    .await;
+    if let Ok(tx) = cancelled {
+        // PostgreSQL has no database-wide write lock: the transaction simply began.
+        drop(tx.unwrap());
+    }
+    held.commit().await.unwrap();
+
+    let db = &app.state.db;
+    sqlx::query(insert)
+        .bind("after")
+        .execute(db.writer())
+        .await
+        .unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    sqlx::query(insert)
+        .bind("in-tx")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Seen from the other process: both writes are committed.
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM installation_secrets WHERE name IN ('peer', 'after', 'in-tx') ORDER BY name",
+    )
+    .fetch_all(peer.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(names, ["after", "in-tx", "peer"]);
+}
