@@ -44,6 +44,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Mails a security notice about a change that is already committed; a failure is logged,
+    /// never returned (the change stands).
+    pub async fn security_notice(
+        &self,
+        now: crate::time::Timestamp,
+        to: &str,
+        what: &str,
+        template: &'static str,
+    ) {
+        let mail = crate::mail::templates::security_notice(to, what, template);
+        self.mailer.notify(&self.db, now, mail).await
+    }
+
     /// Connects to the database, applies migrations and starts WAL checkpoints (SQLite).
     pub async fn start(config: Config) -> anyhow_like::Result<AppState> {
         let db = Db::connect(&config.database_url, config.db_max_connections).await?;

@@ -119,17 +119,7 @@ impl Db {
     /// blocking thread and borrowing each value in place is several times faster. Call it,
     /// and use the connection, off the async threads (`spawn_blocking`). `None` elsewhere.
     pub fn open_bulk_reader(&self) -> Option<rusqlite::Result<rusqlite::Connection>> {
-        use rusqlite::OpenFlags;
-        let file = self.sqlite_file.as_ref()?;
-        Some((|| {
-            let conn = rusqlite::Connection::open_with_flags(
-                file.as_path(),
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(Duration::from_secs(10))?;
-            conn.execute_batch("PRAGMA query_only = ON;")?;
-            Ok(conn)
-        })())
+        self.sqlite_file.as_deref().map(|file| open_read_only(file))
     }
 
     /// Applies pending migrations; safe when several processes start at once.
@@ -173,6 +163,18 @@ impl Db {
         self.pool.close().await;
         self.writer.close().await;
     }
+}
+
+/// A rusqlite connection that only reads (`query_only`), waiting for locks as sqlx's do.
+fn open_read_only(file: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA query_only = ON;")?;
+    Ok(conn)
 }
 
 /// Every SQLite connection: WAL lets readers run beside the writer; NORMAL is durable in WAL

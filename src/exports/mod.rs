@@ -83,7 +83,7 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/exports/transactions.csv", tag = "exports",
     params(("orgId" = String, Path), ("since" = String, Query, description = "First day, YYYY-MM-DD (inclusive)"),
            ("until" = String, Query, description = "Last day, YYYY-MM-DD (inclusive)")),
-    responses((status = 200, description = "CSV with the header occurredAt,type,id,invoiceId,subscriptionId,amount,currency", content_type = "text/csv")))]
+    responses((status = 200, description = "RFC 4180 CSV (CRLF record ends), oldest first, with the header occurredAt,type,id,invoiceId,subscriptionId,amount,currency; amounts in minor units, refunds negative", content_type = "text/csv")))]
 pub async fn transactions(
     State(state): State<AppState>,
     ctx: OrgContext,

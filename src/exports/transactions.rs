@@ -10,6 +10,7 @@ use sqlx::Row as _;
 
 use super::{HEADER, Range, neutralise};
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::time::{MICROS_PER_SECOND, Timestamp};
 
 /// Payments that succeeded and refunds (negative amounts) of one organization in a time range,
@@ -167,7 +168,7 @@ impl TimeFormatter {
 }
 
 /// The CSV body: the bulk SQLite reader where there is one, else keyset pages.
-pub async fn body(db: &Db, org_id: String, range: Range) -> Result<Body, crate::error::ApiError> {
+pub async fn body(db: &Db, org_id: String, range: Range) -> Result<Body, ApiError> {
     let opener = db.clone();
     // Opened, and the statement prepared once, before the answer starts: a failure here is
     // still a 500001 rather than a cut-off file.
@@ -180,10 +181,10 @@ pub async fn body(db: &Db, org_id: String, range: Range) -> Result<Body, crate::
         })
     })
     .await
-    .map_err(crate::error::ApiError::internal)?;
+    .map_err(ApiError::internal)?;
     match bulk {
         Some(conn) => {
-            let conn = conn.map_err(crate::error::ApiError::internal)?;
+            let conn = conn.map_err(ApiError::internal)?;
             Ok(stream_from_sqlite(conn, org_id, range))
         }
         None => Ok(paged(db.clone(), org_id, range)),

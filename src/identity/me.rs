@@ -195,12 +195,7 @@ pub async fn email_verify(
         challenge.email
     );
     state
-        .mailer
-        .notify(
-            &state.db,
-            now,
-            templates::security_notice(&caller.email, &notice, "email-changed"),
-        )
+        .security_notice(now, &caller.email, &notice, "email-changed")
         .await;
     fresh(&state, &caller.user_id).await
 }

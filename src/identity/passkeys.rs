@@ -15,7 +15,6 @@ use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::list::{ListParams, Page};
-use crate::mail::templates;
 use crate::time::Timestamp;
 
 use super::account::{self, Account};
@@ -258,12 +257,14 @@ pub async fn registration_finish(
     )
     .await?;
     tx.commit().await?;
-    let mail = templates::security_notice(
-        &caller.email,
-        &format!("A passkey named \"{name}\" was added to your account."),
-        "passkey-added",
-    );
-    state.mailer.notify(&state.db, now, mail).await;
+    state
+        .security_notice(
+            now,
+            &caller.email,
+            &format!("A passkey named \"{name}\" was added to your account."),
+            "passkey-added",
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(PasskeyView {
@@ -339,12 +340,7 @@ pub async fn rename(
     tx.commit().await?;
     let notice = format!("A passkey of your account was renamed to \"{name}\".");
     state
-        .mailer
-        .notify(
-            &state.db,
-            now,
-            templates::security_notice(&caller.email, &notice, "passkey-renamed"),
-        )
+        .security_notice(now, &caller.email, &notice, "passkey-renamed")
         .await;
     Ok(Json(view(&row)?))
 }
@@ -406,11 +402,13 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
-    let mail = templates::security_notice(
-        &caller.email,
-        "A passkey was removed from your account.",
-        "passkey-removed",
-    );
-    state.mailer.notify(&state.db, now, mail).await;
+    state
+        .security_notice(
+            now,
+            &caller.email,
+            "A passkey was removed from your account.",
+            "passkey-removed",
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -480,12 +480,11 @@ pub async fn reset_finish(
     )
     .await?;
     tx.commit().await?;
-    let mail = templates::security_notice(
-        &account.email,
-        "Your passkeys were reset: every passkey was removed and your other sessions were ended.",
-        "passkey-reset",
-    );
-    state.mailer.notify(&state.db, now, mail).await;
+    let notice =
+        "Your passkeys were reset: every passkey was removed and your other sessions were ended.";
+    state
+        .security_notice(now, &account.email, notice, "passkey-reset")
+        .await;
     let account = account::get(&state.db, &account.id).await?;
     let restricted = super::requirement::required(&account);
     Ok(sessions::start(

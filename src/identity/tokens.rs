@@ -14,7 +14,6 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::idempotency::SecretResponse;
 use crate::http::list::{ListParams, Page};
-use crate::mail::templates;
 use crate::time::Timestamp;
 
 use super::auth::Caller;
@@ -119,12 +118,7 @@ pub async fn create(
     tx.commit().await?;
     let notice = format!("An access token named \"{name}\" was created.");
     state
-        .mailer
-        .notify(
-            &state.db,
-            now,
-            templates::security_notice(&caller.email, &notice, "token-created"),
-        )
+        .security_notice(now, &caller.email, &notice, "token-created")
         .await;
     Ok(TokenView {
         id,
@@ -201,15 +195,11 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     state
-        .mailer
-        .notify(
-            &state.db,
+        .security_notice(
             now,
-            templates::security_notice(
-                &caller.email,
-                "An access token was revoked.",
-                "token-revoked",
-            ),
+            &caller.email,
+            "An access token was revoked.",
+            "token-revoked",
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
