@@ -94,28 +94,15 @@ pub async fn list(
     params: crate::http::list::ListParams,
 ) -> crate::error::ApiResult<axum::Json<crate::http::list::Page<AuditEvent>>> {
     use sqlx::Row as _;
-    let filter = crate::query::filter(params.query.as_deref(), crate::query::AUDIT_EVENTS, 1)?;
-    let count = format!("SELECT COUNT(*) FROM audit_events{}", filter.where_clause());
-    let total: i64 = filter
-        .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count)))
-        .fetch_one(state.db.pool())
-        .await?;
-    let n = filter.next_placeholder();
-    let sql = format!(
-        "SELECT id, action, actor, subject, created_at, request_id, source_address, details FROM audit_events{}
-         ORDER BY created_at DESC, id DESC LIMIT ${n} OFFSET ${}",
-        filter.where_clause(),
-        n + 1
-    );
-    let rows = filter
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .bind(params.limit)
-        .bind(params.from)
-        .fetch_all(state.db.pool())
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
+    let page = crate::db::page::filtered(
+        &state.db,
+        &params,
+        crate::query::AUDIT_EVENTS,
+        "id, action, actor, subject, created_at, request_id, source_address, details",
+        "audit_events",
+        None,
+        "created_at DESC, id DESC",
+        |r| {
             Ok(AuditEvent {
                 id: r.try_get("id")?,
                 action: r.try_get("action")?,
@@ -127,9 +114,8 @@ pub async fn list(
                 details: serde_json::from_str(&r.try_get::<String, _>("details")?)
                     .unwrap_or(Value::Null),
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(axum::Json(crate::http::list::Page::new(
-        &params, items, total,
-    )))
+        },
+    )
+    .await?;
+    Ok(axum::Json(page))
 }

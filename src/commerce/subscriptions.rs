@@ -440,32 +440,18 @@ pub async fn list(
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Subscription>>> {
-    let filter = crate::query::filter(params.query.as_deref(), crate::query::SUBSCRIPTIONS, 2)?;
-    let count = format!(
-        "SELECT COUNT(*) FROM subscriptions WHERE org_id = $1{}",
-        filter.and_clause()
-    );
-    let total: i64 = filter
-        .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count)).bind(&ctx.org.id))
-        .fetch_one(state.db.pool())
-        .await?;
-    let n = filter.next_placeholder();
-    let page = format!(
-        "SELECT {COLUMNS} FROM subscriptions WHERE org_id = $1{} ORDER BY created_at DESC, id DESC LIMIT ${n} OFFSET ${}",
-        filter.and_clause(),
-        n + 1
-    );
-    let rows = filter
-        .bind(sqlx::query(sqlx::AssertSqlSafe(page)).bind(&ctx.org.id))
-        .bind(params.limit)
-        .bind(params.from)
-        .fetch_all(state.db.pool())
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| Record::from_row(r).map(|s| s.view()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    let page = crate::db::page::filtered(
+        &state.db,
+        &params,
+        crate::query::SUBSCRIPTIONS,
+        COLUMNS,
+        "subscriptions",
+        Some(("org_id", &ctx.org.id)),
+        "created_at DESC, id DESC",
+        |r| Record::from_row(r).map(|s| s.view()),
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// One subscription.

@@ -131,29 +131,18 @@ pub async fn list(
     State(state): State<AppState>,
     params: ListParams,
 ) -> ApiResult<Json<Page<UserView>>> {
-    let filter = query::filter(params.query.as_deref(), query::USERS, 1)?;
-    let count = format!("SELECT COUNT(*) FROM users{}", filter.where_clause());
-    let total: i64 = filter
-        .bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count)))
-        .fetch_one(state.db.pool())
-        .await?;
-    let n = filter.next_placeholder();
-    let sql = format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM users{} ORDER BY created_at DESC, id DESC LIMIT ${n} OFFSET ${}",
-        filter.where_clause(),
-        n + 1
-    );
-    let rows = filter
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .bind(params.limit)
-        .bind(params.from)
-        .fetch_all(state.db.pool())
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| Account::from_row(r).map(|a| UserView::from(&a)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    let page = crate::db::page::filtered(
+        &state.db,
+        &params,
+        query::USERS,
+        ACCOUNT_COLUMNS,
+        "users",
+        None,
+        "created_at DESC, id DESC",
+        |r| Account::from_row(r).map(|a| UserView::from(&a)),
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// One user (404001 when unknown).
