@@ -50,6 +50,12 @@ fn start_server() -> Server {
         )
         .env("CHARTER_TAX_RATES", "DE=19")
         .env(
+            "CHARTER_SECRET_KEY_FILE",
+            format!("{}/secret.key", dir.path().display()),
+        )
+        // The load comes from one address.
+        .env("CHARTER_AUTH_STARTS_PER_MINUTE", "0")
+        .env(
             "CHARTER_DB_MAX_CONNECTIONS",
             std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "8".into()),
         )
@@ -331,6 +337,10 @@ async fn setup_catalogue(
         .env(
             "DATABASE_URL",
             format!("sqlite://{}/bench.db", dir.display()),
+        )
+        .env(
+            "CHARTER_SECRET_KEY_FILE",
+            format!("{}/secret.key", dir.display()),
         )
         .env("CHARTER_LOG", "warn")
         .output()

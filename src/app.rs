@@ -41,6 +41,7 @@ pub struct AppState {
     pub me: Arc<EpochCache<crate::identity::account::MeView>>,
     /// Keys the hashes of idempotent request bodies.
     pub idempotency_secret: Arc<Vec<u8>>,
+    pub proxies: Arc<crate::net::ProxyList>,
 }
 
 impl AppState {
@@ -73,6 +74,7 @@ impl AppState {
         let webauthn = Passkeys::new(&config.public_origin, &config.rp_id, "Charter")?;
         let cache_ttl = Duration::from_millis(config.auth_cache_ttl_ms);
         let idempotency_secret = db.installation_secret("idempotency").await?;
+        let proxies = crate::net::ProxyList::parse(&config.trusted_proxies)?;
         Ok(AppState {
             config: Arc::new(config),
             db,
@@ -87,6 +89,7 @@ impl AppState {
             }),
             me: Arc::new(EpochCache::new(cache_ttl, 100_000)),
             idempotency_secret: Arc::new(idempotency_secret),
+            proxies: Arc::new(proxies),
         })
     }
 }

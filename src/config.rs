@@ -32,6 +32,14 @@ pub struct Config {
     pub invitation_ttl_secs: i64,
     pub price_calculation_ttl_secs: i64,
     pub csv_max_days: i64,
+    pub secret_key: String,
+    pub secret_key_file: String,
+    pub max_connections: usize,
+    pub header_read_timeout_secs: u64,
+    pub auth_starts_per_minute: u32,
+    pub trusted_proxies: String,
+    pub recovery_hold_secs: i64,
+    pub audit_retention_days: i64,
 }
 
 /// One documented setting: key, default, description. The README table is this list.
@@ -162,6 +170,46 @@ pub const SETTINGS: &[Setting] = &[
         default: "366",
         description: "Longest CSV export range in days.",
     },
+    Setting {
+        key: "secret_key",
+        default: "",
+        description: "The server key (64 hex digits) that keys code and idempotency hashes and encrypts queued mail; empty: read or create `secret_key_file`. Every process of one database needs the same key.",
+    },
+    Setting {
+        key: "secret_key_file",
+        default: "./data/secret.key",
+        description: "Where the server key is kept when `secret_key` is empty (created on first start, mode 0600).",
+    },
+    Setting {
+        key: "max_connections",
+        default: "10000",
+        description: "Connections served at once; further ones wait unaccepted.",
+    },
+    Setting {
+        key: "header_read_timeout_secs",
+        default: "10",
+        description: "A connection that has not sent its request headers within this time is closed.",
+    },
+    Setting {
+        key: "auth_starts_per_minute",
+        default: "30",
+        description: "Unauthenticated sign-in and reset starts per source address (IPv6 per /64) a minute; 0 turns the limit off.",
+    },
+    Setting {
+        key: "trusted_proxies",
+        default: "127.0.0.0/8,::1/128",
+        description: "Comma-separated addresses or CIDR ranges whose `X-Forwarded-For` is believed (the right-most address outside them is the source).",
+    },
+    Setting {
+        key: "recovery_hold_secs",
+        default: "86400",
+        description: "After a passkey reset, how long organizations that require passkeys answer the user 403005.",
+    },
+    Setting {
+        key: "audit_retention_days",
+        default: "400",
+        description: "How long audit events are kept.",
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -205,6 +253,14 @@ impl Default for Config {
             invitation_ttl_secs: 0,
             price_calculation_ttl_secs: 0,
             csv_max_days: 0,
+            secret_key: String::new(),
+            secret_key_file: String::new(),
+            max_connections: 0,
+            header_read_timeout_secs: 0,
+            auth_starts_per_minute: 0,
+            trusted_proxies: String::new(),
+            recovery_hold_secs: 0,
+            audit_retention_days: 0,
         };
         for s in SETTINGS {
             config.set(s.key, s.default).expect("defaults are valid");
@@ -274,6 +330,21 @@ impl Config {
             "invitation_ttl_secs" => self.invitation_ttl_secs = parse(key, value)?,
             "price_calculation_ttl_secs" => self.price_calculation_ttl_secs = parse(key, value)?,
             "csv_max_days" => self.csv_max_days = parse(key, value)?,
+            "secret_key" => self.secret_key = v,
+            "secret_key_file" => self.secret_key_file = v,
+            "max_connections" => self.max_connections = parse(key, value)?,
+            "header_read_timeout_secs" => self.header_read_timeout_secs = parse(key, value)?,
+            "auth_starts_per_minute" => self.auth_starts_per_minute = parse(key, value)?,
+            "trusted_proxies" => {
+                crate::net::ProxyList::parse(value).map_err(|reason| ConfigError::Invalid {
+                    key: key.into(),
+                    value: v.clone(),
+                    reason,
+                })?;
+                self.trusted_proxies = v
+            }
+            "recovery_hold_secs" => self.recovery_hold_secs = parse(key, value)?,
+            "audit_retention_days" => self.audit_retention_days = parse(key, value)?,
             _ => return Err(ConfigError::Unknown(key.into())),
         }
         Ok(())
@@ -391,6 +462,8 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("secret_key", &if self.secret_key.is_empty() { "" } else { "****" })
+            .field("secret_key_file", &self.secret_key_file)
             .finish_non_exhaustive()
     }
 }

@@ -190,24 +190,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// The client's address (from the socket; proxies are not trusted).
-#[derive(Clone, Debug)]
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(ClientAddr(client_addr(parts)))
-    }
-}
-
-pub fn client_addr(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string())
+/// The source address of section 2: the peer, or behind a trusted proxy the right-most
+/// `X-Forwarded-For` hop that is not one.
+pub fn client_addr(parts: &Parts, proxies: &crate::net::ProxyList) -> String {
+    let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        return "unknown".to_string();
+    };
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    proxies.source(peer.0.ip(), forwarded).to_string()
 }
 
 #[cfg(test)]

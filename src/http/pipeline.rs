@@ -68,7 +68,7 @@ async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Respons
     state.clock.sync(&state.db).await?;
 
     let (mut parts, body) = request.into_parts();
-    let source_address = crate::http::extract::client_addr(&parts);
+    let source_address = crate::http::extract::client_addr(&parts, &state.proxies);
     let mut origin = Origin {
         actor: None,
         request_id: Some(request_id::current()),
