@@ -25,16 +25,41 @@ use axum::extract::{FromRequestParts, RawPathParams};
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let private = is_private(&request);
     let epoch = state.epoch.clone();
-    let response = match run(state, request, next).await {
+    let mut response = match run(state, request, next).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
+    if private {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
     if writes {
         // After the handler committed: reads cached before now may be stale.
         epoch.bump();
     }
     response
+}
+
+/// Answers that may hold a token, a code or personal data (section 2): everything under
+/// `/v1/auth` and `/v1/me`, and every route that needs a token, refusals included.
+fn is_private(request: &Request) -> bool {
+    let Some(path) = request.extensions().get::<MatchedPath>() else {
+        return false;
+    };
+    let path = path.as_str();
+    let method = if request.method() == Method::HEAD {
+        "GET"
+    } else {
+        request.method().as_str()
+    };
+    path.starts_with("/v1/auth/")
+        || path == "/v1/me"
+        || path.starts_with("/v1/me/")
+        || policy::lookup(method, path).is_some_and(|p| p.access != Access::Public)
 }
 
 async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Response> {
@@ -182,7 +207,7 @@ async fn check_caller(
         }
         None => None,
     };
-    if policy.elevated {
+    if policy.elevated && !caller.is_restricted() {
         crate::identity::elevation::require(state, caller).await?;
     }
     Ok(org)

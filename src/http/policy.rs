@@ -63,7 +63,8 @@ pub struct Policy {
     pub terms_exempt: bool,
     /// Open to a restricted session (4.4).
     pub restricted_ok: bool,
-    /// Needs an elevated session (403006 otherwise).
+    /// Needs an elevated session (403006 otherwise). A restricted session is never asked:
+    /// the only elevated route open to it is passkey registration, which 4.2 leaves open.
     pub elevated: bool,
     /// Exists only with `--dev`; 404003 otherwise.
     pub dev_only: bool,
@@ -247,11 +248,12 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/me/tokens", Policy::session().elevated()),
     route("GET", "/v1/me/tokens", Policy::session()),
     route("DELETE", "/v1/me/tokens/{id}", Policy::session()),
-    // Passkeys (4.2); registration stays open to a restricted session (4.4).
+    // Passkeys (4.2): registering is elevated, so a stolen session cannot add a passkey of its
+    // own; a restricted session (4.4), which exists only to register one, may always.
     route(
         "POST",
         "/v1/me/passkeys/registration/start",
-        Policy::session().terms_exempt().restricted_ok(),
+        Policy::session().terms_exempt().restricted_ok().elevated(),
     ),
     route(
         "POST",

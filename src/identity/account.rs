@@ -149,7 +149,9 @@ pub struct UserView {
     pub ban_reason: Option<String>,
     pub suspended_until: Option<Timestamp>,
     pub suspend_reason: Option<String>,
+    /// A lock was applied (4.3): every credential older than `lockedAt` answers 403002.
     pub locked: bool,
+    pub locked_at: Option<Timestamp>,
 }
 
 impl From<&Account> for UserView {
@@ -167,6 +169,7 @@ impl From<&Account> for UserView {
             suspended_until: a.suspended_until,
             suspend_reason: a.suspend_reason.clone(),
             locked: a.locked_at.is_some(),
+            locked_at: a.locked_at,
         }
     }
 }

@@ -294,8 +294,8 @@ pub async fn unsuspend(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Locks a user temporarily: every session and access token answers 403002 until the user
-/// signs in interactively again.
+/// Locks a user: every session and access token that exists now answers 403002 for good;
+/// sessions the user starts later are unaffected.
 #[utoipa::path(post, path = "/v1/users/{userId}/lock", tag = "users", params(("userId" = String, Path)), responses((status = 200, body = UserView)))]
 pub async fn lock(
     State(state): State<AppState>,

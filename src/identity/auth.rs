@@ -220,7 +220,8 @@ pub async fn authenticate(
         )
         .with("suspendedUntil", until));
     }
-    // A lock (4.3) holds every credential issued before it; an interactive sign-in lifts it.
+    // A lock (4.3) holds every credential issued before it for good; a later sign-in only
+    // starts fresh ones (the lock time is never cleared).
     if record
         .locked_at
         .is_some_and(|locked_at| record.issued_at < locked_at)

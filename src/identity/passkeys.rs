@@ -20,7 +20,6 @@ use crate::time::Timestamp;
 use super::account::{self, Account};
 use super::auth::Caller;
 use super::ceremony::{self, Purpose, Started};
-use super::sessions::AuthMethod;
 use super::webauthn::Verified;
 
 /// A stored passkey.
@@ -198,7 +197,8 @@ fn passkey_name(name: Option<String>) -> ApiResult<String> {
     Ok(name)
 }
 
-/// Verifies and stores the new passkey; counts as a passkey authentication of the session.
+/// Verifies and stores the new passkey. Lifts a session's restriction but is no
+/// authentication: it neither elevates the session nor changes how it last authenticated.
 #[utoipa::path(post, path = "/v1/me/passkeys/registration/finish", tag = "passkeys", request_body = RegistrationFinish,
     responses((status = 201, body = PasskeyView)))]
 pub async fn registration_finish(
@@ -239,12 +239,11 @@ pub async fn registration_finish(
     if inserted.rows_affected() == 0 {
         return Err(bad_credential("this credential is already registered"));
     }
-    // A passkey registration is a passkey authentication of this session (4.2); it also ends
-    // the restriction of a session that could only register one (4.4).
-    sqlx::query("UPDATE sessions SET auth_at = $2, auth_method = $3, restricted = 0 WHERE id = $1")
+    // Registering proves only that the caller holds this session, so it lifts the restriction
+    // of a session that could do nothing else (4.4) and is not an authentication (4.2): a
+    // stolen session must not turn itself into an elevated one this way.
+    sqlx::query("UPDATE sessions SET restricted = 0 WHERE id = $1 AND restricted <> 0")
         .bind(&session_id)
-        .bind(now.micros())
-        .bind(AuthMethod::Passkey.as_str())
         .execute(&mut *tx)
         .await?;
     audit::record(

@@ -58,8 +58,8 @@ impl IntoResponse for SessionGrant {
     }
 }
 
-/// Starts a session for a user whose standing was checked. An interactive sign-in (not a
-/// reset) lifts a temporary lock (4.3).
+/// Starts a session for a user whose standing was checked. A lock (4.3) is never lifted: it
+/// holds the credentials older than it, and this session is newer.
 pub async fn start(
     state: &AppState,
     origin: &Origin,
@@ -85,13 +85,6 @@ pub async fn start(
     .bind(restricted as i64)
     .execute(&mut *tx)
     .await?;
-    if method != AuthMethod::PasskeyReset && account.locked_at.is_some() {
-        sqlx::query("UPDATE users SET locked_at = NULL WHERE id = $1 AND locked_at <= $2")
-            .bind(&account.id)
-            .bind(now.micros())
-            .execute(&mut *tx)
-            .await?;
-    }
     let origin = Origin {
         actor: Some(account.id.clone()),
         ..origin.clone()

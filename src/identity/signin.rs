@@ -464,7 +464,7 @@ pub async fn reset_finish(
         .execute(&mut *tx)
         .await?;
     sessions::revoke_all_but(&mut tx, &account.id, None, now).await?;
-    // Credentials issued before this instant answer 403002 until an interactive sign-in.
+    // Credentials issued before this instant answer 403002 for good.
     sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1")
         .bind(&account.id)
         .bind(now.micros())

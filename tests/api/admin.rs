@@ -161,7 +161,7 @@ async fn a_suspension_lasts_until_its_time() {
 }
 
 #[tokio::test]
-async fn a_lock_holds_every_credential_until_an_interactive_sign_in() {
+async fn a_lock_holds_every_credential_that_existed_for_good() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let user = app.sign_in("lock@example.com").await;
@@ -178,9 +178,17 @@ async fn a_lock_holds_every_credential_until_an_interactive_sign_in() {
         .await
         .assert_problem(403002);
     app.get_as(&token, "/v1/me").await.assert_problem(403002);
+    // The victim's next sign-in starts a fresh session and revives nothing a thief holds.
     let fresh = app.sign_in("lock@example.com").await;
     app.get_as(&fresh.token, "/v1/me").await.assert_status(200);
-    app.get_as(&token, "/v1/me").await.assert_status(200);
+    app.get_as(&token, "/v1/me").await.assert_problem(403002);
+    app.get_as(&user.token, "/v1/me")
+        .await
+        .assert_problem(403002);
+    let shown = app
+        .get_as(&admin.token, &format!("/v1/users/{}", user.id))
+        .await;
+    assert!(shown.assert_status(200)["lockedAt"].is_string());
 }
 
 #[tokio::test]

@@ -14,5 +14,6 @@ mod orgs;
 mod passkeys;
 mod query;
 mod renewals;
+mod security;
 mod sessions;
 mod sign_in;

@@ -647,6 +647,7 @@ async fn an_organization_passkey_policy_applies_to_its_members() {
     )
     .await
     .assert_status(201);
+    crate::passkeys::elevate_by_passkey(&app, &owner, &mut owner_key).await;
     let mut keyed_key = SoftAuthenticator::new();
     let start = app
         .post_as(
@@ -676,6 +677,7 @@ async fn an_organization_passkey_policy_applies_to_its_members() {
         .get_as(&keyed.token, "/v1/me/security/require-passkeys")
         .await;
     assert_eq!(res.assert_status(200)["requiredBy"], json!([org]));
+    crate::passkeys::elevate_by_passkey(&app, &keyed, &mut keyed_key).await;
     app.post_as(&keyed.token, "/v1/me/security/require-passkeys", &json!({}))
         .await
         .assert_problem(400014);

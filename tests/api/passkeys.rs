@@ -7,7 +7,7 @@ use crate::soft_passkey::SoftAuthenticator;
 use crate::support::{ORIGIN, TestApp, User};
 
 /// Registers a passkey for a signed-in user; returns the passkey view.
-async fn register(app: &TestApp, user: &User, authenticator: &mut SoftAuthenticator) -> Value {
+pub(crate) async fn register(app: &TestApp, user: &User, authenticator: &mut SoftAuthenticator) -> Value {
     let start = app
         .post_as(
             &user.token,
@@ -23,7 +23,31 @@ async fn register(app: &TestApp, user: &User, authenticator: &mut SoftAuthentica
     res.assert_status(201).clone()
 }
 
-async fn passkey_sign_in(
+/// Elevates a session with a passkey assertion.
+pub(crate) async fn elevate_by_passkey(
+    app: &TestApp,
+    user: &User,
+    authenticator: &mut SoftAuthenticator,
+) {
+    let start = app
+        .post_as(
+            &user.token,
+            "/v1/auth/elevate/start",
+            &json!({"method": "passkey"}),
+        )
+        .await;
+    let start = start.assert_status(200).clone();
+    let credential = authenticator.authenticate(&start["publicKey"], ORIGIN);
+    app.post_as(
+        &user.token,
+        "/v1/auth/elevate/finish",
+        &json!({"challengeId": start["challengeId"], "credential": credential}),
+    )
+    .await
+    .assert_status(200);
+}
+
+pub(crate) async fn passkey_sign_in(
     app: &TestApp,
     email: Option<&str>,
     authenticator: &mut SoftAuthenticator,
@@ -125,6 +149,8 @@ async fn a_registered_passkey_signs_in_with_and_without_an_email() {
         )
         .await;
     assert_eq!(res.assert_status(200)["name"], "Phone");
+    // A second passkey needs the first one's proof (4.2).
+    elevate_by_passkey(&app, &user, &mut authenticator).await;
     let start = app
         .post_as(
             &user.token,
@@ -309,7 +335,8 @@ async fn passkey_users_elevate_with_a_passkey_only() {
     let user = app.sign_in("elev@example.com").await;
     let mut authenticator = SoftAuthenticator::new();
     let passkey = register(&app, &user, &mut authenticator).await;
-    // Registering counted as a passkey authentication: elevated now.
+    // Registering is no authentication (4.2): elevate with the passkey.
+    elevate_by_passkey(&app, &user, &mut authenticator).await;
     app.post_as(
         &user.token,
         "/v1/me/tokens",
@@ -376,6 +403,7 @@ async fn requiring_passkeys_adds_a_second_step_to_email_sign_in() {
         .assert_problem(404004);
     let mut authenticator = SoftAuthenticator::new();
     let passkey = register(&app, &user, &mut authenticator).await;
+    elevate_by_passkey(&app, &user, &mut authenticator).await;
     let res = app.post_as(&user.token, path, &json!({})).await;
     assert_eq!(res.assert_status(200)["passkeysRequired"], true);
     app.post_as(&user.token, path, &json!({}))
@@ -418,6 +446,7 @@ async fn a_passkey_reset_removes_passkeys_ends_sessions_and_locks_tokens() {
     let user = app.sign_in("reset@example.com").await;
     let mut authenticator = SoftAuthenticator::new();
     register(&app, &user, &mut authenticator).await;
+    elevate_by_passkey(&app, &user, &mut authenticator).await;
     let token = app.access_token(&user, &["orgs:read"]).await;
     app.post_as(&user.token, "/v1/me/security/require-passkeys", &json!({}))
         .await
@@ -479,10 +508,17 @@ async fn a_passkey_reset_removes_passkeys_ends_sessions_and_locks_tokens() {
         ..user.clone()
     };
     register(&app, &new_user, &mut fresh).await;
-    // The old passkey no longer signs in; the new one does, and lifts the lock.
+    // The new passkey signs in; what existed at the reset stays dead (4.3).
     let res = passkey_sign_in(&app, Some("reset@example.com"), &mut fresh).await;
-    res.assert_status(200);
-    app.get_as(&token, "/v1/me").await.assert_status(200);
+    let signed_in = res.assert_status(200)["sessionToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.get_as(&signed_in, "/v1/me").await.assert_status(200);
+    app.get_as(&token, "/v1/me").await.assert_problem(403002);
+    app.get_as(&user.token, "/v1/me")
+        .await
+        .assert_problem(401001);
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ async fn an_email_code_signs_up_then_signs_in() {
     assert_eq!(grant["user"]["email"], "ada@example.com");
     assert!(grant["user"]["id"].as_str().unwrap().starts_with("usr_"));
     assert!(grant["expiresAt"].is_string());
-    assert_eq!(res.header("cache-control"), None);
+    assert_eq!(res.header("cache-control"), Some("no-store"));
 
     let me = app
         .get_as(grant["sessionToken"].as_str().unwrap(), "/v1/me")
