@@ -39,8 +39,8 @@ pub struct AppState {
     pub epoch: Arc<Epoch>,
     pub tokens: Arc<TokenCache>,
     pub me: Arc<EpochCache<crate::identity::account::MeView>>,
-    /// Keys the hashes of idempotent request bodies.
-    pub idempotency_secret: Arc<Vec<u8>>,
+    /// Keys code and idempotency hashes and seals queued mail; kept outside the database.
+    pub key: Arc<crate::server_key::ServerKey>,
     pub proxies: Arc<crate::net::ProxyList>,
 }
 
@@ -60,8 +60,13 @@ impl AppState {
 
     /// Connects to the database, applies migrations and starts WAL checkpoints (SQLite).
     pub async fn start(config: Config) -> anyhow_like::Result<AppState> {
+        let key = Arc::new(crate::server_key::ServerKey::load(
+            &config.secret_key,
+            &config.secret_key_file,
+        )?);
         let db = Db::connect(&config.database_url, config.db_max_connections).await?;
         db.migrate().await?;
+        db.bind_server_key(key.fingerprint()).await?;
         db.start_checkpoints().await?;
         let clock = if config.dev {
             Clock::test_clock()
@@ -70,10 +75,9 @@ impl AppState {
         };
         clock.sync(&db).await?;
         let (_, doc) = api_router().split_for_parts();
-        let mailer = Mailer::from_config(&config.mail, &config.mail_from)?;
+        let mailer = Mailer::from_config(&config.mail, &config.mail_from, key.clone())?;
         let webauthn = Passkeys::new(&config.public_origin, &config.rp_id, "Charter")?;
         let cache_ttl = Duration::from_millis(config.auth_cache_ttl_ms);
-        let idempotency_secret = db.installation_secret("idempotency").await?;
         let proxies = crate::net::ProxyList::parse(&config.trusted_proxies)?;
         Ok(AppState {
             config: Arc::new(config),
@@ -88,7 +92,7 @@ impl AppState {
                 records: EpochCache::new(cache_ttl, 100_000),
             }),
             me: Arc::new(EpochCache::new(cache_ttl, 100_000)),
-            idempotency_secret: Arc::new(idempotency_secret),
+            key,
             proxies: Arc::new(proxies),
         })
     }

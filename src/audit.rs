@@ -24,6 +24,19 @@ impl Origin {
     }
 }
 
+/// Deletes events older than `retention_days` (a job).
+pub async fn purge(
+    db: &crate::db::Db,
+    now: Timestamp,
+    retention_days: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM audit_events WHERE created_at < $1")
+        .bind(now.minus_seconds(retention_days.saturating_mul(86_400)).micros())
+        .execute(db.writer())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Records one event inside the caller's transaction or pool.
 pub async fn record<'e, E>(
     executor: E,

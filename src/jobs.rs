@@ -13,6 +13,9 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     let now = state.clock.now();
     crate::http::idempotency::purge_expired(&state.db, now, state.config.idempotency_ttl_secs)
         .await?;
+    crate::identity::retention::purge(&state.db, now).await?;
+    crate::identity::limits::purge(&state.db, now).await?;
+    crate::audit::purge(&state.db, now, state.config.audit_retention_days).await?;
     state
         .mailer
         .deliver_outbox(&state.db, now)

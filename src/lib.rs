@@ -18,5 +18,6 @@ pub mod mail;
 pub mod net;
 pub mod orgs;
 pub mod query;
+pub mod server_key;
 pub mod system;
 pub mod time;

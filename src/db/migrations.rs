@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "commerce", include_str!("../../migrations/0004_commerce.sql")),
     (5, "indexes and secrets", include_str!("../../migrations/0005_indexes_and_secrets.sql")),
     (6, "export indexes", include_str!("../../migrations/0006_export_indexes.sql")),
+    (7, "security", include_str!("../../migrations/0007_security.sql")),
 ];
 
 fn migrator() -> Migrator {

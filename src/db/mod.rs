@@ -138,21 +138,28 @@ impl Db {
         self.writer.begin().await
     }
 
-    /// A random secret of this installation, made by the first process that asks and shared by
-    /// all of them.
-    pub async fn installation_secret(&self, name: &str) -> Result<Vec<u8>, sqlx::Error> {
-        let fresh = crate::crypto::new_token("sec");
-        sqlx::query("INSERT INTO installation_secrets (name, secret) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(&fresh)
+    /// Records the server key's fingerprint on first start; afterwards refuses another key, so
+    /// processes sharing this database cannot disagree about codes and sealed mail.
+    pub async fn bind_server_key(
+        &self,
+        fingerprint: &str,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        sqlx::query("INSERT INTO installation_secrets (name, secret) VALUES ('server_key_fingerprint', $1) ON CONFLICT DO NOTHING")
+            .bind(fingerprint)
             .execute(&self.writer)
             .await?;
-        let secret: String =
-            sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = $1")
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(secret.into_bytes())
+        let stored: String = sqlx::query_scalar(
+            "SELECT secret FROM installation_secrets WHERE name = 'server_key_fingerprint'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !crate::crypto::constant_time_eq(&stored, fingerprint) {
+            return Err(Box::new(crate::server_key::KeyError::Mismatch {
+                stored,
+                ours: fingerprint.to_string(),
+            }));
+        }
+        Ok(())
     }
 
     pub async fn ping(&self) -> bool {
@@ -200,12 +207,38 @@ fn sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>), sqlx::E
     }
     let file = (path != ":memory:" && !query.is_some_and(|q| q.contains("mode=memory")))
         .then(|| std::path::PathBuf::from(path));
+    if let Some(file) = &file {
+        owner_only_database(file).map_err(|e| {
+            sqlx::Error::Configuration(format!("cannot protect {}: {e}", file.display()).into())
+        })?;
+    }
     let url = match query {
         Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
         Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
         None => format!("sqlite://{path}?mode=rwc"),
     };
     Ok((url, file))
+}
+
+/// Creates the database file readable by its owner only, or takes group and other access
+/// from one that exists, with its WAL and shared-memory files (SQLite gives those the
+/// database file's mode when it creates them).
+fn owner_only_database(file: &Path) -> std::io::Result<()> {
+    match crate::server_key::create_owner_only(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = file.as_os_str().to_owned();
+                name.push(suffix);
+                match crate::server_key::restrict_to_owner(Path::new(&name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether an error is a violation of a unique or primary-key constraint.

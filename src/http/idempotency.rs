@@ -129,7 +129,7 @@ pub async fn run(
     let bytes = to_bytes(body, state.config.body_limit_bytes)
         .await
         .map_err(|_| ApiError::argument("body", "The body is too large or could not be read."))?;
-    let body_hash = canonical_hash(&state.idempotency_secret, &bytes);
+    let body_hash = canonical_hash(state.key.idempotency_key(), &bytes);
     let id = Key {
         caller,
         method: parts.method.as_str().to_string(),

@@ -8,7 +8,8 @@ use axum::http::{HeaderValue, header};
 use rand::Rng;
 use sqlx::Row as _;
 
-use crate::crypto::{constant_time_eq, hash_code, new_id};
+use crate::crypto::{constant_time_eq, new_id};
+use crate::server_key::ServerKey;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::time::Timestamp;
@@ -190,8 +191,8 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    pub fn matches(&self, code: &str, now: Timestamp) -> bool {
-        let hash = hash_code(&self.id, code.trim());
+    pub fn matches(&self, key: &ServerKey, code: &str, now: Timestamp) -> bool {
+        let hash = key.hash_code(&self.id, code.trim());
         // Compare even when expired, so timing tells nothing.
         let equal = constant_time_eq(&hash, &self.code_hash);
         equal && !self.used && now < self.expires_at
@@ -209,6 +210,7 @@ pub struct NewChallenge<'a> {
 /// Stores a challenge; returns its id and expiry.
 async fn create_challenge(
     db: &Db,
+    key: &ServerKey,
     new: NewChallenge<'_>,
     now: Timestamp,
     ttl_secs: i64,
@@ -224,7 +226,7 @@ async fn create_challenge(
     .bind(new.email)
     .bind(new.user_id.map(str::to_string))
     .bind(new.session_id.map(str::to_string))
-    .bind(hash_code(&id, new.code))
+    .bind(key.hash_code(&id, new.code))
     .bind(now.micros())
     .bind(expires_at.micros())
     .execute(db.writer())
@@ -240,7 +242,14 @@ pub async fn issue(
     mail: crate::mail::Mail,
     now: Timestamp,
 ) -> ApiResult<(String, Timestamp)> {
-    let challenge = create_challenge(&state.db, new, now, state.config.code_ttl_secs).await?;
+    let challenge = create_challenge(
+        &state.db,
+        &state.key,
+        new,
+        now,
+        state.config.code_ttl_secs,
+    )
+    .await?;
     state
         .mailer
         .send(&state.db, now, mail)
@@ -283,6 +292,7 @@ pub async fn consume_challenge(db: &Db, id: &str, now: Timestamp) -> ApiResult<b
 /// `wrong` is the error for a wrong code (422001, or 403012 for a passkey reset).
 pub async fn verify(
     db: &Db,
+    key: &ServerKey,
     challenge: &Challenge,
     code: &str,
     purpose: Purpose,
@@ -290,7 +300,7 @@ pub async fn verify(
     wrong: ApiError,
 ) -> ApiResult<()> {
     reserve_attempt(db, &challenge.email, purpose, now).await?;
-    if !challenge.matches(code, now) || !consume_challenge(db, &challenge.id, now).await? {
+    if !challenge.matches(key, code, now) || !consume_challenge(db, &challenge.id, now).await? {
         if let Some(until) = record_failure(db, &challenge.email, purpose, now).await? {
             tracing::info!(
                 purpose = purpose.as_str(),

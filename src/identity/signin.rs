@@ -51,6 +51,7 @@ pub async fn email_otp_start(
 ) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
+    super::limits::count_start(&state, &origin, now).await?;
     if let Err(e) = codes::reserve_send(&state.db, email.as_str(), Purpose::SignIn, now).await {
         if e.code == ErrorCode::LockedOut {
             audit::record(
@@ -155,7 +156,7 @@ pub async fn verify_code(
     wrong: ApiError,
 ) -> ApiResult<()> {
     let now = state.clock.now();
-    match codes::verify(&state.db, challenge, code, purpose, now, wrong).await {
+    match codes::verify(&state.db, &state.key, challenge, code, purpose, now, wrong).await {
         Ok(()) => Ok(()),
         Err(e) => {
             let action = if e.code == ErrorCode::LockedOut {
@@ -228,8 +229,10 @@ pub struct PasskeyStart {
     responses((status = 200, body = Started)))]
 pub async fn passkey_start(
     State(state): State<AppState>,
+    origin: Origin,
     ApiJson(body): ApiJson<PasskeyStart>,
 ) -> ApiResult<Json<Started>> {
+    super::limits::count_start(&state, &origin, state.clock.now()).await?;
     let no_passkeys = || {
         ApiError::new(
             ErrorCode::NoPasskeysRegistered,
@@ -367,7 +370,8 @@ pub struct Accepted {
     accepted: bool,
 }
 
-/// Mails a passkey reset code when the account exists; the answer is always the same.
+/// Mails a passkey reset code when the account exists, a notice when none does; the answer,
+/// the writes and so the time are the same either way (4.1).
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/start", tag = "sign-in", request_body = ResetStart,
     responses((status = 202, body = Accepted)))]
 pub async fn reset_start(
@@ -377,29 +381,37 @@ pub async fn reset_start(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
+    super::limits::count_start(&state, &origin, now).await?;
     let account = account::find_by_email(&state.db, email.as_str()).await?;
-    // Over the quota, or no account: nothing is mailed, and the answer does not say so.
-    if let Some(account) = account
-        && codes::reserve_send(&state.db, email.as_str(), Purpose::PasskeyReset, now)
-            .await
-            .is_ok()
+    // Over the quota nothing is mailed, and the answer does not say so. Otherwise both paths
+    // count the send, store a challenge, mail and audit: an unknown address's challenge has
+    // a code nobody is told.
+    if codes::reserve_send(&state.db, email.as_str(), Purpose::PasskeyReset, now)
+        .await
+        .is_ok()
     {
         let code = codes::new_reset_code();
         let new = NewChallenge {
             purpose: Purpose::PasskeyReset,
             email: email.as_str(),
-            user_id: Some(&account.id),
+            user_id: account.as_ref().map(|a| a.id.as_str()),
             session_id: None,
             code: &code,
         };
-        let mail = templates::passkey_reset_code(email.as_str(), &code, state.config.code_ttl_secs);
+        let mail = match &account {
+            Some(_) => {
+                templates::passkey_reset_code(email.as_str(), &code, state.config.code_ttl_secs)
+            }
+            None => templates::passkey_reset_no_account(email.as_str()),
+        };
         codes::issue(&state, new, mail, now).await?;
+        let subject = account.as_ref().map_or(email.as_str(), |a| a.id.as_str());
         audit::record(
             state.db.writer(),
             &origin,
             now,
             "passkey_reset.requested",
-            Some(&account.id),
+            Some(subject),
             json!({}),
         )
         .await?;

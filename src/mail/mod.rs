@@ -1,6 +1,8 @@
 //! Mail through one transport: the file outbox (one JSON object per line, written before the
 //! request answers) or SMTP (a database outbox that a background sender delivers with lettre,
 //! so a slow or failing mail server never holds a request and nothing is lost on restart).
+//! Queued messages are sealed under the server key (they hold codes) and leave the queue once
+//! sent.
 
 pub mod templates;
 
@@ -14,6 +16,7 @@ use sqlx::Row as _;
 
 use crate::crypto::new_id;
 use crate::db::Db;
+use crate::server_key::ServerKey;
 use crate::time::Timestamp;
 
 /// One message, rendered.
@@ -36,6 +39,7 @@ pub enum Mailer {
     Smtp {
         transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Box<Mailbox>,
+        key: Arc<ServerKey>,
     },
 }
 
@@ -51,7 +55,7 @@ pub enum MailError {
 
 impl Mailer {
     /// `file:PATH` or `smtp://user:pass@host:port` / `smtps://…`.
-    pub fn from_config(spec: &str, from: &str) -> Result<Mailer, MailError> {
+    pub fn from_config(spec: &str, from: &str, key: Arc<ServerKey>) -> Result<Mailer, MailError> {
         if let Some(path) = spec.strip_prefix("file:") {
             let path = PathBuf::from(path);
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -73,6 +77,7 @@ impl Mailer {
             return Ok(Mailer::Smtp {
                 transport: Box::new(transport),
                 from: Box::new(from),
+                key,
             });
         }
         Err(MailError::Config(
@@ -98,12 +103,7 @@ impl Mailer {
                         .lock()
                         .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
                     if file.is_none() {
-                        *file = Some(
-                            std::fs::OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .open(&path)?,
-                        );
+                        *file = Some(crate::server_key::append_owner_only(&path)?);
                     }
                     // One write of the whole line: appends from several processes stay whole.
                     file.as_mut()
@@ -114,17 +114,17 @@ impl Mailer {
                 .map_err(|e| std::io::Error::other(e.to_string()))??;
                 Ok(())
             }
-            Mailer::Smtp { .. } => {
+            Mailer::Smtp { key, .. } => {
+                let id = new_id("mail");
+                let message = json!({ "to": mail.to, "subject": mail.subject, "text": mail.text });
+                let sealed = key.seal(&id, message.to_string().as_bytes());
                 sqlx::query(
                     "INSERT INTO mail_outbox (id, recipient, subject, body, template, data, created_at, next_try_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                     VALUES ($1, '', '', $2, $3, '{}', $4, $4)",
                 )
-                .bind(new_id("mail"))
-                .bind(&mail.to)
-                .bind(&mail.subject)
-                .bind(&mail.text)
+                .bind(&id)
+                .bind(sealed)
                 .bind(mail.template)
-                .bind(mail.data.to_string())
                 .bind(now.micros())
                 .execute(db.writer())
                 .await?;
@@ -145,7 +145,12 @@ impl Mailer {
     /// Delivers queued SMTP messages that are due; each is claimed first so that several
     /// processes never send one twice. Failures back off and are retried.
     pub async fn deliver_outbox(&self, db: &Db, now: Timestamp) -> Result<usize, MailError> {
-        let Mailer::Smtp { transport, from } = self else {
+        let Mailer::Smtp {
+            transport,
+            from,
+            key,
+        } = self
+        else {
             return Ok(0);
         };
         let due = sqlx::query("SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_try_at <= $1 ORDER BY created_at LIMIT 50")
@@ -158,7 +163,7 @@ impl Mailer {
             let claimed = sqlx::query(
                 "UPDATE mail_outbox SET attempts = attempts + 1, next_try_at = $2
                  WHERE id = $1 AND sent_at IS NULL AND next_try_at <= $3
-                 RETURNING recipient, subject, body, attempts",
+                 RETURNING body, attempts",
             )
             .bind(&id)
             .bind(now.plus_seconds(300).micros())
@@ -166,33 +171,32 @@ impl Mailer {
             .fetch_optional(db.writer())
             .await?;
             let Some(message) = claimed else { continue };
-            let recipient: String = message.try_get("recipient")?;
             let attempts: i64 = message.try_get("attempts")?;
-            let result = match recipient.parse::<Mailbox>() {
-                Ok(to) => match Message::builder()
-                    .from((**from).clone())
-                    .to(to)
-                    .subject(message.try_get::<String, _>("subject")?)
-                    .body(message.try_get::<String, _>("body")?)
-                {
-                    Ok(email) => transport
-                        .send(email)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
+            let result = match unseal(key, &id, &message.try_get::<String, _>("body")?) {
+                Some(queued) => match queued.to.parse::<Mailbox>() {
+                    Ok(to) => match Message::builder()
+                        .from((**from).clone())
+                        .to(to)
+                        .subject(queued.subject)
+                        .body(queued.text)
+                    {
+                        Ok(email) => transport
+                            .send(email)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    },
                     Err(e) => Err(e.to_string()),
                 },
-                Err(e) => Err(e.to_string()),
+                None => Err("the queued message does not open with this server key".into()),
             };
             match result {
                 Ok(()) => {
-                    sqlx::query(
-                        "UPDATE mail_outbox SET sent_at = $2, last_error = NULL, body = '', data = '{}' WHERE id = $1",
-                    )
-                    .bind(&id)
-                    .bind(now.micros())
-                    .execute(db.writer())
-                    .await?;
+                    sqlx::query("DELETE FROM mail_outbox WHERE id = $1")
+                        .bind(&id)
+                        .execute(db.writer())
+                        .await?;
                     sent += 1;
                 }
                 Err(error) => {
@@ -211,4 +215,16 @@ impl Mailer {
         }
         Ok(sent)
     }
+}
+
+/// A queued message as sealed in `mail_outbox.body`.
+#[derive(serde::Deserialize)]
+struct Queued {
+    to: String,
+    subject: String,
+    text: String,
+}
+
+fn unseal(key: &ServerKey, id: &str, sealed: &str) -> Option<Queued> {
+    serde_json::from_slice(&key.open(id, sealed)?).ok()
 }

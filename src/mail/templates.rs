@@ -61,6 +61,18 @@ pub fn passkey_reset_code(to: &str, code: &str, ttl_secs: i64) -> Mail {
     }
 }
 
+/// The answer to a passkey reset asked for an address no account uses: the same work as a
+/// code (4.1), and useful to a person who forgot which address they signed up with.
+pub fn passkey_reset_no_account(to: &str) -> Mail {
+    Mail {
+        to: to.into(),
+        subject: "Your Charter passkey reset request".into(),
+        text: "Someone asked to reset the passkeys of a Charter account at this address, but no account uses it.\n\nIf it was you, you may have signed up with another address. If it was not, ignore this message.\n".into(),
+        template: "passkey-reset-no-account",
+        data: json!({}),
+    }
+}
+
 /// A security change on the account (passkeys, tokens, e-mail, reset).
 pub fn security_notice(to: &str, what: &str, template: &'static str) -> Mail {
     Mail {

@@ -142,3 +142,214 @@ async fn private_answers_are_not_stored() {
     let res = app.get("/v1/errors").await;
     assert_eq!(res.header("cache-control"), None);
 }
+
+/// The best accuracy of one threshold on the time telling `a` from `b` (0.5 is a coin).
+fn best_threshold_accuracy(a: &[f64], b: &[f64]) -> f64 {
+    let mut all: Vec<(f64, bool)> = a
+        .iter()
+        .map(|t| (*t, true))
+        .chain(b.iter().map(|t| (*t, false)))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let total = all.len() as f64;
+    let (mut a_below, mut b_below) = (0usize, 0usize);
+    let mut best: f64 = 0.5;
+    for (_, is_a) in &all {
+        if *is_a {
+            a_below += 1;
+        } else {
+            b_below += 1;
+        }
+        // "faster than the threshold means a", and the reverse.
+        let a_fast = (a_below + (b.len() - b_below)) as f64 / total;
+        best = best.max(a_fast).max(1.0 - a_fast);
+    }
+    best
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `passkey-reset/start` does the same work for known and unknown addresses, so its time does
+/// not tell whether an account exists (the review classified one request 95 % right).
+#[tokio::test]
+async fn passkey_reset_start_takes_the_same_time_for_unknown_addresses() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin_token("timing-admin@example.com").await;
+    const SAMPLES: usize = 150;
+    for i in 0..SAMPLES {
+        app.post_as(
+            &admin,
+            "/v1/users",
+            &json!({"email": format!("known{i}@example.com")}),
+        )
+        .await
+        .assert_status(201);
+    }
+    let time = |email: String| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let res = app
+                .post("/v1/auth/passkey-reset/start", &json!({ "email": email }))
+                .await;
+            let elapsed = started.elapsed().as_secs_f64();
+            assert_eq!(res.status, 202, "{}", res.text);
+            elapsed
+        }
+    };
+    // Warm up both paths, then interleave so drift hits both alike.
+    time("known0@example.com".into()).await;
+    time("warm@example.net".into()).await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..SAMPLES {
+        known.push(time(format!("known{i}@example.com")).await);
+        unknown.push(time(format!("unknown{i}@example.com")).await);
+    }
+    let accuracy = best_threshold_accuracy(&known, &unknown);
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    assert!(
+        accuracy <= 0.70,
+        "one request's time tells known from unknown {:.0} % right (median known {:.3} ms, unknown {:.3} ms)",
+        accuracy * 100.0,
+        k * 1e3,
+        u * 1e3
+    );
+    assert!(
+        (0.8..=1.25).contains(&(k / u)),
+        "median known {:.3} ms, unknown {:.3} ms",
+        k * 1e3,
+        u * 1e3
+    );
+}
+
+#[test]
+fn the_timing_classifier_sees_a_real_difference() {
+    let fast: Vec<f64> = (0..100).map(|i| 1.0 + f64::from(i) * 0.001).collect();
+    let slow: Vec<f64> = (0..100).map(|i| 1.5 + f64::from(i) * 0.001).collect();
+    assert_eq!(best_threshold_accuracy(&slow, &fast), 1.0);
+    let mixed: Vec<f64> = (0..100).map(|i| f64::from(i % 10)).collect();
+    assert!(best_threshold_accuracy(&mixed, &mixed) <= 0.6);
+}
+
+/// Unauthenticated starts are limited per source address (IPv6 per /64), across the three
+/// start routes, behind trusted proxies by the right-most untrusted `X-Forwarded-For` hop.
+#[tokio::test]
+async fn unauthenticated_starts_are_limited_per_source_address() {
+    let app = TestApp::spawn_configured(|c| c.auth_starts_per_minute = 3).await;
+    let start = |route: &'static str, from: &'static str, email: &'static str| {
+        let app = &app;
+        async move {
+            app.req(reqwest::Method::POST, route)
+                .header("x-forwarded-for", from)
+                .json(&json!({ "email": email }))
+                .send()
+                .await
+        }
+    };
+    let a = "198.51.100.7";
+    start("/v1/auth/email-otp/start", a, "one@example.com")
+        .await
+        .assert_status(202);
+    start("/v1/auth/passkey-reset/start", a, "two@example.com")
+        .await
+        .assert_status(202);
+    start("/v1/auth/passkey/start", a, "three@example.com")
+        .await
+        .assert_problem(404004);
+    let refused = start("/v1/auth/email-otp/start", a, "four@example.com").await;
+    assert!(refused.assert_problem(403005)["lockedUntil"].is_string());
+    assert!(refused.header("retry-after").is_some());
+    // Another address has its own count; an IPv6 host counts with its whole /64.
+    start("/v1/auth/email-otp/start", "198.51.100.8", "four@example.com")
+        .await
+        .assert_status(202);
+    for host in ["2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1:ffff::3"] {
+        start("/v1/auth/passkey-reset/start", host, "six@example.com")
+            .await
+            .assert_status(202);
+    }
+    start("/v1/auth/passkey-reset/start", "2001:db8:0:1::9", "six@example.com")
+        .await
+        .assert_problem(403005);
+    start("/v1/auth/passkey-reset/start", "2001:db8:0:2::9", "six@example.com")
+        .await
+        .assert_status(202);
+    // A new minute, a new count.
+    app.advance(61).await;
+    start("/v1/auth/email-otp/start", a, "five@example.com")
+        .await
+        .assert_status(202);
+}
+
+/// Only trusted proxies may name the source: anyone else's `X-Forwarded-For` is ignored.
+#[tokio::test]
+async fn an_untrusted_peer_cannot_choose_its_source_address() {
+    let app = TestApp::spawn_configured(|c| {
+        c.auth_starts_per_minute = 2;
+        c.trusted_proxies = String::new();
+    })
+    .await;
+    for (i, from) in ["203.0.113.1", "203.0.113.2"].iter().enumerate() {
+        app.req(reqwest::Method::POST, "/v1/auth/email-otp/start")
+            .header("x-forwarded-for", from)
+            .json(&json!({ "email": format!("rot{i}@example.com") }))
+            .send()
+            .await
+            .assert_status(202);
+    }
+    app.req(reqwest::Method::POST, "/v1/auth/email-otp/start")
+        .header("x-forwarded-for", "203.0.113.3")
+        .json(&json!({ "email": "rot3@example.com" }))
+        .send()
+        .await
+        .assert_problem(403005);
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// What unauthenticated requests leave behind is deleted once no rule needs it, and audit
+/// events after `audit_retention_days`.
+#[tokio::test]
+async fn the_jobs_delete_expired_challenges_quotas_lockouts_and_old_audit_events() {
+    let app = TestApp::spawn_configured(|c| {
+        c.auth_starts_per_minute = 100;
+        c.audit_retention_days = 2;
+    })
+    .await;
+    let (challenge, _) = app.start_email_sign_in("left@example.com").await;
+    for _ in 0..5 {
+        app.verify_code(&challenge, "000000").await;
+    }
+    app.verify_code(&challenge, "000000")
+        .await
+        .assert_problem(403005);
+    app.post("/v1/auth/passkey/start", &json!({})).await.assert_status(200);
+    let tables = [
+        "email_challenges",
+        "webauthn_challenges",
+        "send_quotas",
+        "code_lockouts",
+        "start_limits",
+    ];
+    for table in tables {
+        assert!(count(&app, table).await > 0, "{table} has rows to purge");
+    }
+    let audit_before = count(&app, "audit_events").await;
+    assert!(audit_before > 0);
+    // The lock (15 min) ends, and 24 h later it is forgotten; everything else is long over.
+    app.advance(15 * 60 + 24 * 3600 + 1).await;
+    for table in tables {
+        assert_eq!(count(&app, table).await, 0, "{table} was purged");
+    }
+    assert_eq!(count(&app, "audit_events").await, audit_before);
+    app.advance(24 * 3600).await;
+    assert_eq!(count(&app, "audit_events").await, 0);
+}
