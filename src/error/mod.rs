@@ -11,6 +11,9 @@ use serde_json::{Map, Value, json};
 
 use crate::http::request_id;
 
+/// The most field errors one 400002 lists.
+pub const MAX_FIELD_ERRORS: usize = 20;
+
 /// A field-level validation message (400002 `errors`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
@@ -69,13 +72,19 @@ impl ApiError {
         }])
     }
 
-    /// 400002 with several field errors.
-    pub fn validations(errors: Vec<FieldError>) -> Self {
-        let detail = errors
+    /// 400002 with several field errors, at most [`MAX_FIELD_ERRORS`] of them (section 2: a
+    /// megabyte of bad input must not make a larger answer).
+    pub fn validations(mut errors: Vec<FieldError>) -> Self {
+        let more = errors.len().saturating_sub(MAX_FIELD_ERRORS);
+        errors.truncate(MAX_FIELD_ERRORS);
+        let mut detail = errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
+        if more > 0 {
+            detail.push_str(&format!("; and {more} more"));
+        }
         Self::new(ErrorCode::ValidationError, detail).with("errors", errors)
     }
 

@@ -181,6 +181,16 @@ async fn check_caller(
         }
         _ => {}
     }
+    if policy.recovery_held {
+        let now = state.clock.now();
+        if let Some(until) = crate::identity::recovery::admin_hold_until(
+            caller.recovered_at,
+            state.config.recovery_hold_secs,
+            now,
+        ) {
+            return Err(crate::identity::recovery::held(until, now));
+        }
+    }
     let org = match policy.org {
         Some(rule) => {
             let params = RawPathParams::from_request_parts(parts, state)

@@ -68,6 +68,9 @@ pub struct Policy {
     pub elevated: bool,
     /// Exists only with `--dev`; 404003 otherwise.
     pub dev_only: bool,
+    /// An operator route (sections 6 and 12): a platform administrator in a recovery hold
+    /// (4.5) gets 403005.
+    pub recovery_held: bool,
     /// Organization membership and role (step 6).
     pub org: Option<OrgRule>,
     pub nested: Option<Nested>,
@@ -81,6 +84,7 @@ impl Policy {
         restricted_ok: true,
         elevated: false,
         dev_only: false,
+        recovery_held: false,
         org: None,
         nested: None,
     };
@@ -93,6 +97,7 @@ impl Policy {
             restricted_ok: false,
             elevated: false,
             dev_only: false,
+            recovery_held: false,
             org: None,
             nested: None,
         }
@@ -106,6 +111,7 @@ impl Policy {
             restricted_ok: false,
             elevated: false,
             dev_only: false,
+            recovery_held: false,
             org: None,
             nested: None,
         }
@@ -119,6 +125,7 @@ impl Policy {
             restricted_ok: false,
             elevated: false,
             dev_only: false,
+            recovery_held: false,
             org: None,
             nested: None,
         }
@@ -152,6 +159,13 @@ impl Policy {
     pub const fn dev_only(mut self) -> Policy {
         self.dev_only = true;
         self
+    }
+
+    /// A platform-administrator route of sections 6 and 12.
+    pub const fn operator(scope: Scope) -> Policy {
+        let mut policy = Policy::admin(scope);
+        policy.recovery_held = true;
+        policy
     }
 
     pub const fn elevated(mut self) -> Policy {
@@ -269,37 +283,37 @@ pub const ROUTES: &[Route] = &[
     ),
     // Terms (4.6).
     route("GET", "/v1/terms/current", Policy::PUBLIC),
-    route("POST", "/v1/terms", Policy::admin(Scope::Admin)),
+    route("POST", "/v1/terms", Policy::operator(Scope::Admin)),
     // Platform administration (6).
-    route("POST", "/v1/users", Policy::admin(Scope::UsersWrite)),
-    route("GET", "/v1/users", Policy::admin(Scope::UsersRead)),
-    route("GET", "/v1/users/{userId}", Policy::admin(Scope::UsersRead)),
+    route("POST", "/v1/users", Policy::operator(Scope::UsersWrite)),
+    route("GET", "/v1/users", Policy::operator(Scope::UsersRead)),
+    route("GET", "/v1/users/{userId}", Policy::operator(Scope::UsersRead)),
     route(
         "POST",
         "/v1/users/{userId}/ban",
-        Policy::admin(Scope::UsersWrite),
+        Policy::operator(Scope::UsersWrite),
     ),
     route(
         "DELETE",
         "/v1/users/{userId}/ban",
-        Policy::admin(Scope::UsersWrite),
+        Policy::operator(Scope::UsersWrite),
     ),
     route(
         "POST",
         "/v1/users/{userId}/suspend",
-        Policy::admin(Scope::UsersWrite),
+        Policy::operator(Scope::UsersWrite),
     ),
     route(
         "DELETE",
         "/v1/users/{userId}/suspend",
-        Policy::admin(Scope::UsersWrite),
+        Policy::operator(Scope::UsersWrite),
     ),
     route(
         "POST",
         "/v1/users/{userId}/lock",
-        Policy::admin(Scope::UsersWrite),
+        Policy::operator(Scope::UsersWrite),
     ),
-    route("GET", "/v1/audit-events", Policy::admin(Scope::Admin)),
+    route("GET", "/v1/audit-events", Policy::operator(Scope::Admin)),
     // Organizations (5).
     route("POST", "/v1/orgs", Policy::token(Some(Scope::OrgsWrite))),
     route("GET", "/v1/orgs", Policy::token(Some(Scope::OrgsRead))),
@@ -308,6 +322,8 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/orgs/{orgId}", Policy::token(Some(Scope::OrgsWrite)).org(Organization, Delete)),
     route("GET", "/v1/orgs/{orgId}/members", Policy::token(Some(Scope::OrgsRead)).org(Members, Read)),
     route("PATCH", "/v1/orgs/{orgId}/members/{userId}", Policy::token(Some(Scope::OrgsWrite)).org(Members, Update).nested(Nested::Member)),
+    route("DELETE", "/v1/orgs/{orgId}/members/{userId}/recovery-hold",
+        Policy::token(Some(Scope::OrgsWrite)).org(Members, Update).nested(Nested::Member).elevated()),
     route("DELETE", "/v1/orgs/{orgId}/members/{userId}",
         Policy::token(Some(Scope::OrgsWrite)).org_rule(OrgRule::PermissionUnlessSelf(Members, Delete)).nested(Nested::Member)),
     route("POST", "/v1/orgs/{orgId}/invitations", Policy::token(Some(Scope::OrgsWrite)).org(Invitations, Create)),

@@ -34,6 +34,8 @@ pub struct Caller {
     pub terms_accepted_version: Option<String>,
     /// The latest published terms version, read with the token.
     pub current_terms: Option<String>,
+    /// The user's last passkey reset (a platform administrator is held after it, 4.5).
+    pub recovered_at: Option<Timestamp>,
     pub credential: Credential,
 }
 
@@ -92,7 +94,7 @@ pub struct TokenRecord {
     locked_at: Option<i64>,
 }
 
-const USER_COLUMNS: &str = "u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at,
+const USER_COLUMNS: &str = "u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at, u.recovered_at,
     (SELECT version FROM terms ORDER BY published_at DESC, version DESC LIMIT 1) AS current_terms";
 
 async fn fetch_record(db: &Db, token: &str, hash: &str) -> ApiResult<Option<TokenRecord>> {
@@ -137,6 +139,9 @@ async fn fetch_record(db: &Db, token: &str, hash: &str) -> ApiResult<Option<Toke
             platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
             terms_accepted_version: row.try_get("terms_accepted_version")?,
             current_terms: row.try_get("current_terms")?,
+            recovered_at: row
+                .try_get::<Option<i64>, _>("recovered_at")?
+                .map(Timestamp::from_micros),
             credential,
         },
         issued_at: row.try_get("created_at")?,

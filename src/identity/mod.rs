@@ -9,6 +9,7 @@ pub mod codes;
 pub mod elevation;
 pub mod limits;
 pub mod me;
+pub mod recovery;
 pub mod passkeys;
 pub mod requirement;
 pub mod retention;

@@ -476,6 +476,8 @@ pub async fn reset_finish(
         .execute(&mut *tx)
         .await?;
     sessions::revoke_all_but(&mut tx, &account.id, None, now).await?;
+    let held_until = now.plus_seconds(state.config.recovery_hold_secs);
+    let held = super::recovery::hold(&mut tx, &account.id, now, held_until).await?;
     // Credentials issued before this instant answer 403002 for good.
     sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1")
         .bind(&account.id)
@@ -497,6 +499,7 @@ pub async fn reset_finish(
     state
         .security_notice(now, &account.email, notice, "passkey-reset")
         .await;
+    super::recovery::notify(&state, &account.email, &held, held_until, now).await;
     let account = account::get(&state.db, &account.id).await?;
     let restricted = super::requirement::required(&account);
     Ok(sessions::start(

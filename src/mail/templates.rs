@@ -73,6 +73,25 @@ pub fn passkey_reset_no_account(to: &str) -> Mail {
     }
 }
 
+/// To an owner (or a platform administrator) of an organization that requires passkeys: a
+/// member recovered their account by mailbox alone and is on hold (4.5).
+pub fn member_recovered(
+    to: &str,
+    member: &str,
+    org_name: &str,
+    until: crate::time::Timestamp,
+) -> Mail {
+    Mail {
+        to: to.into(),
+        subject: format!("A member of {org_name} reset their passkeys"),
+        text: format!(
+            "{member} reset the passkeys of their Charter account with a code sent to their mailbox. Because {org_name} requires passkeys, they cannot use it until {until}.\n\nIf you know it was them, an owner may end the hold now. If not, remove them from the organization.\n"
+        ),
+        template: "member-recovered",
+        data: json!({ "member": member, "organization": org_name, "heldUntil": until }),
+    }
+}
+
 /// A security change on the account (passkeys, tokens, e-mail, reset).
 pub fn security_notice(to: &str, what: &str, template: &'static str) -> Mail {
     Mail {

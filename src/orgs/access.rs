@@ -1,6 +1,7 @@
 //! Section 3 step 6 for organization routes: the organization exists (404003), the caller is
 //! a member (403001), the role allows the action (403008–403011) or the caller is a legal
 //! signatory (403007), and a nested id in the path belongs to the organization (404003).
+//! Between membership and role, a recovery hold (4.5) answers 403005.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -50,7 +51,9 @@ pub async fn authorize(
         .await?
         .ok_or_else(org_not_found)?;
     let membership = sqlx::query(
-        "SELECT role, legal_signatory FROM memberships WHERE org_id = $1 AND user_id = $2",
+        "SELECT m.role, m.legal_signatory, h.held_until FROM memberships m
+         LEFT JOIN recovery_holds h ON h.org_id = m.org_id AND h.user_id = m.user_id
+         WHERE m.org_id = $1 AND m.user_id = $2",
     )
     .bind(org_id)
     .bind(&caller.user_id)
@@ -62,6 +65,15 @@ pub async fn authorize(
             "You are not a member of this organization.",
         )
     })?;
+    // A member recovered by mailbox alone is held out before any role check (4.5).
+    let now = state.clock.now();
+    if let Some(until) = membership
+        .try_get::<Option<i64>, _>("held_until")?
+        .map(crate::time::Timestamp::from_micros)
+        .filter(|until| now < *until)
+    {
+        return Err(crate::identity::recovery::held(until, now));
+    }
     let role = Role::parse(&membership.try_get::<String, _>("role")?)
         .ok_or_else(|| ApiError::internal("unknown role stored"))?;
     let legal_signatory = membership.try_get::<i64, _>("legal_signatory")? != 0;

@@ -363,3 +363,35 @@ pub async fn decline(
     invitation.status = "declined".into();
     Ok(Json(invitation))
 }
+
+/// Revokes the pending invitations `inviter` made that their membership no longer backs (5):
+/// every one after leaving (`role` `None`) or losing the right to invite, else those above
+/// the new role. Runs in the transaction that changes the membership.
+pub async fn revoke_unbacked(
+    tx: &mut crate::db::Tx,
+    org_id: &str,
+    inviter: &str,
+    role: Option<Role>,
+    now: Timestamp,
+) -> ApiResult<u64> {
+    use super::permissions::{Action, Resource};
+    let may_invite = role.filter(|r| super::permissions::allows(*r, Resource::Invitations, Action::Create));
+    let mut revoked = 0;
+    for invited in Role::ALL {
+        if may_invite.is_some_and(|r| invited.rank() <= r.rank()) {
+            continue;
+        }
+        revoked += sqlx::query(
+            "UPDATE invitations SET status = 'revoked', answered_at = $4
+             WHERE org_id = $1 AND invited_by = $2 AND role = $3 AND status = 'pending'",
+        )
+        .bind(org_id)
+        .bind(inviter)
+        .bind(invited.as_str())
+        .bind(now.micros())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(revoked)
+}

@@ -137,6 +137,8 @@ pub async fn update(
             .bind(role.as_str())
             .execute(&mut *tx)
             .await?;
+        super::invitations::revoke_unbacked(&mut tx, &ctx.org.id, &user_id, Some(role), now)
+            .await?;
         audit::record(
             &mut *tx,
             &origin,
@@ -208,6 +210,7 @@ pub async fn remove(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
+    super::invitations::revoke_unbacked(&mut tx, &ctx.org.id, &user_id, None, now).await?;
     let action = if leaving {
         "member.left"
     } else {
@@ -220,6 +223,42 @@ pub async fn remove(
         action,
         Some(&ctx.org.id),
         json!({ "userId": user_id, "role": target.role }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends a member's recovery hold early (4.5; owner, elevated): the owner vouches for them.
+#[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}/recovery-hold", tag = "members",
+    params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
+pub async fn end_recovery_hold(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    origin: Origin,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (_, user_id) = path;
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    let ended = sqlx::query(
+        "DELETE FROM recovery_holds WHERE org_id = $1 AND user_id = $2 AND held_until > $3",
+    )
+    .bind(&ctx.org.id)
+    .bind(&user_id)
+    .bind(now.micros())
+    .execute(&mut *tx)
+    .await?;
+    if ended.rows_affected() == 0 {
+        return Err(ApiError::not_found("A recovery hold of this member"));
+    }
+    audit::record(
+        &mut *tx,
+        &origin,
+        now,
+        "member.recovery_hold_ended",
+        Some(&ctx.org.id),
+        json!({ "userId": user_id }),
     )
     .await?;
     tx.commit().await?;

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::get, handlers::update, handlers::delete))
         .routes(routes!(members::list))
         .routes(routes!(members::update, members::remove))
+        .routes(routes!(members::end_recovery_hold))
         .routes(routes!(invitations::create, invitations::list))
         .routes(routes!(invitations::revoke))
         .routes(routes!(invitations::mine))

@@ -10,7 +10,7 @@ mod exports;
 mod foundation;
 mod idempotency;
 mod mail;
-mod orgs;
+pub(crate) mod orgs;
 mod passkeys;
 mod query;
 mod renewals;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::soft_passkey::SoftAuthenticator;
 use crate::support::{ORIGIN, TestApp, User};
 
-async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
+pub(crate) async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
     let res = app
         .post_as(
             &owner.token,
@@ -21,7 +21,7 @@ async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
 }
 
 /// Adds a member directly (a fixture; invitations are tested on their own).
-async fn add_member(app: &TestApp, org: &str, user: &User, role: &str) {
+pub(crate) async fn add_member(app: &TestApp, org: &str, user: &User, role: &str) {
     sqlx::query(
         "INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
     )

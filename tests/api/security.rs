@@ -353,3 +353,269 @@ async fn the_jobs_delete_expired_challenges_quotas_lockouts_and_old_audit_events
     app.advance(24 * 3600).await;
     assert_eq!(count(&app, "audit_events").await, 0);
 }
+
+/// A copy of the database alone reveals no code: the review brute-forced a 6-digit code from
+/// its unkeyed SHA-256 in a second. Now the hash is keyed by the server key, kept outside.
+#[tokio::test]
+async fn a_database_copy_does_not_give_up_a_mailed_code() {
+    use sha2::{Digest, Sha256};
+    use sqlx::Row as _;
+    let app = TestApp::spawn().await;
+    let (challenge, code) = app.start_email_sign_in("copy@example.com").await;
+    let row = sqlx::query("SELECT id, code_hash FROM email_challenges WHERE id = $1")
+        .bind(&challenge)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let (id, stored): (String, String) = (row.get("id"), row.get("code_hash"));
+    let unkeyed = |candidate: &str| {
+        let mut h = Sha256::new();
+        h.update(id.as_bytes());
+        h.update([0u8]);
+        h.update(candidate.as_bytes());
+        hex::encode(h.finalize())
+    };
+    assert_ne!(stored, unkeyed(&code));
+    assert!(!stored.contains(&code));
+    let found = (0..1_000_000u32).any(|n| unkeyed(&format!("{n:06}")) == stored);
+    assert!(!found, "the code falls to a brute force of the database copy");
+    app.verify_code(&challenge, &code).await.assert_status(200);
+}
+
+/// Processes that share a database must share the key: one with another key refuses to
+/// start instead of failing every code and replay.
+#[tokio::test]
+async fn a_process_with_another_server_key_refuses_to_start() {
+    let app = TestApp::spawn().await;
+    let config = charter::config::Config {
+        secret_key: "ab".repeat(32),
+        ..(*app.state.config).clone()
+    };
+    let error = charter::app::AppState::start(config)
+        .await
+        .err()
+        .expect("another key is refused");
+    assert!(error.to_string().contains("another server key"), "{error}");
+    // The same key (here its file) starts fine.
+    let peer = app.spawn_peer().await;
+    let res = reqwest::get(format!("{}/readyz", peer.base)).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// Files the server creates are readable by their owner only (section 2).
+#[cfg(unix)]
+#[tokio::test]
+async fn files_the_server_creates_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = TestApp::spawn().await;
+    app.start_email_sign_in("files@example.com").await;
+    let dir = app.dir.path();
+    let mut files = vec![dir.join("secret.key"), dir.join("outbox.jsonl")];
+    if app.database_url.starts_with("sqlite:") {
+        files.push(dir.join("charter.db"));
+        files.push(dir.join("charter.db-wal"));
+    }
+    for file in files {
+        let mode = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{} has mode {:o}", file.display(), mode);
+    }
+}
+
+/// Signs in, registers a passkey and elevates with it; returns the user and the authenticator.
+async fn passkey_user(app: &TestApp, email: &str) -> (User, SoftAuthenticator) {
+    let user = app.sign_in(email).await;
+    let mut authenticator = SoftAuthenticator::new();
+    register(app, &user, &mut authenticator).await;
+    crate::passkeys::elevate_by_passkey(app, &user, &mut authenticator).await;
+    (user, authenticator)
+}
+
+async fn require_org_passkeys(app: &TestApp, owner: &User, org: &str) {
+    app.post_as(
+        &owner.token,
+        &format!("/v1/orgs/{org}/security/require-passkeys"),
+        &json!({}),
+    )
+    .await
+    .assert_status(200);
+}
+
+/// A passkey reset by mailbox; returns the (restricted) session of the reset.
+async fn reset_passkeys(app: &TestApp, user: &User) -> User {
+    app.post("/v1/auth/passkey-reset/start", &json!({"email": user.email}))
+        .await
+        .assert_status(202);
+    let code = app.last_code(&user.email, "passkey-reset-code");
+    let grant = app
+        .post(
+            "/v1/auth/passkey-reset/finish",
+            &json!({"email": user.email, "code": code}),
+        )
+        .await;
+    User {
+        token: grant.assert_status(200)["sessionToken"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        ..user.clone()
+    }
+}
+
+/// A mailbox alone does not open an organization that requires passkeys: after a reset the
+/// user is held out for 24 h (403005) and its owners are told; an owner may end the hold.
+#[tokio::test]
+async fn a_reset_by_mailbox_is_held_out_of_organizations_that_require_passkeys() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (owner, _) = passkey_user(&app, "owner@example.com").await;
+    let (member, _) = passkey_user(&app, "member@example.com").await;
+    let shared = crate::orgs::create_org(&app, &owner, "Shared").await;
+    crate::orgs::add_member(&app, &shared, &member, "member").await;
+    require_org_passkeys(&app, &owner, &shared).await;
+    // The member is the only owner of a second such organization.
+    let own = crate::orgs::create_org(&app, &member, "Own").await;
+    require_org_passkeys(&app, &member, &own).await;
+    let plain = crate::orgs::create_org(&app, &member, "Plain").await;
+
+    // The attacker holds the mailbox: reset, then register a passkey of their own.
+    let thief = reset_passkeys(&app, &member).await;
+    register(&app, &thief, &mut SoftAuthenticator::new()).await;
+    for org in [&shared, &own] {
+        let res = app.get_as(&thief.token, &format!("/v1/orgs/{org}")).await;
+        assert!(res.assert_problem(403005)["lockedUntil"].is_string());
+        assert!(res.header("retry-after").is_some());
+        // Before any role check: a write the role could not do is held too.
+        app.delete_as(&thief.token, &format!("/v1/orgs/{org}"))
+            .await
+            .assert_problem(403005);
+    }
+    app.get_as(&thief.token, &format!("/v1/orgs/{plain}"))
+        .await
+        .assert_status(200);
+    let told = app.last_mail("owner@example.com", "member-recovered");
+    assert_eq!(told["data"]["organization"], "Shared");
+    let told = app.last_mail(&admin.email, "member-recovered");
+    assert_eq!(told["data"]["organization"], "Own");
+
+    // Ending the hold: owners only, elevated; then the member is back.
+    let hold = format!("/v1/orgs/{shared}/members/{}/recovery-hold", member.id);
+    app.delete_as(&owner.token, &hold).await.assert_status(204);
+    app.get_as(&thief.token, &format!("/v1/orgs/{shared}"))
+        .await
+        .assert_status(200);
+    app.delete_as(&owner.token, &hold).await.assert_problem(404003);
+    app.delete_as(&thief.token, &hold).await.assert_problem(403010);
+    // The other hold ends by itself after recovery_hold_secs.
+    app.advance(24 * 3600 + 1).await;
+    app.get_as(&thief.token, &format!("/v1/orgs/{own}"))
+        .await
+        .assert_status(200);
+}
+
+/// A platform administrator recovered by mailbox is held out of the operator routes too.
+#[tokio::test]
+async fn a_recovered_platform_administrator_is_held_out_of_the_operator_routes() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.get_as(&admin.token, "/v1/users").await.assert_status(200);
+    let recovered = reset_passkeys(&app, &admin).await;
+    let res = app.get_as(&recovered.token, "/v1/users").await;
+    assert!(res.assert_problem(403005)["lockedUntil"].is_string());
+    app.get_as(&recovered.token, "/v1/audit-events")
+        .await
+        .assert_problem(403005);
+    app.advance(24 * 3600 + 1).await;
+    app.get_as(&recovered.token, "/v1/users")
+        .await
+        .assert_status(200);
+}
+
+async fn invitation(app: &TestApp, inviter: &User, org: &str, email: &str, role: &str) -> String {
+    let res = app
+        .post_as(
+            &inviter.token,
+            &format!("/v1/orgs/{org}/invitations"),
+            &json!({"email": email, "role": role}),
+        )
+        .await;
+    res.assert_status(201)["id"].as_str().unwrap().to_string()
+}
+
+async fn accept(app: &TestApp, invitee: &User, id: &str) -> crate::support::Res {
+    app.post_as(
+        &invitee.token,
+        &format!("/v1/invitations/{id}/accept"),
+        &json!({}),
+    )
+    .await
+}
+
+/// An invitation does not outlive its inviter's right to invite at its role (5).
+#[tokio::test]
+async fn invitations_end_with_the_inviters_right_to_make_them() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_in("o@example.com").await;
+    let org = crate::orgs::create_org(&app, &owner, "Org").await;
+    let second = app.sign_in("second@example.com").await;
+    let admin = app.sign_in("admin@example.com").await;
+    let leaver = app.sign_in("leaver@example.com").await;
+    crate::orgs::add_member(&app, &org, &second, "owner").await;
+    crate::orgs::add_member(&app, &org, &admin, "admin").await;
+    crate::orgs::add_member(&app, &org, &leaver, "admin").await;
+    let invitees: Vec<User> = futures_join(&app, &["a", "b", "c", "d", "e"]).await;
+    let as_owner = invitation(&app, &second, &org, &invitees[0].email, "owner").await;
+    let as_member = invitation(&app, &second, &org, &invitees[1].email, "member").await;
+    let by_admin = invitation(&app, &admin, &org, &invitees[2].email, "admin").await;
+    let by_leaver = invitation(&app, &leaver, &org, &invitees[3].email, "member").await;
+    let kept = invitation(&app, &owner, &org, &invitees[4].email, "admin").await;
+
+    // An owner made admin can no longer invite owners; an admin made billing invites no one.
+    for (user, role) in [(&second, "admin"), (&admin, "billing")] {
+        app.patch_as(
+            &owner.token,
+            &format!("/v1/orgs/{org}/members/{}", user.id),
+            &json!({ "role": role }),
+        )
+        .await
+        .assert_status(200);
+    }
+    app.delete_as(&leaver.token, &format!("/v1/orgs/{org}/members/{}", leaver.id))
+        .await
+        .assert_status(204);
+    for (invitee, id) in [(0, &as_owner), (2, &by_admin), (3, &by_leaver)] {
+        accept(&app, &invitees[invitee], id)
+            .await
+            .assert_problem(404003);
+    }
+    accept(&app, &invitees[1], &as_member).await.assert_status(200);
+    accept(&app, &invitees[4], &kept).await.assert_status(200);
+}
+
+async fn futures_join(app: &TestApp, names: &[&str]) -> Vec<User> {
+    let mut users = Vec::new();
+    for name in names {
+        users.push(app.sign_in(&format!("{name}@invitee.example")).await);
+    }
+    users
+}
+
+/// A megabyte of bad scopes answers a small 400002: at most 20 `errors` (section 2).
+#[tokio::test]
+async fn a_validation_error_lists_at_most_twenty_fields() {
+    let app = TestApp::spawn().await;
+    let user = app.sign_in("scopes@example.com").await;
+    let scopes: Vec<String> = (0..50_000).map(|i| format!("bad{i}")).collect();
+    let res = app
+        .post_as(
+            &user.token,
+            "/v1/me/tokens",
+            &json!({"name": "t", "scopes": scopes}),
+        )
+        .await;
+    let errors = res.assert_problem(400002)["errors"].as_array().unwrap().len();
+    assert_eq!(errors, 20);
+    assert!(res.text.len() < 4096, "{} bytes", res.text.len());
+}
