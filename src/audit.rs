@@ -31,7 +31,10 @@ pub async fn purge(
     retention_days: i64,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM audit_events WHERE created_at < $1")
-        .bind(now.minus_seconds(retention_days.saturating_mul(86_400)).micros())
+        .bind(
+            now.minus_seconds(retention_days.saturating_mul(86_400))
+                .micros(),
+        )
         .execute(db.writer())
         .await?;
     Ok(done.rows_affected())

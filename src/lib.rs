@@ -15,6 +15,7 @@ pub mod http;
 pub mod identity;
 pub mod jobs;
 pub mod mail;
+pub mod names;
 pub mod net;
 pub mod orgs;
 pub mod query;

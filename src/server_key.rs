@@ -207,9 +207,18 @@ mod tests {
     fn codes_hash_under_the_key() {
         let a = ServerKey::from_bytes(&[1; 32]);
         let b = ServerKey::from_bytes(&[2; 32]);
-        assert_eq!(a.hash_code("chl_1", "123456"), a.hash_code("chl_1", "123456"));
-        assert_ne!(a.hash_code("chl_1", "123456"), b.hash_code("chl_1", "123456"));
-        assert_ne!(a.hash_code("chl_1", "123456"), a.hash_code("chl_2", "123456"));
+        assert_eq!(
+            a.hash_code("chl_1", "123456"),
+            a.hash_code("chl_1", "123456")
+        );
+        assert_ne!(
+            a.hash_code("chl_1", "123456"),
+            b.hash_code("chl_1", "123456")
+        );
+        assert_ne!(
+            a.hash_code("chl_1", "123456"),
+            a.hash_code("chl_2", "123456")
+        );
         assert_ne!(a.fingerprint(), b.fingerprint());
     }
 

@@ -83,7 +83,7 @@ pub async fn create(
         Err(_) => {
             errors.push(FieldError {
                 field: "displayName".into(),
-                message: "must be at most 100 printable characters".into(),
+                message: crate::names::RULE.into(),
             });
             None
         }

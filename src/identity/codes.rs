@@ -9,9 +9,9 @@ use rand::Rng;
 use sqlx::Row as _;
 
 use crate::crypto::{constant_time_eq, new_id};
-use crate::server_key::ServerKey;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::server_key::ServerKey;
 use crate::time::Timestamp;
 
 pub const MAX_SENDS_PER_HOUR: i64 = 5;
@@ -242,14 +242,8 @@ pub async fn issue(
     mail: crate::mail::Mail,
     now: Timestamp,
 ) -> ApiResult<(String, Timestamp)> {
-    let challenge = create_challenge(
-        &state.db,
-        &state.key,
-        new,
-        now,
-        state.config.code_ttl_secs,
-    )
-    .await?;
+    let challenge =
+        create_challenge(&state.db, &state.key, new, now, state.config.code_ttl_secs).await?;
     state
         .mailer
         .send(&state.db, now, mail)

@@ -49,18 +49,14 @@ pub struct UpdateMe {
     display_name: Option<Option<String>>,
 }
 
+/// A display name (see `crate::names`); absent or blank clears it.
 pub fn display_name(text: Option<String>) -> ApiResult<Option<String>> {
-    let name = text.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control))
-    {
-        return Err(ApiError::validation(
-            "displayName",
-            "must be at most 100 printable characters",
-        ));
+    match text.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(name) => crate::names::parse(name)
+            .map(Some)
+            .ok_or_else(|| ApiError::validation("displayName", crate::names::RULE)),
     }
-    Ok(name)
 }
 
 /// Changes the display name (`null` or empty clears it).

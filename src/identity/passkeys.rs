@@ -183,18 +183,13 @@ fn bad_credential(reason: &str) -> ApiError {
     ApiError::validation("credential", reason)
 }
 
+/// A passkey name (see `crate::names`); absent or blank names it "Passkey".
 fn passkey_name(name: Option<String>) -> ApiResult<String> {
-    let name = name
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "Passkey".into());
-    if name.chars().count() > 100 {
-        return Err(ApiError::validation(
-            "name",
-            "must be at most 100 characters",
-        ));
+    match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok("Passkey".into()),
+        Some(name) => crate::names::parse(name)
+            .ok_or_else(|| ApiError::validation("name", crate::names::RULE)),
     }
-    Ok(name)
 }
 
 /// Verifies and stores the new passkey. Lifts a session's restriction but is no

@@ -19,7 +19,12 @@ pub struct Held {
 
 /// In the reset's transaction: records the reset and holds the user out of every organization
 /// of theirs that requires passkeys until `until`.
-pub async fn hold(tx: &mut Tx, user_id: &str, now: Timestamp, until: Timestamp) -> ApiResult<Vec<Held>> {
+pub async fn hold(
+    tx: &mut Tx,
+    user_id: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> ApiResult<Vec<Held>> {
     sqlx::query("UPDATE users SET recovered_at = $2 WHERE id = $1")
         .bind(user_id)
         .bind(now.micros())
@@ -71,17 +76,28 @@ pub async fn hold(tx: &mut Tx, user_id: &str, now: Timestamp, until: Timestamp) 
 }
 
 /// After the commit: mails the owners (or administrators) of each held organization.
-pub async fn notify(state: &AppState, member_email: &str, held: &[Held], until: Timestamp, now: Timestamp) {
+pub async fn notify(
+    state: &AppState,
+    member_email: &str,
+    held: &[Held],
+    until: Timestamp,
+    now: Timestamp,
+) {
     for org in held {
         for to in &org.notify {
-            let mail = crate::mail::templates::member_recovered(to, member_email, &org.org_name, until);
+            let mail =
+                crate::mail::templates::member_recovered(to, member_email, &org.org_name, until);
             state.mailer.notify(&state.db, now, mail).await;
         }
     }
 }
 
 /// When the caller's own hold as a platform administrator ends, if it has not.
-pub fn admin_hold_until(recovered_at: Option<Timestamp>, hold_secs: i64, now: Timestamp) -> Option<Timestamp> {
+pub fn admin_hold_until(
+    recovered_at: Option<Timestamp>,
+    hold_secs: i64,
+    now: Timestamp,
+) -> Option<Timestamp> {
     recovered_at
         .map(|at| at.plus_seconds(hold_secs))
         .filter(|until| now < *until)

@@ -62,11 +62,11 @@ pub async fn create(
 ) -> ApiResult<TokenView> {
     let now = state.clock.now();
     let mut errors = Vec::new();
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
+    let name = crate::names::parse(&body.name).unwrap_or_default();
+    if name.is_empty() {
         errors.push(FieldError {
             field: "name".into(),
-            message: "must be 1 to 100 characters".into(),
+            message: crate::names::RULE.into(),
         });
     }
     let mut scopes = Vec::new();

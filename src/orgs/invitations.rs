@@ -375,7 +375,8 @@ pub async fn revoke_unbacked(
     now: Timestamp,
 ) -> ApiResult<u64> {
     use super::permissions::{Action, Resource};
-    let may_invite = role.filter(|r| super::permissions::allows(*r, Resource::Invitations, Action::Create));
+    let may_invite =
+        role.filter(|r| super::permissions::allows(*r, Resource::Invitations, Action::Create));
     let mut revoked = 0;
     for invited in Role::ALL {
         if may_invite.is_some_and(|r| invited.rank() <= r.rank()) {

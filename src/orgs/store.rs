@@ -44,17 +44,16 @@ pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Org>> {
     Ok(row.as_ref().map(Org::from_row).transpose()?)
 }
 
-/// An organization name: 1 to 200 characters after trimming.
+/// An organization name (see `crate::names`).
 pub fn parse_name(text: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let name = text.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    let name = crate::names::parse(text);
+    if name.is_none() {
         errors.push(FieldError {
             field: "name".into(),
-            message: "must be 1 to 200 printable characters".into(),
+            message: crate::names::RULE.into(),
         });
-        return None;
     }
-    Some(name.to_string())
+    name
 }
 
 /// A country: two letters (ISO 3166-1 alpha-2), stored upper-case.

@@ -176,7 +176,7 @@ pub async fn second_instance(app: &TestApp) -> (AppState, String, tokio::task::J
         dev: true,
         mail: format!("file:{}", app.dir.path().join("outbox-2.jsonl").display()),
         db_max_connections: 4,
-        ..charter::config::Config::default()
+        ..(*app.state.config).clone()
     };
     let state = AppState::start(config)
         .await

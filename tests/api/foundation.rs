@@ -296,7 +296,7 @@ async fn the_clock_offset_is_shared_through_the_database() {
     let config = charter::config::Config {
         database_url: app.database_url.clone(),
         dev: true,
-        ..charter::config::Config::default()
+        ..(*app.state.config).clone()
     };
     let other = charter::app::AppState::start(config).await.unwrap();
     let drift = app.state.clock.now().micros() - other.clock.now().micros();

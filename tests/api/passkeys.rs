@@ -7,7 +7,11 @@ use crate::soft_passkey::SoftAuthenticator;
 use crate::support::{ORIGIN, TestApp, User};
 
 /// Registers a passkey for a signed-in user; returns the passkey view.
-pub(crate) async fn register(app: &TestApp, user: &User, authenticator: &mut SoftAuthenticator) -> Value {
+pub(crate) async fn register(
+    app: &TestApp,
+    user: &User,
+    authenticator: &mut SoftAuthenticator,
+) -> Value {
     let start = app
         .post_as(
             &user.token,

@@ -135,7 +135,10 @@ async fn private_answers_are_not_stored() {
     res.assert_problem(401001);
     assert_eq!(res.header("cache-control"), Some("no-store"));
     let res = app
-        .post("/v1/auth/email-otp/start", &json!({"email": "x@example.com"}))
+        .post(
+            "/v1/auth/email-otp/start",
+            &json!({"email": "x@example.com"}),
+        )
         .await;
     assert_eq!(res.header("cache-control"), Some("no-store"));
     // Public documents may be cached.
@@ -263,20 +266,32 @@ async fn unauthenticated_starts_are_limited_per_source_address() {
     assert!(refused.assert_problem(403005)["lockedUntil"].is_string());
     assert!(refused.header("retry-after").is_some());
     // Another address has its own count; an IPv6 host counts with its whole /64.
-    start("/v1/auth/email-otp/start", "198.51.100.8", "four@example.com")
-        .await
-        .assert_status(202);
+    start(
+        "/v1/auth/email-otp/start",
+        "198.51.100.8",
+        "four@example.com",
+    )
+    .await
+    .assert_status(202);
     for host in ["2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1:ffff::3"] {
         start("/v1/auth/passkey-reset/start", host, "six@example.com")
             .await
             .assert_status(202);
     }
-    start("/v1/auth/passkey-reset/start", "2001:db8:0:1::9", "six@example.com")
-        .await
-        .assert_problem(403005);
-    start("/v1/auth/passkey-reset/start", "2001:db8:0:2::9", "six@example.com")
-        .await
-        .assert_status(202);
+    start(
+        "/v1/auth/passkey-reset/start",
+        "2001:db8:0:1::9",
+        "six@example.com",
+    )
+    .await
+    .assert_problem(403005);
+    start(
+        "/v1/auth/passkey-reset/start",
+        "2001:db8:0:2::9",
+        "six@example.com",
+    )
+    .await
+    .assert_status(202);
     // A new minute, a new count.
     app.advance(61).await;
     start("/v1/auth/email-otp/start", a, "five@example.com")
@@ -331,7 +346,9 @@ async fn the_jobs_delete_expired_challenges_quotas_lockouts_and_old_audit_events
     app.verify_code(&challenge, "000000")
         .await
         .assert_problem(403005);
-    app.post("/v1/auth/passkey/start", &json!({})).await.assert_status(200);
+    app.post("/v1/auth/passkey/start", &json!({}))
+        .await
+        .assert_status(200);
     let tables = [
         "email_challenges",
         "webauthn_challenges",
@@ -378,7 +395,10 @@ async fn a_database_copy_does_not_give_up_a_mailed_code() {
     assert_ne!(stored, unkeyed(&code));
     assert!(!stored.contains(&code));
     let found = (0..1_000_000u32).any(|n| unkeyed(&format!("{n:06}")) == stored);
-    assert!(!found, "the code falls to a brute force of the database copy");
+    assert!(
+        !found,
+        "the code falls to a brute force of the database copy"
+    );
     app.verify_code(&challenge, &code).await.assert_status(200);
 }
 
@@ -445,9 +465,12 @@ async fn require_org_passkeys(app: &TestApp, owner: &User, org: &str) {
 
 /// A passkey reset by mailbox; returns the (restricted) session of the reset.
 async fn reset_passkeys(app: &TestApp, user: &User) -> User {
-    app.post("/v1/auth/passkey-reset/start", &json!({"email": user.email}))
-        .await
-        .assert_status(202);
+    app.post(
+        "/v1/auth/passkey-reset/start",
+        &json!({"email": user.email}),
+    )
+    .await
+    .assert_status(202);
     let code = app.last_code(&user.email, "passkey-reset-code");
     let grant = app
         .post(
@@ -506,8 +529,12 @@ async fn a_reset_by_mailbox_is_held_out_of_organizations_that_require_passkeys()
     app.get_as(&thief.token, &format!("/v1/orgs/{shared}"))
         .await
         .assert_status(200);
-    app.delete_as(&owner.token, &hold).await.assert_problem(404003);
-    app.delete_as(&thief.token, &hold).await.assert_problem(403010);
+    app.delete_as(&owner.token, &hold)
+        .await
+        .assert_problem(404003);
+    app.delete_as(&thief.token, &hold)
+        .await
+        .assert_problem(403010);
     // The other hold ends by itself after recovery_hold_secs.
     app.advance(24 * 3600 + 1).await;
     app.get_as(&thief.token, &format!("/v1/orgs/{own}"))
@@ -520,7 +547,9 @@ async fn a_reset_by_mailbox_is_held_out_of_organizations_that_require_passkeys()
 async fn a_recovered_platform_administrator_is_held_out_of_the_operator_routes() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    app.get_as(&admin.token, "/v1/users").await.assert_status(200);
+    app.get_as(&admin.token, "/v1/users")
+        .await
+        .assert_status(200);
     let recovered = reset_passkeys(&app, &admin).await;
     let res = app.get_as(&recovered.token, "/v1/users").await;
     assert!(res.assert_problem(403005)["lockedUntil"].is_string());
@@ -582,15 +611,20 @@ async fn invitations_end_with_the_inviters_right_to_make_them() {
         .await
         .assert_status(200);
     }
-    app.delete_as(&leaver.token, &format!("/v1/orgs/{org}/members/{}", leaver.id))
-        .await
-        .assert_status(204);
+    app.delete_as(
+        &leaver.token,
+        &format!("/v1/orgs/{org}/members/{}", leaver.id),
+    )
+    .await
+    .assert_status(204);
     for (invitee, id) in [(0, &as_owner), (2, &by_admin), (3, &by_leaver)] {
         accept(&app, &invitees[invitee], id)
             .await
             .assert_problem(404003);
     }
-    accept(&app, &invitees[1], &as_member).await.assert_status(200);
+    accept(&app, &invitees[1], &as_member)
+        .await
+        .assert_status(200);
     accept(&app, &invitees[4], &kept).await.assert_status(200);
 }
 
@@ -615,7 +649,70 @@ async fn a_validation_error_lists_at_most_twenty_fields() {
             &json!({"name": "t", "scopes": scopes}),
         )
         .await;
-    let errors = res.assert_problem(400002)["errors"].as_array().unwrap().len();
+    let errors = res.assert_problem(400002)["errors"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(errors, 20);
     assert!(res.text.len() < 4096, "{} bytes", res.text.len());
+}
+
+/// Names a person types hold no control or bidirectional-override characters (they went into
+/// mails, where "Acme\u{202E}moc.evil" reads as another name) and at most 100 characters.
+#[tokio::test]
+async fn typed_names_refuse_control_and_bidi_characters() {
+    let app = TestApp::spawn().await;
+    let user = app.sign_in("names@example.com").await;
+    for bad in [
+        "Acme\u{202E}lived",
+        "two\nlines",
+        "bell\u{7}",
+        &"x".repeat(101),
+    ] {
+        let res = app
+            .post_as(
+                &user.token,
+                "/v1/orgs",
+                &json!({"name": bad, "country": "DE"}),
+            )
+            .await;
+        assert_eq!(
+            res.assert_problem(400002)["errors"][0]["field"],
+            "name",
+            "{bad:?}"
+        );
+        let res = app
+            .patch_as(&user.token, "/v1/me", &json!({ "displayName": bad }))
+            .await;
+        assert_eq!(
+            res.assert_problem(400002)["errors"][0]["field"],
+            "displayName"
+        );
+        let res = app
+            .post_as(
+                &user.token,
+                "/v1/me/tokens",
+                &json!({"name": bad, "scopes": ["orgs:read"]}),
+            )
+            .await;
+        assert_eq!(res.assert_problem(400002)["errors"][0]["field"], "name");
+    }
+    let mut authenticator = SoftAuthenticator::new();
+    let passkey = register(&app, &user, &mut authenticator).await;
+    let id = passkey["id"].as_str().unwrap();
+    app.patch_as(
+        &user.token,
+        &format!("/v1/me/passkeys/{id}"),
+        &json!({"name": "Phone\u{2066}"}),
+    )
+    .await
+    .assert_problem(400002);
+    // Letters of every script are fine.
+    app.post_as(
+        &user.token,
+        "/v1/orgs",
+        &json!({"name": "Zoë 東京 GmbH", "country": "DE"}),
+    )
+    .await
+    .assert_status(201);
 }
