@@ -28,7 +28,17 @@ async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Some(body) = data.as_mut() {
                         if line == "." {
-                            store.lock().unwrap().push(data.take().unwrap());
+                            let message = data.take().unwrap();
+                            // The mailed code, for the trace-log check (SMTP never logs it).
+                            let code_lines = message.lines().filter(|l| l.contains("code is"));
+                            for word in code_lines
+                                .flat_map(|l| l.split(|c: char| !c.is_ascii_alphanumeric()))
+                            {
+                                if word.len() == 6 && word.bytes().all(|b| b.is_ascii_digit()) {
+                                    crate::trace_log::record("code", word);
+                                }
+                            }
+                            store.lock().unwrap().push(message);
                             write.write_all(b"250 queued\r\n").await.unwrap();
                         } else {
                             body.push_str(&line);

@@ -3,6 +3,7 @@
 
 mod soft_passkey;
 mod support;
+mod trace_log;
 
 mod admin;
 mod commerce;

@@ -81,6 +81,7 @@ impl Req<'_> {
     }
 
     pub fn json(mut self, body: &Value) -> Self {
+        crate::trace_log::record_request(body);
         self.builder = self.builder.json(body);
         self
     }
@@ -97,6 +98,10 @@ impl Req<'_> {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+            crate::trace_log::record("request", id);
+        }
+        crate::trace_log::record_response(&json);
         Res {
             status,
             headers,
@@ -151,6 +156,7 @@ impl TestApp {
         configure: impl FnOnce(&mut Config),
         extra: axum::Router<AppState>,
     ) -> TestApp {
+        crate::trace_log::install();
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_database) = Self::fresh_database(&dir).await;
         let mut config = Config {
@@ -165,6 +171,7 @@ impl TestApp {
         };
         configure(&mut config);
         let state = AppState::start(config).await.expect("app starts");
+        record_server_keys(&state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -231,15 +238,36 @@ impl TestApp {
     /// A platform administrator's all-scopes access token, as `charter bootstrap-admin` makes.
     pub async fn admin_token(&self, email: &str) -> (String, String) {
         let email = charter::identity::users::Email::parse(email).unwrap();
-        charter::identity::users::bootstrap_admin(&self.state.db, &self.state.clock, &email)
-            .await
-            .unwrap()
+        let (user_id, token) =
+            charter::identity::users::bootstrap_admin(&self.state.db, &self.state.clock, &email)
+                .await
+                .unwrap();
+        crate::trace_log::record(crate::trace_log::token_kind(&token), &token);
+        (user_id, token)
+    }
+}
+
+/// The server's own secrets: the server key (the `secret_key` setting or its file) and the
+/// idempotency key derived from it.
+fn record_server_keys(state: &AppState) {
+    crate::trace_log::record("key", &hex::encode(state.key.idempotency_key()));
+    crate::trace_log::record("key", state.config.secret_key.trim());
+    if let Ok(key) = std::fs::read_to_string(&state.config.secret_key_file) {
+        crate::trace_log::record("key", key.trim());
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        // Every code mailed to the file outbox, read or not by the test.
+        if crate::trace_log::is_active()
+            && let Ok(text) = std::fs::read_to_string(self.dir.path().join("outbox.jsonl"))
+        {
+            for mail in text.lines().filter_map(|l| serde_json::from_str(l).ok()) {
+                crate::trace_log::record_mail(&mail);
+            }
+        }
         if let Some((admin_url, name)) = self.pg_database.take() {
             // Drop the database from a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
@@ -278,9 +306,12 @@ impl TestApp {
     pub fn outbox(&self) -> Vec<Value> {
         let text =
             std::fs::read_to_string(self.dir.path().join("outbox.jsonl")).unwrap_or_default();
-        text.lines()
+        let mails: Vec<Value> = text
+            .lines()
             .map(|l| serde_json::from_str(l).expect("outbox line is JSON"))
-            .collect()
+            .collect();
+        mails.iter().for_each(crate::trace_log::record_mail);
+        mails
     }
 
     /// The newest message to `to` made from `template`.
