@@ -462,7 +462,14 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
-            .field("secret_key", &if self.secret_key.is_empty() { "" } else { "****" })
+            .field(
+                "secret_key",
+                &if self.secret_key.is_empty() {
+                    ""
+                } else {
+                    "****"
+                },
+            )
             .field("secret_key_file", &self.secret_key_file)
             .finish_non_exhaustive()
     }
