@@ -8,6 +8,7 @@ mod admin;
 mod commerce;
 mod exports;
 mod foundation;
+mod hardening;
 mod idempotency;
 mod mail;
 mod orgs;

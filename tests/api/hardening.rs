@@ -1,0 +1,201 @@
+//! Connection-level hardening (section 2): the header read time-out, the connection cap,
+//! problem answers for requests the HTTP parser rejects, and bounded metrics labels. Most of
+//! these speak raw TCP, since a client library would not send such bytes or would hide how the
+//! server ends a connection.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::TestApp;
+
+/// The longest any read here waits for the server; every test stays well under it when the
+/// server behaves.
+const BOUND: Duration = Duration::from_secs(4);
+
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .expect("connect")
+}
+
+/// Everything the server sends until it closes the connection (end of stream or reset), or
+/// `None` if it is still open after `limit`.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let closed = tokio::time::timeout(limit, read).await.is_ok();
+    closed.then_some(received)
+}
+
+/// One response as read off the wire.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Splits `bytes` into the complete responses at its start (bodies framed by Content-Length);
+/// the rest is returned as left over.
+fn parse_responses(mut bytes: &[u8]) -> (Vec<Raw>, &[u8]) {
+    let mut responses = Vec::new();
+    while let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&bytes[..end]).to_string();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let body_start = end + 4;
+        if bytes.len() < body_start + length {
+            break;
+        }
+        responses.push(Raw {
+            status,
+            headers,
+            body: bytes[body_start..body_start + length].to_vec(),
+        });
+        bytes = &bytes[body_start + length..];
+    }
+    (responses, bytes)
+}
+
+/// Reads exactly one response on a connection that stays open, or `None` after `limit`.
+async fn read_response(stream: &mut TcpStream, limit: Duration) -> Option<Raw> {
+    let read = async {
+        let mut received = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let (mut responses, rest) = parse_responses(&received);
+            if let Some(response) = responses.pop() {
+                assert!(rest.is_empty(), "one response expected");
+                return Some(response);
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok().flatten()
+}
+
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: charter\r\n\r\n";
+
+#[tokio::test]
+async fn connections_that_do_not_finish_their_headers_are_closed() {
+    let app = TestApp::spawn_configured(|c| c.header_read_timeout_secs = 1).await;
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for i in 0..50 {
+        let mut stream = connect(&app).await;
+        stream
+            .write_all(format!("GET /healthz HTTP/1.1\r\nHost: charter\r\nX-Slow-{i}: ").as_bytes())
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // And one that sends nothing at all.
+    slow.push(connect(&app).await);
+
+    let outcomes =
+        futures_util::future::join_all(slow.iter_mut().map(|s| read_until_closed(s, BOUND))).await;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let received =
+            outcome.unwrap_or_else(|| panic!("connection {i} still open after {BOUND:?}"));
+        assert!(
+            received.is_empty(),
+            "closed without an answer: {}",
+            String::from_utf8_lossy(&received)
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed by the time-out, not at once"
+    );
+    // The server still answers.
+    app.get("/healthz").await.assert_status(200);
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let app = TestApp::spawn_configured(|c| c.header_read_timeout_secs = 1).await;
+    let mut stream = connect(&app).await;
+    for _ in 0..2 {
+        stream.write_all(HEALTHZ).await.unwrap();
+        let response = read_response(&mut stream, BOUND).await.expect("an answer");
+        assert_eq!(response.status, 200, "kept alive between requests");
+        assert_eq!(response.json()["status"], "ok");
+        assert!(response.header("connection").is_none(), "kept alive");
+    }
+    let idle_since = Instant::now();
+    let received = read_until_closed(&mut stream, BOUND)
+        .await
+        .expect("an idle connection is closed");
+    assert!(received.is_empty());
+    assert!(idle_since.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_unaccepted() {
+    let app = TestApp::spawn_configured(|c| c.max_connections = 2).await;
+    let mut served = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(&app).await;
+        stream.write_all(HEALTHZ).await.unwrap();
+        let response = read_response(&mut stream, BOUND).await.expect("an answer");
+        assert_eq!(response.status, 200);
+        served.push(stream);
+    }
+
+    // The kernel completes the handshake, but the server does not take the connection.
+    let mut waiting = connect(&app).await;
+    waiting.write_all(HEALTHZ).await.unwrap();
+    assert!(
+        read_response(&mut waiting, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "a third connection was served while two were open"
+    );
+
+    // Once one of the two ends, the waiting one is served.
+    drop(served.remove(0));
+    let response = read_response(&mut waiting, BOUND)
+        .await
+        .expect("served once a connection ended");
+    assert_eq!(response.status, 200);
+}
