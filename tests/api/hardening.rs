@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -198,4 +199,54 @@ async fn connections_beyond_the_cap_wait_unaccepted() {
         .await
         .expect("served once a connection ended");
     assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn metrics_labels_stay_bounded() {
+    let app = TestApp::spawn().await;
+    let mut invented = Vec::new();
+    for i in 0..200 {
+        let word = charter::crypto::new_id("x").to_uppercase().replace('_', "");
+        let (method, path) = match i % 4 {
+            0 => (format!("INVENT{word}"), format!("/v1/nothing/{word}")),
+            1 => (format!("INVENT{word}"), "/healthz".to_string()),
+            2 => ("GET".to_string(), format!("/{word}")),
+            _ => ("DELETE".to_string(), format!("/v1/errors/{word}/x")),
+        };
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let res = app.req(method, &path).send().await;
+        assert_eq!(res.status, 404, "{path}: {}", res.text);
+        invented.push(word);
+    }
+    app.get("/healthz").await.assert_status(200);
+
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    for word in &invented {
+        assert!(!metrics.text.contains(word.as_str()), "{word} is a label");
+    }
+    assert!(
+        metrics.text.contains(
+            r#"charter_http_requests_total{method="other",route="unmatched",status="404"} 50"#
+        ),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.contains(
+            r#"charter_http_requests_total{method="GET",route="unmatched",status="404"} 50"#
+        ),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.contains(
+            r#"charter_http_requests_total{method="other",route="/healthz",status="404"} 50"#
+        ),
+        "{}",
+        metrics.text
+    );
+    // Five label sets of about twenty lines each (a counter and a histogram), whatever was sent.
+    let lines = metrics.text.lines().count();
+    assert!(lines < 150, "{lines} lines:\n{}", metrics.text);
 }
