@@ -11,3 +11,4 @@ pub mod policy;
 pub mod reference;
 pub mod request_id;
 pub(crate) mod serve;
+pub(crate) mod wire;

@@ -31,6 +31,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
 use crate::config::Config;
+use crate::http::wire::Wire;
 
 /// The connection limits of section 2.
 #[derive(Clone, Copy, Debug)]
@@ -108,7 +109,8 @@ pub(crate) async fn run(
     let _all = permits.acquire_many(capacity as u32).await;
 }
 
-/// One connection: the router with the peer address as `ConnectInfo`, as `axum::serve` gives it.
+/// One connection: the router with the peer address as `ConnectInfo`, as `axum::serve` gives it,
+/// behind `Wire` (problem answers to requests hyper rejects).
 async fn connection(
     http: Arc<http1::Builder>,
     app: Router,
@@ -121,7 +123,8 @@ async fn connection(
         request.extensions_mut().insert(ConnectInfo(peer));
         app.clone().oneshot(request.map(Body::new))
     });
-    let mut conn = pin!(http.serve_connection(TokioIo::new(stream), service));
+    let io = TokioIo::new(Wire::new(stream));
+    let mut conn = pin!(http.serve_connection(io, service));
     let result = tokio::select! {
         result = conn.as_mut() => result,
         _ = stop.changed() => {

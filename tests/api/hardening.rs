@@ -58,6 +58,26 @@ impl Raw {
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
+
+    /// Section 3's problem shape for 400001, with the request id in the header and the body.
+    #[track_caller]
+    fn assert_argument_problem(&self, case: &str) {
+        let body = self.json();
+        assert_eq!(self.status, 400, "{case}: {self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{case}: {self:?}"
+        );
+        assert_eq!(body["code"], 400001, "{case}: {body}");
+        assert_eq!(body["status"], 400, "{case}");
+        assert_eq!(body["type"], "/v1/errors/400001", "{case}");
+        assert_eq!(body["title"], "ArgumentMissingOrUnparseable", "{case}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        let request_id = body["requestId"].as_str().expect("requestId");
+        assert!(request_id.starts_with("req_"), "{case}: {request_id}");
+        assert_eq!(self.header("x-request-id"), Some(request_id), "{case}");
+    }
 }
 
 /// Splits `bytes` into the complete responses at its start (bodies framed by Content-Length);
@@ -199,6 +219,78 @@ async fn connections_beyond_the_cap_wait_unaccepted() {
         .await
         .expect("served once a connection ended");
     assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn requests_the_parser_rejects_answer_400001_and_are_closed() {
+    let app = TestApp::spawn().await;
+    let long_target = format!(
+        "GET /{} HTTP/1.1\r\nHost: charter\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nHost: charter\r\n{}\r\n",
+        (0..101)
+            .map(|i| format!("X-{i}: {i}\r\n"))
+            .collect::<String>()
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "raw CR in a header value",
+            b"GET /healthz HTTP/1.1\r\nHost: charter\r\nX-Note: a\rb\r\n\r\n".to_vec(),
+        ),
+        (
+            "invalid header name",
+            b"GET /healthz HTTP/1.1\r\nHost: charter\r\nBad Name: 1\r\n\r\n".to_vec(),
+        ),
+        (
+            "invalid method",
+            b"G@T /healthz HTTP/1.1\r\nHost: charter\r\n\r\n".to_vec(),
+        ),
+        (
+            "two different Content-Length values",
+            b"POST /v1/auth/email-otp/start HTTP/1.1\r\nHost: charter\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"
+                .to_vec(),
+        ),
+        (
+            "Content-Length with a Transfer-Encoding that is not chunked",
+            b"POST /v1/auth/email-otp/start HTTP/1.1\r\nHost: charter\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\n{}"
+                .to_vec(),
+        ),
+        ("target too long (hyper's 414)", long_target.into_bytes()),
+        ("more than 100 header fields (hyper's 431)", many_headers.into_bytes()),
+    ];
+    for (case, request) in cases {
+        let mut stream = connect(&app).await;
+        stream.write_all(&request).await.unwrap();
+        let received = read_until_closed(&mut stream, BOUND)
+            .await
+            .unwrap_or_else(|| panic!("{case}: connection still open"));
+        let (responses, rest) = parse_responses(&received);
+        assert_eq!(
+            responses.len(),
+            1,
+            "{case}: {}",
+            String::from_utf8_lossy(&received)
+        );
+        assert!(rest.is_empty(), "{case}");
+        responses[0].assert_argument_problem(case);
+    }
+
+    // A malformed request after a good one on the same connection.
+    let mut stream = connect(&app).await;
+    let mut pipelined = HEALTHZ.to_vec();
+    pipelined.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: charter\r\nX-Note: a\rb\r\n\r\n");
+    stream.write_all(&pipelined).await.unwrap();
+    let received = read_until_closed(&mut stream, BOUND)
+        .await
+        .expect("connection closed");
+    let (responses, _) = parse_responses(&received);
+    assert_eq!(responses.len(), 2, "{}", String::from_utf8_lossy(&received));
+    assert_eq!(responses[0].status, 200);
+    responses[1].assert_argument_problem("pipelined");
+
+    app.get("/healthz").await.assert_status(200);
 }
 
 #[tokio::test]
