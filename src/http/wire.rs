@@ -133,7 +133,12 @@ impl Rejection {
     fn recognise(bufs: &[IoSlice<'_>]) -> Option<Rejection> {
         let offered: usize = bufs.iter().map(|b| b.len()).sum();
         let first = bufs.iter().find(|b| !b.is_empty())?;
-        if offered > MAX_REJECTION_HEAD || !first.starts_with(b"HTTP/1.") {
+        // A cheap look at the status line first: this runs on every write.
+        let status_line = first.get(..12)?;
+        if offered > MAX_REJECTION_HEAD
+            || !status_line.starts_with(b"HTTP/1.")
+            || !matches!(&status_line[9..], b"400" | b"414" | b"431")
+        {
             return None;
         }
         let head: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();

@@ -294,6 +294,26 @@ async fn requests_the_parser_rejects_answer_400001_and_are_closed() {
 }
 
 #[tokio::test]
+async fn content_length_with_chunked_transfer_encoding_is_read_as_chunked_then_closed() {
+    // hyper does not reject this pair (RFC 9112 6.3 lets a server either reject it or read the
+    // body by Transfer-Encoding and close the connection after answering); it does the latter,
+    // which leaves nothing to smuggle: what follows the chunked body is never served.
+    let app = TestApp::spawn().await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: charter\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/errors/400001 HTTP/1.1\r\nHost: charter\r\n\r\n";
+    let mut stream = connect(&app).await;
+    stream.write_all(request).await.unwrap();
+    let received = read_until_closed(&mut stream, BOUND)
+        .await
+        .expect("connection closed after the answer");
+    let (responses, rest) = parse_responses(&received);
+    assert_eq!(responses.len(), 1, "{}", String::from_utf8_lossy(&received));
+    assert!(rest.is_empty());
+    assert_eq!(responses[0].status, 200);
+    assert_eq!(responses[0].json()["status"], "ok");
+    assert_eq!(responses[0].header("connection"), Some("close"));
+}
+
+#[tokio::test]
 async fn metrics_labels_stay_bounded() {
     let app = TestApp::spawn().await;
     let mut invented = Vec::new();
