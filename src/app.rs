@@ -1,6 +1,5 @@
 //! Wiring: state, router and server. `main` stays small; tests build the same app.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -181,21 +180,19 @@ pub async fn serve(state: AppState, listener: TcpListener) -> std::io::Result<()
     serve_router(state.clone(), router(state), listener).await
 }
 
+/// Serves `app` with the job loop and section 2's connection limits (`http::serve`) until
+/// SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn serve_router(
     state: AppState,
     app: Router,
     listener: TcpListener,
 ) -> std::io::Result<()> {
     let jobs = crate::jobs::spawn(state.clone());
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let limits = crate::http::serve::Limits::of(&state.config);
+    crate::http::serve::run(listener, app, limits, shutdown_signal()).await;
     jobs.abort();
     state.db.close().await;
-    result
+    Ok(())
 }
 
 async fn shutdown_signal() {

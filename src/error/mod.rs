@@ -4,7 +4,7 @@ mod catalogue;
 
 pub use catalogue::ErrorCode;
 
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -161,21 +161,26 @@ impl From<ErrorCode> for ApiError {
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// Status, headers and problem+json body, logging an internal cause. Responses render
+    /// through this, and so does the answer to a request hyper rejects (`http::wire`).
+    pub(crate) fn render(self) -> (StatusCode, HeaderMap, Vec<u8>) {
         if let Some(cause) = &self.cause {
             tracing::error!(request_id = %request_id::current(), cause = %cause, "request failed");
         }
+        let status = self.status();
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        let mut response = (
-            self.status(),
-            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
-            body,
-        )
-            .into_response();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         for (name, value) in self.headers {
-            response.headers_mut().append(name, value);
+            headers.append(name, value);
         }
-        response
+        (status, headers, body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.render().into_response()
     }
 }

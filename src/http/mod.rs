@@ -1,5 +1,5 @@
-//! The HTTP layer: extractors, the request pipeline, framework-level errors, idempotency,
-//! metrics and the API reference. Domains own their handlers.
+//! The HTTP layer: the accept loop, extractors, the request pipeline, framework-level errors,
+//! idempotency, metrics and the API reference. Domains own their handlers.
 
 pub mod extract;
 pub mod framework;
@@ -10,3 +10,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod reference;
 pub mod request_id;
+pub(crate) mod serve;
+pub(crate) mod wire;

@@ -18,6 +18,11 @@ pub fn current() -> String {
     REQUEST_ID.try_with(|id| id.clone()).unwrap_or_default()
 }
 
+/// Runs `f` as part of the request `id`, for an answer made outside the router.
+pub(crate) fn scope<R>(id: String, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
+}
+
 fn is_acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id

@@ -9,6 +9,7 @@ mod admin;
 mod commerce;
 mod exports;
 mod foundation;
+mod hardening;
 mod idempotency;
 mod mail;
 pub(crate) mod orgs;
