@@ -280,6 +280,18 @@ where
     })
 }
 
+fn at_least(key: &str, value: &str, min: i64) -> Result<i64, ConfigError> {
+    let n: i64 = parse(key, value)?;
+    if n < min {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            value: value.into(),
+            reason: format!("must be at least {min}"),
+        });
+    }
+    Ok(n)
+}
+
 fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -343,8 +355,8 @@ impl Config {
                 })?;
                 self.trusted_proxies = v
             }
-            "recovery_hold_secs" => self.recovery_hold_secs = parse(key, value)?,
-            "audit_retention_days" => self.audit_retention_days = parse(key, value)?,
+            "recovery_hold_secs" => self.recovery_hold_secs = at_least(key, value, 0)?,
+            "audit_retention_days" => self.audit_retention_days = at_least(key, value, 1)?,
             _ => return Err(ConfigError::Unknown(key.into())),
         }
         Ok(())

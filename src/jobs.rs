@@ -11,16 +11,37 @@ use crate::error::ApiResult;
 pub async fn run_due(state: &AppState) -> ApiResult<()> {
     state.clock.sync(&state.db).await?;
     let now = state.clock.now();
-    crate::http::idempotency::purge_expired(&state.db, now, state.config.idempotency_ttl_secs)
-        .await?;
-    crate::identity::retention::purge(&state.db, now).await?;
-    crate::identity::limits::purge(&state.db, now).await?;
-    crate::audit::purge(&state.db, now, state.config.audit_retention_days).await?;
-    state
-        .mailer
-        .deliver_outbox(&state.db, now)
-        .await
-        .map_err(crate::error::ApiError::internal)?;
+    let config = &state.config;
+    let db = &state.db;
+    // Each job on its own: one that fails is logged and retried next time, never in the way
+    // of the others.
+    let purges = [
+        (
+            "idempotency",
+            crate::http::idempotency::purge_expired(db, now, config.idempotency_ttl_secs).await,
+        ),
+        ("identity", crate::identity::retention::purge(db, now).await),
+        (
+            "start limits",
+            crate::identity::limits::purge(db, now).await,
+        ),
+        (
+            "recovery releases",
+            crate::identity::recovery::purge(db, config.recovery_hold_secs, now).await,
+        ),
+        (
+            "audit",
+            crate::audit::purge(db, now, config.audit_retention_days).await,
+        ),
+    ];
+    for (job, result) in purges {
+        if let Err(e) = result {
+            tracing::warn!(job, error = %e, "a purge failed; will retry");
+        }
+    }
+    if let Err(e) = state.mailer.deliver_outbox(db, now).await {
+        tracing::warn!(error = %e, "mail delivery failed; will retry");
+    }
     crate::commerce::renewals::run_due(state).await?;
     state.epoch.bump();
     Ok(())

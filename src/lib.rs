@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod exports;
+pub mod files;
 pub mod http;
 pub mod identity;
 pub mod jobs;

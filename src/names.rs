@@ -7,10 +7,23 @@ pub const RULE: &str =
 
 const MAX_CHARS: usize = 100;
 
-/// Control characters, and the bidirectional embeddings, overrides, isolates and marks.
+/// Control characters; the bidirectional embeddings, overrides, isolates and marks; line and
+/// paragraph separators; invisible zero-width space and byte-order mark. (Zero-width joiners
+/// stay: scripts and emoji sequences need them.)
 fn forbidden(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{200B}'
+                | '\u{FEFF}'
+        )
 }
 
 /// The trimmed name, or `None` when it breaks the rule.
@@ -28,6 +41,7 @@ mod tests {
     fn names_are_printable_and_short() {
         assert_eq!(parse("  Ada Lovelace "), Some("Ada Lovelace".into()));
         assert_eq!(parse("Zoë 東京 🚀").as_deref(), Some("Zoë 東京 🚀"));
+        assert!(parse("family 👨\u{200D}👩\u{200D}👧").is_some());
         assert_eq!(parse(&"x".repeat(100)).map(|n| n.len()), Some(100));
         for bad in [
             "",
@@ -38,6 +52,8 @@ mod tests {
             "invoice\u{202E}fdp.exe",
             "x\u{2066}y",
             "x\u{200F}y",
+            "line\u{2028}break",
+            "zero\u{200B}width",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }

@@ -95,7 +95,7 @@ impl ProxyList {
             .collect();
         let mut source = peer;
         for hop in hops.iter().rev() {
-            match hop.parse::<IpAddr>() {
+            match parse_hop(hop) {
                 Ok(ip) => {
                     source = canonical(ip);
                     if !self.trusts(source) {
@@ -108,6 +108,12 @@ impl ProxyList {
         }
         source
     }
+}
+
+/// A hop as proxies write it: an address, or with a port (`1.2.3.4:80`, `[2001:db8::1]:443`).
+fn parse_hop(hop: &str) -> Result<IpAddr, std::net::AddrParseError> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|s| s.ip()))
 }
 
 /// The key a per-address limit counts under: the IPv4 address, or the IPv6 /64.
@@ -157,6 +163,14 @@ mod tests {
         assert_eq!(source("127.0.0.1", &[]), ip("127.0.0.1"));
         assert_eq!(source("127.0.0.1", &["10.0.0.5"]), ip("10.0.0.5"));
         assert_eq!(source("127.0.0.1", &["garbage"]), ip("127.0.0.1"));
+        assert_eq!(
+            source("127.0.0.1", &["198.51.100.9:4711"]),
+            ip("198.51.100.9")
+        );
+        assert_eq!(
+            source("127.0.0.1", &["[2001:db8::7]:443"]),
+            ip("2001:db8::7")
+        );
     }
 
     #[test]

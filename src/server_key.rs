@@ -8,7 +8,6 @@
 //! instead of failing every code and replay.
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -82,26 +81,23 @@ impl ServerKey {
         };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                restrict_to_owner(path).map_err(|e| error(e.to_string()))?;
-                Ok(ServerKey::from_bytes(&parse_hex(&text)?))
+                // A key mounted read-only (a container secret) cannot be changed: say so, and
+                // go on with it.
+                if let Err(e) = crate::files::restrict_to_owner(path) {
+                    tracing::warn!(path = file, error = %e, "the server key file is readable by others and cannot be restricted");
+                }
+                let bytes = parse_hex(&text)
+                    .map_err(|_| error("must hold 64 hexadecimal digits (32 bytes)".into()))?;
+                Ok(ServerKey::from_bytes(&bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut secret = [0u8; 32];
                 rand::rng().fill_bytes(&mut secret);
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| error(e.to_string()))?;
-                }
-                // `create_new`: of two processes starting at once, one writes and both read it.
-                match create_owner_only(path) {
-                    Ok(mut f) => {
-                        f.write_all(format!("{}\n", hex::encode(secret)).as_bytes())
-                            .and_then(|()| f.sync_all())
-                            .map_err(|e| error(e.to_string()))?;
-                        Ok(ServerKey::from_bytes(&secret))
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        ServerKey::load("", file)
-                    }
+                let text = format!("{}\n", hex::encode(secret));
+                match crate::files::publish_owner_only(path, text.as_bytes()) {
+                    Ok(true) => Ok(ServerKey::from_bytes(&secret)),
+                    // Another process made it first: use theirs.
+                    Ok(false) => ServerKey::load("", file),
                     Err(e) => Err(error(e.to_string())),
                 }
             }
@@ -160,43 +156,6 @@ impl ServerKey {
             .ok()?;
         Some(plain.to_vec())
     }
-}
-
-/// Creates a file only its owner can read (section 2: files the server creates are 0600).
-pub fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Opens `path` for appending, creating it readable by its owner only.
-pub fn append_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    restrict_to_owner(path)?;
-    Ok(file)
-}
-
-/// Takes read and write from group and others (for files made before this rule, or by a
-/// library with the process umask).
-pub fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path)?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            let mode = meta.permissions().mode() & !0o077;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -224,13 +224,13 @@ fn sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>), sqlx::E
 /// from one that exists, with its WAL and shared-memory files (SQLite gives those the
 /// database file's mode when it creates them).
 fn owner_only_database(file: &Path) -> std::io::Result<()> {
-    match crate::server_key::create_owner_only(file) {
+    match crate::files::create_owner_only(file) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             for suffix in ["", "-wal", "-shm"] {
                 let mut name = file.as_os_str().to_owned();
                 name.push(suffix);
-                match crate::server_key::restrict_to_owner(Path::new(&name)) {
+                match crate::files::restrict_to_owner(Path::new(&name)) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                     _ => {}
                 }

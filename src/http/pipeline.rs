@@ -25,9 +25,20 @@ use axum::extract::{FromRequestParts, RawPathParams};
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let private = is_private(&request);
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let method = if request.method() == Method::HEAD {
+        "GET"
+    } else {
+        request.method().as_str()
+    };
+    let policy = policy::lookup(method, &path);
+    let private = is_private(&path, policy);
     let epoch = state.epoch.clone();
-    let mut response = match run(state, request, next).await {
+    let mut response = match run(state, &path, policy, request, next).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -46,37 +57,24 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
 
 /// Answers that may hold a token, a code or personal data (section 2): everything under
 /// `/v1/auth` and `/v1/me`, and every route that needs a token, refusals included.
-fn is_private(request: &Request) -> bool {
-    let Some(path) = request.extensions().get::<MatchedPath>() else {
-        return false;
-    };
-    let path = path.as_str();
-    let method = if request.method() == Method::HEAD {
-        "GET"
-    } else {
-        request.method().as_str()
-    };
+fn is_private(path: &str, policy: Option<&policy::Policy>) -> bool {
     path.starts_with("/v1/auth/")
         || path == "/v1/me"
         || path.starts_with("/v1/me/")
-        || policy::lookup(method, path).is_some_and(|p| p.access != Access::Public)
+        || policy.is_some_and(|p| p.access != Access::Public)
 }
 
-async fn run(state: AppState, request: Request, next: Next) -> ApiResult<Response> {
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let method = if request.method() == Method::HEAD {
-        "GET"
-    } else {
-        request.method().as_str()
-    };
-    let Some(policy) = policy::lookup(method, &path) else {
+async fn run(
+    state: AppState,
+    path: &str,
+    policy: Option<&'static policy::Policy>,
+    request: Request,
+    next: Next,
+) -> ApiResult<Response> {
+    let Some(policy) = policy else {
         // A method this path does not serve. Failing closed here also means a handler that was
         // routed but left out of the table can never run (a test keeps the two equal).
-        let allow = policy::methods_of(&path).join(",");
+        let allow = policy::methods_of(path).join(",");
         return Err(ApiError::new(
             ErrorCode::NotFound,
             "This route does not answer that method; see the Allow header.",
@@ -183,7 +181,7 @@ async fn check_caller(
     }
     if policy.recovery_held {
         let now = state.clock.now();
-        if let Some(until) = crate::identity::recovery::admin_hold_until(
+        if let Some(until) = crate::identity::recovery::hold_until(
             caller.recovered_at,
             state.config.recovery_hold_secs,
             now,
@@ -217,7 +215,7 @@ async fn check_caller(
         }
         None => None,
     };
-    if policy.elevated && !caller.is_restricted() {
+    if policy.elevated && !crate::identity::elevation::waived_for_restricted(state, caller).await? {
         crate::identity::elevation::require(state, caller).await?;
     }
     Ok(org)

@@ -63,13 +63,15 @@ pub struct Policy {
     pub terms_exempt: bool,
     /// Open to a restricted session (4.4).
     pub restricted_ok: bool,
-    /// Needs an elevated session (403006 otherwise). A restricted session is never asked:
-    /// the only elevated route open to it is passkey registration, which 4.2 leaves open.
+    /// Needs an elevated session (403006 otherwise). A restricted session of a user without a
+    /// passkey is not asked: the only elevated route open to it is passkey registration,
+    /// which 4.2 leaves open to it.
     pub elevated: bool,
     /// Exists only with `--dev`; 404003 otherwise.
     pub dev_only: bool,
-    /// An operator route (sections 6 and 12): a platform administrator in a recovery hold
-    /// (4.5) gets 403005.
+    /// A platform administrator in a recovery hold (4.5) gets 403005. The spec names the
+    /// routes of sections 6 and 12; every administrator route holds, so a new one cannot be
+    /// forgotten and a recovered mailbox cannot issue coupons either.
     pub recovery_held: bool,
     /// Organization membership and role (step 6).
     pub org: Option<OrgRule>,
@@ -125,7 +127,7 @@ impl Policy {
             restricted_ok: false,
             elevated: false,
             dev_only: false,
-            recovery_held: false,
+            recovery_held: true,
             org: None,
             nested: None,
         }
@@ -159,13 +161,6 @@ impl Policy {
     pub const fn dev_only(mut self) -> Policy {
         self.dev_only = true;
         self
-    }
-
-    /// A platform-administrator route of sections 6 and 12.
-    pub const fn operator(scope: Scope) -> Policy {
-        let mut policy = Policy::admin(scope);
-        policy.recovery_held = true;
-        policy
     }
 
     pub const fn elevated(mut self) -> Policy {
@@ -283,37 +278,37 @@ pub const ROUTES: &[Route] = &[
     ),
     // Terms (4.6).
     route("GET", "/v1/terms/current", Policy::PUBLIC),
-    route("POST", "/v1/terms", Policy::operator(Scope::Admin)),
+    route("POST", "/v1/terms", Policy::admin(Scope::Admin)),
     // Platform administration (6).
-    route("POST", "/v1/users", Policy::operator(Scope::UsersWrite)),
-    route("GET", "/v1/users", Policy::operator(Scope::UsersRead)),
-    route("GET", "/v1/users/{userId}", Policy::operator(Scope::UsersRead)),
+    route("POST", "/v1/users", Policy::admin(Scope::UsersWrite)),
+    route("GET", "/v1/users", Policy::admin(Scope::UsersRead)),
+    route("GET", "/v1/users/{userId}", Policy::admin(Scope::UsersRead)),
     route(
         "POST",
         "/v1/users/{userId}/ban",
-        Policy::operator(Scope::UsersWrite),
+        Policy::admin(Scope::UsersWrite),
     ),
     route(
         "DELETE",
         "/v1/users/{userId}/ban",
-        Policy::operator(Scope::UsersWrite),
+        Policy::admin(Scope::UsersWrite),
     ),
     route(
         "POST",
         "/v1/users/{userId}/suspend",
-        Policy::operator(Scope::UsersWrite),
+        Policy::admin(Scope::UsersWrite),
     ),
     route(
         "DELETE",
         "/v1/users/{userId}/suspend",
-        Policy::operator(Scope::UsersWrite),
+        Policy::admin(Scope::UsersWrite),
     ),
     route(
         "POST",
         "/v1/users/{userId}/lock",
-        Policy::operator(Scope::UsersWrite),
+        Policy::admin(Scope::UsersWrite),
     ),
-    route("GET", "/v1/audit-events", Policy::operator(Scope::Admin)),
+    route("GET", "/v1/audit-events", Policy::admin(Scope::Admin)),
     // Organizations (5).
     route("POST", "/v1/orgs", Policy::token(Some(Scope::OrgsWrite))),
     route("GET", "/v1/orgs", Policy::token(Some(Scope::OrgsRead))),

@@ -174,6 +174,10 @@ impl From<&Account> for UserView {
     }
 }
 
+/// Locks a user's credentials older than `$2` (4.3). The lock time only moves forward, so a
+/// process whose clock lags cannot revive what a later lock held.
+pub const LOCK_USER: &str = "UPDATE users SET locked_at = CASE WHEN locked_at IS NULL OR locked_at < $2 THEN $2 ELSE locked_at END WHERE id = $1";
+
 /// Creates a user; `None` when the id or the e-mail is taken.
 pub async fn insert<'e, E>(
     executor: E,

@@ -303,7 +303,7 @@ pub async fn lock(
     TargetUser(user): TargetUser,
 ) -> ApiResult<Json<UserView>> {
     let now: Timestamp = state.clock.now();
-    let update = sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1")
+    let update = sqlx::query(crate::identity::account::LOCK_USER)
         .bind(user.id.clone())
         .bind(now.micros());
     let account = change(&state, &origin, &user.id, update, "user.locked", json!({})).await?;

@@ -36,6 +36,9 @@ pub struct Caller {
     pub current_terms: Option<String>,
     /// The user's last passkey reset (a platform administrator is held after it, 4.5).
     pub recovered_at: Option<Timestamp>,
+    /// When the credential's line began: a session's start; for an access token, the start of
+    /// the session that made it. A lock holds every credential whose line began before it.
+    pub issued_at: Timestamp,
     pub credential: Credential,
 }
 
@@ -106,7 +109,7 @@ async fn fetch_record(db: &Db, token: &str, hash: &str) -> ApiResult<Option<Toke
         )
     } else if token.starts_with("cht_") {
         format!(
-            "SELECT t.id, t.user_id, t.created_at, t.scopes, t.expires_at, {USER_COLUMNS}
+            "SELECT t.id, t.user_id, COALESCE(t.issued_under, t.created_at) AS created_at, t.scopes, t.expires_at, {USER_COLUMNS}
              FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
         )
     } else {
@@ -142,6 +145,7 @@ async fn fetch_record(db: &Db, token: &str, hash: &str) -> ApiResult<Option<Toke
             recovered_at: row
                 .try_get::<Option<i64>, _>("recovered_at")?
                 .map(Timestamp::from_micros),
+            issued_at: Timestamp::from_micros(row.try_get("created_at")?),
             credential,
         },
         issued_at: row.try_get("created_at")?,

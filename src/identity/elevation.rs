@@ -34,6 +34,13 @@ async fn methods(state: &AppState, caller: &Caller) -> ApiResult<Vec<&'static st
     )
 }
 
+/// A restricted session (4.4) may register its first passkey without elevation (4.2): it has
+/// nothing to elevate with. Once the user has a passkey, every session needs that passkey's
+/// proof, also a second restricted session the user left open.
+pub async fn waived_for_restricted(state: &AppState, caller: &Caller) -> ApiResult<bool> {
+    Ok(caller.is_restricted() && !sessions::has_passkey(&state.db, &caller.user_id).await?)
+}
+
 /// Step 7 of the pipeline: 403006 with `methods` unless the session is elevated.
 pub async fn require(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let methods = methods(state, caller).await?;

@@ -1,51 +1,37 @@
 //! The recovery hold (4.5): a mailbox alone must not open an organization that requires
-//! passkeys. A passkey reset holds the user out of each such organization for
-//! `recovery_hold_secs` (403005 on its routes, checked in step 6) and tells its owners, or the
-//! platform administrators when the user is its only owner. A platform administrator is also
-//! held out of the operator routes for as long (step 5).
+//! passkeys. For `recovery_hold_secs` after a passkey reset (`users.recovered_at`), every
+//! route of such an organization answers the user 403005 (step 6, before the role check)
+//! unless an owner ended the hold (a `recovery_releases` row for that reset). The hold is
+//! decided when a route is called, so a membership accepted or a policy turned on during it is
+//! held too. The reset mails the owners of the organizations it holds (the platform
+//! administrators where the user is the only owner). A platform administrator is also held out
+//! of the administrator routes for as long (step 5).
 
 use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::db::Tx;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::time::Timestamp;
 
-/// An organization the reset put on hold, and who must hear of it.
+/// An organization the reset holds, and who must hear of it.
 pub struct Held {
     org_name: String,
     notify: Vec<String>,
 }
 
-/// In the reset's transaction: records the reset and holds the user out of every organization
-/// of theirs that requires passkeys until `until`.
-pub async fn hold(
-    tx: &mut Tx,
-    user_id: &str,
-    now: Timestamp,
-    until: Timestamp,
-) -> ApiResult<Vec<Held>> {
+/// In the reset's transaction: records the reset; returns the organizations it holds now.
+pub async fn start(tx: &mut Tx, user_id: &str, now: Timestamp) -> ApiResult<Vec<Held>> {
     sqlx::query("UPDATE users SET recovered_at = $2 WHERE id = $1")
         .bind(user_id)
         .bind(now.micros())
         .execute(&mut **tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO recovery_holds (org_id, user_id, held_until)
-         SELECT m.org_id, m.user_id, $2 FROM memberships m JOIN orgs o ON o.id = m.org_id
-         WHERE m.user_id = $1 AND o.passkeys_required <> 0
-         ON CONFLICT (org_id, user_id) DO UPDATE SET held_until = excluded.held_until",
-    )
-    .bind(user_id)
-    .bind(until.micros())
-    .execute(&mut **tx)
-    .await?;
     let orgs = sqlx::query(
-        "SELECT o.id, o.name FROM recovery_holds h JOIN orgs o ON o.id = h.org_id
-         WHERE h.user_id = $1 AND h.held_until = $2 ORDER BY o.created_at",
+        "SELECT o.id, o.name FROM memberships m JOIN orgs o ON o.id = m.org_id
+         WHERE m.user_id = $1 AND o.passkeys_required <> 0 ORDER BY o.created_at",
     )
     .bind(user_id)
-    .bind(until.micros())
     .fetch_all(&mut **tx)
     .await?;
     let mut held = Vec::with_capacity(orgs.len());
@@ -92,8 +78,8 @@ pub async fn notify(
     }
 }
 
-/// When the caller's own hold as a platform administrator ends, if it has not.
-pub fn admin_hold_until(
+/// When a hold that began with the reset at `recovered_at` ends, if it has not yet.
+pub fn hold_until(
     recovered_at: Option<Timestamp>,
     hold_secs: i64,
     now: Timestamp,
@@ -103,8 +89,77 @@ pub fn admin_hold_until(
         .filter(|until| now < *until)
 }
 
+/// Step 6: whether the caller is held out of `org_id` (which requires passkeys) now.
+pub async fn check_org(
+    state: &AppState,
+    org_id: &str,
+    user_id: &str,
+    recovered_at: Option<Timestamp>,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let Some(until) = hold_until(recovered_at, state.config.recovery_hold_secs, now) else {
+        return Ok(());
+    };
+    if released(state, org_id, user_id, recovered_at).await? {
+        return Ok(());
+    }
+    Err(held(until, now))
+}
+
+async fn released(
+    state: &AppState,
+    org_id: &str,
+    user_id: &str,
+    recovered_at: Option<Timestamp>,
+) -> ApiResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM recovery_releases WHERE org_id = $1 AND user_id = $2 AND recovered_at = $3",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(recovered_at.map(|t| t.micros()))
+    .fetch_optional(state.db.pool())
+    .await?;
+    Ok(found.is_some())
+}
+
+/// An owner ends a member's hold in an organization that requires passkeys; `false` when the
+/// member is not held there (no reset within the hold, or already released).
+pub async fn release(
+    tx: &mut Tx,
+    org_id: &str,
+    user_id: &str,
+    owner_id: &str,
+    hold_secs: i64,
+    now: Timestamp,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO recovery_releases (org_id, user_id, recovered_at, released_by)
+         SELECT o.id, u.id, u.recovered_at, $3 FROM orgs o, users u
+         WHERE o.id = $1 AND u.id = $2 AND o.passkeys_required <> 0
+           AND u.recovered_at IS NOT NULL AND u.recovered_at > $4
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(owner_id)
+    .bind(now.minus_seconds(hold_secs).micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes releases of holds that are over (a job).
+pub async fn purge(db: &crate::db::Db, hold_secs: i64, now: Timestamp) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM recovery_releases WHERE recovered_at <= $1")
+        .bind(now.minus_seconds(hold_secs).micros())
+        .execute(db.writer())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// 403005 for a held user, with `lockedUntil` and `Retry-After`.
-pub fn held(until: Timestamp, now: Timestamp) -> crate::error::ApiError {
+pub fn held(until: Timestamp, now: Timestamp) -> ApiError {
     let mut error = super::codes::locked_out(until, now);
     error.detail = format!(
         "Your passkeys were reset recently: this is on hold until {until}, or until an owner ends the hold."

@@ -1,6 +1,6 @@
 //! Deleting what no rule needs any more (section 2), so unauthenticated requests cannot grow
-//! the database without bound: expired challenges, ended send quotas and start windows,
-//! lockouts 24 h after they end, and recovery holds that are over.
+//! the database without bound: expired challenges, ended send quotas, and lockouts 24 h
+//! after they end.
 
 use crate::db::Db;
 use crate::time::Timestamp;
@@ -13,7 +13,7 @@ const QUOTA_WINDOW_SECS: i64 = 3600;
 pub async fn purge(db: &Db, now: Timestamp) -> Result<u64, sqlx::Error> {
     let at = now.micros();
     let forgotten = now.minus_seconds(LOCKOUT_MEMORY_SECS).micros();
-    let statements: [(&str, i64); 5] = [
+    let statements: [(&str, i64); 4] = [
         ("DELETE FROM email_challenges WHERE expires_at <= $1", at),
         ("DELETE FROM webauthn_challenges WHERE expires_at <= $1", at),
         (
@@ -24,7 +24,6 @@ pub async fn purge(db: &Db, now: Timestamp) -> Result<u64, sqlx::Error> {
             "DELETE FROM code_lockouts WHERE COALESCE(locked_until, window_start) <= $1",
             forgotten,
         ),
-        ("DELETE FROM recovery_holds WHERE held_until <= $1", at),
     ];
     let mut deleted = 0;
     for (sql, bound) in statements {

@@ -107,7 +107,7 @@ pub async fn start(
     })
 }
 
-/// Records a new interactive authentication of a session (elevation, passkey registration).
+/// Records a new interactive authentication of a session (elevation).
 pub async fn mark_authenticated(
     state: &AppState,
     session_id: &str,

@@ -232,6 +232,8 @@ pub async fn passkey_start(
     origin: Origin,
     ApiJson(body): ApiJson<PasskeyStart>,
 ) -> ApiResult<Json<Started>> {
+    // Parameters (step 8) before the limit (step 9), as the other starts do.
+    let email = body.email.as_deref().map(parse_email).transpose()?;
     super::limits::count_start(&state, &origin, state.clock.now()).await?;
     let no_passkeys = || {
         ApiError::new(
@@ -239,9 +241,8 @@ pub async fn passkey_start(
             "No passkeys are registered for this e-mail address.",
         )
     };
-    match body.email {
+    match email {
         Some(email) => {
-            let email = parse_email(&email)?;
             let account = account::find_by_email(&state.db, email.as_str())
                 .await?
                 .ok_or_else(no_passkeys)?;
@@ -405,13 +406,13 @@ pub async fn reset_start(
             None => templates::passkey_reset_no_account(email.as_str()),
         };
         codes::issue(&state, new, mail, now).await?;
-        let subject = account.as_ref().map_or(email.as_str(), |a| a.id.as_str());
+        // No address of a non-user is kept in the audit log.
         audit::record(
             state.db.writer(),
             &origin,
             now,
             "passkey_reset.requested",
-            Some(subject),
+            account.as_ref().map(|a| a.id.as_str()),
             json!({}),
         )
         .await?;
@@ -477,9 +478,9 @@ pub async fn reset_finish(
         .await?;
     sessions::revoke_all_but(&mut tx, &account.id, None, now).await?;
     let held_until = now.plus_seconds(state.config.recovery_hold_secs);
-    let held = super::recovery::hold(&mut tx, &account.id, now, held_until).await?;
+    let held = super::recovery::start(&mut tx, &account.id, now).await?;
     // Credentials issued before this instant answer 403002 for good.
-    sqlx::query("UPDATE users SET locked_at = $2 WHERE id = $1")
+    sqlx::query(crate::identity::account::LOCK_USER)
         .bind(&account.id)
         .bind(now.micros())
         .execute(&mut *tx)

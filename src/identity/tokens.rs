@@ -103,6 +103,7 @@ pub async fn create(
         &name,
         &scopes,
         body.expires_at,
+        caller.issued_at,
         now,
     )
     .await?;

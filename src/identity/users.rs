@@ -65,8 +65,16 @@ pub async fn bootstrap_admin(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    let (token_id, token) =
-        insert_access_token(&mut tx, &user_id, "bootstrap-admin", Scope::ALL, None, now).await?;
+    let (token_id, token) = insert_access_token(
+        &mut tx,
+        &user_id,
+        "bootstrap-admin",
+        Scope::ALL,
+        None,
+        now,
+        now,
+    )
+    .await?;
     let origin = Origin::command_line();
     audit::record(
         &mut *tx,
@@ -90,20 +98,22 @@ pub async fn bootstrap_admin(
     Ok((user_id, token))
 }
 
-/// Stores a new access token; returns its id and the secret (shown once).
+/// Stores a new access token; returns its id and the secret (shown once). `issued_under` is
+/// the start of the session that makes it (a lock holds the token as it holds the session).
 pub async fn insert_access_token(
     tx: &mut crate::db::Tx,
     user_id: &str,
     name: &str,
     scopes: &[Scope],
     expires_at: Option<Timestamp>,
+    issued_under: Timestamp,
     now: Timestamp,
 ) -> Result<(String, String), sqlx::Error> {
     let id = new_id("tok");
     let token = new_token("cht");
     sqlx::query(
-        "INSERT INTO access_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO access_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at, issued_under)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
     .bind(user_id)
@@ -112,6 +122,7 @@ pub async fn insert_access_token(
     .bind(scope::encode(scopes))
     .bind(now.micros())
     .bind(expires_at.map(|t| t.micros()))
+    .bind(issued_under.micros())
     .execute(&mut **tx)
     .await?;
     Ok((id, token))

@@ -103,7 +103,7 @@ impl Mailer {
                         .lock()
                         .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
                     if file.is_none() {
-                        *file = Some(crate::server_key::append_owner_only(&path)?);
+                        *file = Some(crate::files::append_owner_only(&path)?);
                     }
                     // One write of the whole line: appends from several processes stay whole.
                     file.as_mut()
@@ -163,7 +163,7 @@ impl Mailer {
             let claimed = sqlx::query(
                 "UPDATE mail_outbox SET attempts = attempts + 1, next_try_at = $2
                  WHERE id = $1 AND sent_at IS NULL AND next_try_at <= $3
-                 RETURNING body, attempts",
+                 RETURNING recipient, subject, body, attempts",
             )
             .bind(&id)
             .bind(now.plus_seconds(300).micros())
@@ -172,7 +172,19 @@ impl Mailer {
             .await?;
             let Some(message) = claimed else { continue };
             let attempts: i64 = message.try_get("attempts")?;
-            let result = match unseal(key, &id, &message.try_get::<String, _>("body")?) {
+            let recipient: String = message.try_get("recipient")?;
+            let body: String = message.try_get("body")?;
+            let queued = if recipient.is_empty() {
+                unseal(key, &id, &body)
+            } else {
+                // Queued in plain text by a version before sealing; sent as it is.
+                Some(Queued {
+                    to: recipient,
+                    subject: message.try_get("subject")?,
+                    text: body,
+                })
+            };
+            let result = match queued {
                 Some(queued) => match queued.to.parse::<Mailbox>() {
                     Ok(to) => match Message::builder()
                         .from((**from).clone())

@@ -51,9 +51,7 @@ pub async fn authorize(
         .await?
         .ok_or_else(org_not_found)?;
     let membership = sqlx::query(
-        "SELECT m.role, m.legal_signatory, h.held_until FROM memberships m
-         LEFT JOIN recovery_holds h ON h.org_id = m.org_id AND h.user_id = m.user_id
-         WHERE m.org_id = $1 AND m.user_id = $2",
+        "SELECT role, legal_signatory FROM memberships WHERE org_id = $1 AND user_id = $2",
     )
     .bind(org_id)
     .bind(&caller.user_id)
@@ -66,13 +64,15 @@ pub async fn authorize(
         )
     })?;
     // A member recovered by mailbox alone is held out before any role check (4.5).
-    let now = state.clock.now();
-    if let Some(until) = membership
-        .try_get::<Option<i64>, _>("held_until")?
-        .map(crate::time::Timestamp::from_micros)
-        .filter(|until| now < *until)
-    {
-        return Err(crate::identity::recovery::held(until, now));
+    if org.passkeys_required {
+        crate::identity::recovery::check_org(
+            state,
+            org_id,
+            &caller.user_id,
+            caller.recovered_at,
+            state.clock.now(),
+        )
+        .await?;
     }
     let role = Role::parse(&membership.try_get::<String, _>("role")?)
         .ok_or_else(|| ApiError::internal("unknown role stored"))?;

@@ -234,6 +234,7 @@ pub async fn remove(
     params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
 pub async fn end_recovery_hold(
     State(state): State<AppState>,
+    caller: Caller,
     ctx: OrgContext,
     origin: Origin,
     ApiPath(path): ApiPath<(String, String)>,
@@ -241,15 +242,16 @@ pub async fn end_recovery_hold(
     let (_, user_id) = path;
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
-    let ended = sqlx::query(
-        "DELETE FROM recovery_holds WHERE org_id = $1 AND user_id = $2 AND held_until > $3",
+    let released = crate::identity::recovery::release(
+        &mut tx,
+        &ctx.org.id,
+        &user_id,
+        &caller.user_id,
+        state.config.recovery_hold_secs,
+        now,
     )
-    .bind(&ctx.org.id)
-    .bind(&user_id)
-    .bind(now.micros())
-    .execute(&mut *tx)
     .await?;
-    if ended.rows_affected() == 0 {
+    if !released {
         return Err(ApiError::not_found("A recovery hold of this member"));
     }
     audit::record(

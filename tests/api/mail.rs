@@ -146,3 +146,28 @@ async fn undeliverable_mail_is_retried_later() {
     assert_eq!(attempts, 1);
     assert!(error.is_some());
 }
+
+/// Rows queued in plain text before sealing (an upgrade) are still delivered, then leave.
+#[tokio::test]
+async fn mail_queued_before_sealing_is_delivered_once() {
+    let (port, received) = fake_smtp().await;
+    let app = TestApp::spawn_configured(|c| c.mail = format!("smtp://127.0.0.1:{port}")).await;
+    let now = app.state.clock.now().micros();
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, recipient, subject, body, template, data, created_at, next_try_at)
+         VALUES ('mail_legacy', 'old@example.com', 'Old subject', 'Old body', 'invitation', '{}', $1, $1)",
+    )
+    .bind(now)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+    app.advance(1).await;
+    let messages = received.lock().unwrap().clone();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("Old body"), "{}", messages[0]);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
