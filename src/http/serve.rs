@@ -8,6 +8,8 @@
 //!   hyper 1.12, the minimum in Cargo.toml, and by the API test of idle connections).
 //! - **Connection cap**: a permit of a `max_connections` semaphore is taken *before* `accept`
 //!   and held by the connection's task, so further connections wait in the kernel's backlog.
+//! - **Slow readers**: a write that waits `request_timeout_secs` for a client that reads
+//!   nothing fails and ends the connection (`Wire`), so such clients cannot hold every permit.
 //! - **Graceful shutdown**: on the signal the loop stops accepting; every connection finishes
 //!   the request in flight (hyper's `graceful_shutdown`), then closes; `run` returns when the
 //!   last one has given its permit back.
@@ -38,6 +40,8 @@ use crate::http::wire::Wire;
 pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     pub(crate) header_read_timeout: Duration,
+    /// A client that reads none of an answer for this long loses the connection.
+    pub(crate) write_stall: Duration,
 }
 
 impl Limits {
@@ -45,6 +49,7 @@ impl Limits {
         Limits {
             max_connections: config.max_connections,
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs.max(1)),
+            write_stall: Duration::from_secs(config.request_timeout_secs.max(1)),
         }
     }
 }
@@ -100,6 +105,7 @@ pub(crate) async fn run(
             peer,
             stopped.clone(),
             permit,
+            limits.write_stall,
         ));
     }
 
@@ -118,12 +124,13 @@ async fn connection(
     peer: SocketAddr,
     mut stop: watch::Receiver<()>,
     _permit: OwnedSemaphorePermit,
+    write_stall: Duration,
 ) {
     let service = service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         app.clone().oneshot(request.map(Body::new))
     });
-    let io = TokioIo::new(Wire::new(stream));
+    let io = TokioIo::new(Wire::new(stream, write_stall));
     let mut conn = pin!(http.serve_connection(io, service));
     let result = tokio::select! {
         result = conn.as_mut() => result,
@@ -174,6 +181,7 @@ mod tests {
         let limits = Limits {
             max_connections: 10,
             header_read_timeout: Duration::from_secs(5),
+            write_stall: Duration::from_secs(5),
         };
         let server = tokio::spawn(run(listener, app, limits, async {
             let _ = signalled.await;

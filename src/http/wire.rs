@@ -33,6 +33,10 @@ pub(crate) struct Wire<S> {
     /// The last write took only part of what hyper offered: the next starts inside an answer.
     partial: bool,
     replacement: Option<Replacement>,
+    /// How long a write may wait for a client that reads nothing (a slow read would otherwise
+    /// hold the connection, and one of `max_connections`, for ever).
+    write_stall: std::time::Duration,
+    stalled_since: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Our answer in place of hyper's rejection, and the length of hyper's to report once it is
@@ -44,11 +48,36 @@ struct Replacement {
 }
 
 impl<S> Wire<S> {
-    pub(crate) fn new(inner: S) -> Wire<S> {
+    pub(crate) fn new(inner: S, write_stall: std::time::Duration) -> Wire<S> {
         Wire {
             inner,
             partial: false,
             replacement: None,
+            write_stall,
+            stalled_since: None,
+        }
+    }
+
+    /// Passes a write's result on; a write still waiting after `write_stall` fails instead.
+    fn unless_stalled<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled_since = None;
+            return poll;
+        }
+        let stall = self.write_stall;
+        let deadline = self
+            .stalled_since
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client has read nothing for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -78,6 +107,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        let poll = this.write(cx, bufs);
+        this.unless_stalled(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.unless_stalled(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.unless_stalled(cx, poll)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Wire<S> {
+    fn write(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let this = self;
         if this.replacement.is_none() && !this.partial {
             this.replacement = Rejection::recognise(bufs).map(|rejection| Replacement {
                 bytes: rejection.problem_answer(),
@@ -105,18 +158,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
         let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
         this.partial = n < offered;
         Poll::Ready(Ok(n))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -212,6 +253,40 @@ impl Rejection {
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn a_client_that_reads_nothing_loses_the_connection() {
+        use tokio::io::AsyncWriteExt as _;
+        let (server, _client) = tokio::io::duplex(64);
+        let mut wire = Wire::new(server, std::time::Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let error = wire
+            .write_all(&[b'x'; 4096])
+            .await
+            .expect_err("the client never reads");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_reads_keeps_the_connection() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (server, mut client) = tokio::io::duplex(64);
+        let mut wire = Wire::new(server, std::time::Duration::from_millis(200));
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 16];
+            while got.len() < 4096 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                let n = client.read(&mut chunk).await.unwrap();
+                got.extend_from_slice(&chunk[..n]);
+            }
+            got.len()
+        });
+        wire.write_all(&[b'y'; 4096]).await.unwrap();
+        assert_eq!(reader.await.unwrap(), 4096);
+    }
+
     use super::*;
 
     fn recognise(parts: &[&[u8]]) -> Option<Rejection> {
