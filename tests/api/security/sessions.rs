@@ -150,33 +150,11 @@ async fn private_answers_are_not_stored() {
 #[tokio::test]
 async fn a_second_restricted_session_needs_the_new_passkey_to_register() {
     let app = TestApp::spawn().await;
-    let user = app.sign_in("two@example.com").await;
-    let mut first = SoftAuthenticator::new();
-    register(&app, &user, &mut first).await;
-    crate::passkeys::elevate_by_passkey(&app, &user, &mut first).await;
+    let (user, _) = super::passkey_user(&app, "two@example.com").await;
     app.post_as(&user.token, "/v1/me/security/require-passkeys", &json!({}))
         .await
         .assert_status(200);
-    app.post(
-        "/v1/auth/passkey-reset/start",
-        &json!({"email": user.email}),
-    )
-    .await
-    .assert_status(202);
-    let code = app.last_code(&user.email, "passkey-reset-code");
-    let one = app
-        .post(
-            "/v1/auth/passkey-reset/finish",
-            &json!({"email": user.email, "code": code}),
-        )
-        .await;
-    let one = User {
-        token: one.assert_status(200)["sessionToken"]
-            .as_str()
-            .unwrap()
-            .into(),
-        ..user.clone()
-    };
+    let one = super::reset_passkeys(&app, &user).await;
     let (challenge, code) = app.start_email_sign_in(&user.email).await;
     let two = app.verify_code(&challenge, &code).await;
     assert_eq!(two.assert_status(200)["restricted"], true);
