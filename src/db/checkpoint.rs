@@ -25,6 +25,12 @@ impl Db {
         sqlx::query("PRAGMA wal_autocheckpoint = 0")
             .execute(self.writer())
             .await?;
+        self.write(|w| {
+            w.query("PRAGMA wal_autocheckpoint = 0", &[])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.detail))?;
         let db = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(EVERY);

@@ -7,6 +7,7 @@
 mod checkpoint;
 mod migrations;
 pub mod page;
+pub mod unit;
 mod writer;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection as _, Executor};
 
 pub use sqlx::Any;
+pub use unit::{FromRecord, Record, Unit, UnitError, Value};
 pub use writer::{Tx, Writer};
 pub type Row = sqlx::any::AnyRow;
 
@@ -86,7 +88,13 @@ impl Db {
             Backend::Sqlite => {
                 let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
                 conn.execute(SQLITE_PRAGMAS).await?;
-                Writer::single(conn)
+                let unit_conn = match &sqlite_file {
+                    Some(file) => Some(open_unit_writer(file).map_err(|e| {
+                        sqlx::Error::Configuration(format!("opening the writer: {e}").into())
+                    })?),
+                    None => None,
+                };
+                Writer::single(conn, unit_conn)
             }
             Backend::Postgres => Writer::Pool(pool.clone()),
         };
@@ -132,6 +140,37 @@ impl Db {
         migrations::is_current(self).await
     }
 
+    /// Runs a unit of work (see `unit.rs`): `work` in one transaction, handed to the database
+    /// once; its `Err` rolls back. The unit finishes even when the caller stops waiting.
+    pub async fn write<T, F>(&self, work: F) -> crate::error::ApiResult<T>
+    where
+        F: FnOnce(&mut Unit<'_>) -> crate::error::ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = tokio::runtime::Handle::current();
+        let ran = match &self.writer {
+            Writer::Single(single) => {
+                let mut guard = writer::lock(single).await?;
+                tokio::task::spawn_blocking(move || {
+                    let single = &mut *guard;
+                    match single.unit_conn.as_mut() {
+                        Some(conn) => unit::run_sqlite(conn, work),
+                        None => unit::run_sqlx(&mut single.conn, &handle, "BEGIN IMMEDIATE", work),
+                    }
+                })
+                .await
+            }
+            Writer::Pool(pool) => {
+                let mut conn = pool.acquire().await?;
+                tokio::task::spawn_blocking(move || {
+                    unit::run_sqlx(&mut conn, &handle, "BEGIN", work)
+                })
+                .await
+            }
+        };
+        ran.map_err(crate::error::ApiError::internal)?
+    }
+
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a transaction never fails half-way upgrading a read lock.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
@@ -170,6 +209,15 @@ impl Db {
         self.pool.close().await;
         self.writer.close().await;
     }
+}
+
+/// The writer's rusqlite connection for units of work, with the pragmas of every connection.
+fn open_unit_writer(file: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(file)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(SQLITE_PRAGMAS)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
 }
 
 /// A rusqlite connection that only reads (`query_only`), waiting for locks as sqlx's do.

@@ -32,7 +32,10 @@ pub enum Writer {
 /// the connection's own thread in order: a `BEGIN` whose caller was cancelled still counts,
 /// and a rollback with nothing open does nothing.
 pub struct Single {
-    conn: AnyConnection,
+    pub(super) conn: AnyConnection,
+    /// On a SQLite file, the writer's connection for units of work (`Db::write`): same file,
+    /// same lock, but statements run in place on the unit's thread.
+    pub(super) unit_conn: Option<rusqlite::Connection>,
     /// A `BEGIN`, `COMMIT` or `ROLLBACK` was sent and not seen to finish (its caller was
     /// cancelled, or a rollback was only queued): the next holder waits for the connection's
     /// queue to drain before it looks at the transaction depth.
@@ -43,9 +46,10 @@ pub struct Single {
 const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Writer {
-    pub fn single(conn: AnyConnection) -> Writer {
+    pub fn single(conn: AnyConnection, unit_conn: Option<rusqlite::Connection>) -> Writer {
         Writer::Single(Arc::new(Mutex::new(Single {
             conn,
+            unit_conn,
             unsettled: false,
         })))
     }
@@ -79,7 +83,7 @@ impl Writer {
 
 /// Takes the writer; a transaction left open (a request cancelled during `BEGIN` or
 /// `COMMIT`, a rollback that could not be sent) is rolled back first.
-async fn lock(single: &Arc<Mutex<Single>>) -> Result<OwnedMutexGuard<Single>, Error> {
+pub(super) async fn lock(single: &Arc<Mutex<Single>>) -> Result<OwnedMutexGuard<Single>, Error> {
     let mut guard = tokio::time::timeout(LOCK_TIMEOUT, single.clone().lock_owned())
         .await
         .map_err(|_| Error::PoolTimedOut)?;

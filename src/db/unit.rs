@@ -1,0 +1,628 @@
+//! Units of work: a whole write — the reads it needs, its writes, its audit records — as one
+//! synchronous closure in one transaction, handed to the database once (kanidm's write
+//! ticket, then a synchronous transaction).
+//!
+//! Nothing can be awaited inside a unit, so a unit cannot wait for the writer it holds (the
+//! self-deadlock `writer()` inside `begin_write` allowed on SQLite), and nothing slow or remote
+//! (mail, a payment provider) can run while the write lock is held.
+//!
+//! - **SQLite (a file)**: the writer lock is taken, then the closure runs on a blocking thread
+//!   over a rusqlite connection of the writer's own, between `BEGIN IMMEDIATE` and `COMMIT`:
+//!   each statement is a call into SQLite on that thread, with no hand-off per statement.
+//! - **PostgreSQL (and in-memory SQLite)**: the closure runs on a blocking thread over one
+//!   pooled connection; each statement is driven to completion there (`Handle::block_on`).
+//!
+//! SQL is written once, with `$n` placeholders, for both. Rows come back as owned [`Record`]s
+//! that domain types decode once ([`FromRecord`]). The closure's `Err` rolls back; a refusal
+//! that must still commit (a counted failure) is an `Ok` value.
+
+use std::sync::Arc;
+
+use crate::error::{ApiError, ApiResult};
+
+/// A bound parameter or a read value. NULLs keep their type, which PostgreSQL needs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Value {
+        Value::Int(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Int(Some(v as i64))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(Some(v.to_string()))
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(Some(v))
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Text(Some(v.clone()))
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Value {
+        Value::Text(v.map(str::to_string))
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Value {
+        Value::Text(v)
+    }
+}
+
+impl From<crate::time::Timestamp> for Value {
+    fn from(v: crate::time::Timestamp) -> Value {
+        Value::Int(Some(v.micros()))
+    }
+}
+
+impl From<Option<crate::time::Timestamp>> for Value {
+    fn from(v: Option<crate::time::Timestamp>) -> Value {
+        Value::Int(v.map(|t| t.micros()))
+    }
+}
+
+/// The parameters of one statement: `params![a, b]`.
+#[macro_export]
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        &[$($crate::db::unit::Value::from($value)),*][..]
+    };
+}
+
+/// What a statement in a unit can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error("column `{0}`: {1}")]
+    Column(String, &'static str),
+}
+
+impl UnitError {
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            UnitError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            UnitError::Sqlx(e) => super::is_unique_violation(e),
+            _ => false,
+        }
+    }
+}
+
+impl From<UnitError> for ApiError {
+    fn from(e: UnitError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+/// One row, owned: column names shared by every row of a statement.
+#[derive(Clone, Debug)]
+pub struct Record {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Record {
+    fn value(&self, column: &str) -> Result<&Value, UnitError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .map(|i| &self.values[i])
+            .ok_or_else(|| UnitError::Column(column.into(), "not in the row"))
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, UnitError> {
+        match self.value(column)? {
+            Value::Int(v) => Ok(*v),
+            Value::Text(None) => Ok(None),
+            Value::Text(Some(_)) => Err(UnitError::Column(column.into(), "is text, not a number")),
+        }
+    }
+
+    pub fn int(&self, column: &str) -> Result<i64, UnitError> {
+        self.opt_int(column)?
+            .ok_or_else(|| UnitError::Column(column.into(), "is NULL"))
+    }
+
+    pub fn flag(&self, column: &str) -> Result<bool, UnitError> {
+        Ok(self.int(column)? != 0)
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, UnitError> {
+        match self.value(column)? {
+            Value::Text(v) => Ok(v.clone()),
+            Value::Int(None) => Ok(None),
+            Value::Int(Some(_)) => Err(UnitError::Column(column.into(), "is a number, not text")),
+        }
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, UnitError> {
+        self.opt_text(column)?
+            .ok_or_else(|| UnitError::Column(column.into(), "is NULL"))
+    }
+
+    pub fn opt_time(&self, column: &str) -> Result<Option<crate::time::Timestamp>, UnitError> {
+        Ok(self
+            .opt_int(column)?
+            .map(crate::time::Timestamp::from_micros))
+    }
+
+    pub fn time(&self, column: &str) -> Result<crate::time::Timestamp, UnitError> {
+        Ok(crate::time::Timestamp::from_micros(self.int(column)?))
+    }
+}
+
+/// A domain type read from a row, once for both databases.
+pub trait FromRecord: Sized {
+    fn from_record(record: &Record) -> Result<Self, UnitError>;
+}
+
+/// The statements of a unit.
+pub struct Unit<'a> {
+    inner: Inner<'a>,
+}
+
+enum Inner<'a> {
+    Sqlite(&'a rusqlite::Transaction<'a>),
+    Sqlx {
+        conn: &'a mut sqlx::AnyConnection,
+        handle: &'a tokio::runtime::Handle,
+    },
+}
+
+impl Unit<'_> {
+    /// Runs a statement; the number of rows it changed.
+    pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, UnitError> {
+        match &mut self.inner {
+            Inner::Sqlite(tx) => {
+                let mut statement = tx.prepare_cached(&sqlite_sql(sql))?;
+                bind(&mut statement, params)?;
+                Ok(statement.raw_execute()? as u64)
+            }
+            Inner::Sqlx { conn, handle } => {
+                let query = sqlx_query(sql, params);
+                let done = handle.block_on(sqlx::Executor::execute(&mut **conn, query))?;
+                Ok(done.rows_affected())
+            }
+        }
+    }
+
+    /// Every row of a query.
+    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Record>, UnitError> {
+        match &mut self.inner {
+            Inner::Sqlite(tx) => {
+                let mut statement = tx.prepare_cached(&sqlite_sql(sql))?;
+                bind(&mut statement, params)?;
+                let columns: Arc<[String]> = statement
+                    .column_names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                let mut rows = statement.raw_query();
+                let mut records = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let mut values = Vec::with_capacity(columns.len());
+                    for i in 0..columns.len() {
+                        values.push(match row.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => Value::Int(None),
+                            rusqlite::types::ValueRef::Integer(v) => Value::Int(Some(v)),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                Value::Text(Some(String::from_utf8_lossy(t).into_owned()))
+                            }
+                            rusqlite::types::ValueRef::Real(v) => Value::Int(Some(v as i64)),
+                            rusqlite::types::ValueRef::Blob(b) => {
+                                Value::Text(Some(String::from_utf8_lossy(b).into_owned()))
+                            }
+                        });
+                    }
+                    records.push(Record {
+                        columns: columns.clone(),
+                        values,
+                    });
+                }
+                Ok(records)
+            }
+            Inner::Sqlx { conn, handle } => {
+                let query = sqlx_query(sql, params);
+                let rows = handle.block_on(sqlx::Executor::fetch_all(&mut **conn, query))?;
+                rows.iter().map(sqlx_record).collect()
+            }
+        }
+    }
+
+    /// The first row of a query, if any.
+    pub fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Record>, UnitError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// The one row a query must return.
+    pub fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Record, UnitError> {
+        self.query_opt(sql, params)?
+            .ok_or(UnitError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Which database runs this unit, for the few statements that must differ.
+    pub fn backend(&self) -> super::Backend {
+        match &self.inner {
+            Inner::Sqlite(_) => super::Backend::Sqlite,
+            Inner::Sqlx { conn, .. } => match conn.backend_name() {
+                "PostgreSQL" => super::Backend::Postgres,
+                _ => super::Backend::Sqlite,
+            },
+        }
+    }
+}
+
+/// `$n` placeholders as SQLite numbers them (`?n`): SQLite gives `$name` parameters the next
+/// free index in order of appearance, which would bind `$2 … $1` the wrong way round.
+fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    std::borrow::Cow::Owned(sql.replace('$', "?"))
+}
+
+fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<(), UnitError> {
+    statement.clear_bindings();
+    for (i, value) in params.iter().enumerate() {
+        match value {
+            Value::Int(v) => statement.raw_bind_parameter(i + 1, v)?,
+            Value::Text(v) => statement.raw_bind_parameter(i + 1, v.as_deref())?,
+        }
+    }
+    Ok(())
+}
+
+fn sqlx_query<'q>(
+    sql: &'q str,
+    params: &[Value],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for value in params {
+        query = match value.clone() {
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+fn sqlx_record(row: &sqlx::any::AnyRow) -> Result<Record, UnitError> {
+    use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+    let columns: Arc<[String]> = row.columns().iter().map(|c| c.name().to_string()).collect();
+    let mut values = Vec::with_capacity(columns.len());
+    for i in 0..columns.len() {
+        let raw = row.try_get_raw(i)?;
+        let is_null = raw.is_null();
+        let kind = raw.type_info().name().to_ascii_uppercase();
+        values.push(if kind.contains("INT") || kind == "BOOLEAN" {
+            Value::Int(if is_null {
+                None
+            } else {
+                Some(row.try_get::<i64, _>(i)?)
+            })
+        } else if is_null {
+            Value::Text(None)
+        } else {
+            Value::Text(Some(row.try_get::<String, _>(i)?))
+        });
+    }
+    Ok(Record { columns, values })
+}
+
+/// Runs `work` between `BEGIN IMMEDIATE` and `COMMIT` (rolled back on `Err`) on `conn`.
+pub(super) fn run_sqlite<T>(
+    conn: &mut rusqlite::Connection,
+    work: impl FnOnce(&mut Unit<'_>) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let tx = rusqlite::Transaction::new(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(UnitError::from)?;
+    let result = {
+        let mut unit = Unit {
+            inner: Inner::Sqlite(&tx),
+        };
+        work(&mut unit)
+    };
+    match result {
+        Ok(value) => {
+            tx.commit().map_err(UnitError::from)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // Dropping the transaction rolls it back.
+            drop(tx);
+            Err(e)
+        }
+    }
+}
+
+/// Runs `work` in a transaction on an sqlx connection, from a blocking thread.
+pub(super) fn run_sqlx<T>(
+    conn: &mut sqlx::AnyConnection,
+    handle: &tokio::runtime::Handle,
+    begin: &str,
+    work: impl FnOnce(&mut Unit<'_>) -> ApiResult<T>,
+) -> ApiResult<T> {
+    use sqlx::Executor as _;
+    handle
+        .block_on(conn.execute(sqlx::AssertSqlSafe(begin.to_string())))
+        .map_err(UnitError::from)?;
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut unit = Unit {
+            inner: Inner::Sqlx {
+                conn: &mut *conn,
+                handle,
+            },
+        };
+        work(&mut unit)
+    }));
+    let result = match ran {
+        Ok(result) => result,
+        Err(panic) => {
+            // A pooled connection must not go back with the transaction open.
+            let _ = handle.block_on(conn.execute("ROLLBACK"));
+            std::panic::resume_unwind(panic)
+        }
+    };
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = handle.block_on(conn.execute(end));
+    match (result, ended) {
+        (Ok(value), Ok(_)) => Ok(value),
+        (Ok(_), Err(e)) => Err(UnitError::from(e).into()),
+        (Err(e), _) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_keep_their_numbers_on_sqlite() {
+        assert_eq!(
+            sqlite_sql("UPDATE t SET a = $2 WHERE id = $1"),
+            "UPDATE t SET a = ?2 WHERE id = ?1"
+        );
+        assert_eq!(sqlite_sql("SELECT 1"), "SELECT 1");
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    //! `Db::write` on a SQLite file and, with `CHARTER_TEST_DATABASE_URL`, on PostgreSQL.
+
+    use super::*;
+    use crate::db::Db;
+    use crate::error::ErrorCode;
+
+    /// A fresh migrated database: a temporary SQLite file, or a new PostgreSQL database.
+    async fn fresh() -> (Db, tempfile::TempDir, Option<(String, String)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg) = match std::env::var("CHARTER_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(admin_url) => {
+                let name = crate::crypto::new_id("charter_t").to_lowercase();
+                let admin = Db::connect(&admin_url, 1).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(admin.pool())
+                    .await
+                    .unwrap();
+                admin.close().await;
+                let (base, _) = admin_url.rsplit_once('/').unwrap();
+                (format!("{base}/{name}"), Some((admin_url, name)))
+            }
+            None => (
+                format!("sqlite://{}", dir.path().join("t.db").display()),
+                None,
+            ),
+        };
+        let db = Db::connect(&url, 4).await.unwrap();
+        db.migrate().await.unwrap();
+        (db, dir, pg)
+    }
+
+    async fn drop_database(db: Db, pg: Option<(String, String)>) {
+        db.close().await;
+        if let Some((admin_url, name)) = pg {
+            let admin = Db::connect(&admin_url, 1).await.unwrap();
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(admin.pool())
+            .await;
+            admin.close().await;
+        }
+    }
+
+    const INSERT: &str = "INSERT INTO installation_secrets (name, secret) VALUES ($2, $1)";
+
+    async fn names(db: &Db) -> Vec<String> {
+        sqlx::query_scalar("SELECT name FROM installation_secrets ORDER BY name")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_commits_whole_or_not_at_all() {
+        let (db, _dir, pg) = fresh().await;
+        // Placeholders bind by number, whatever their order in the text.
+        let read = db
+            .write(|w| {
+                w.execute(INSERT, crate::params!["secret-a", "a"])?;
+                w.execute(INSERT, crate::params!["secret-b", "b"])?;
+                let row = w.query_one(
+                    "SELECT name, secret FROM installation_secrets WHERE name = $1",
+                    crate::params!["a"],
+                )?;
+                Ok((row.text("name")?, row.text("secret")?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(read, ("a".to_string(), "secret-a".to_string()));
+        let failed = db
+            .write(|w| {
+                w.execute(INSERT, crate::params!["x", "c"])?;
+                Err::<(), _>(ApiError::new(ErrorCode::ValidationError, "no"))
+            })
+            .await;
+        assert_eq!(failed.unwrap_err().code, ErrorCode::ValidationError);
+        let duplicate = db
+            .write(|w| {
+                w.execute(INSERT, crate::params!["x", "d"])?;
+                // A refusal is decided without a failing statement (on PostgreSQL a failed
+                // statement ends the transaction), and returned as a value: the unit commits.
+                let taken = w.execute(
+                    "INSERT INTO installation_secrets (name, secret) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    crate::params!["a", "y"],
+                )? == 0;
+                Ok(taken)
+            })
+            .await;
+        assert!(duplicate.unwrap());
+        // A failing statement is an error like any other.
+        let violated = db
+            .write(|w| match w.execute(INSERT, crate::params!["y", "a"]) {
+                Err(e) => Ok(e.is_unique_violation()),
+                Ok(_) => Ok(false),
+            })
+            .await;
+        assert!(violated.unwrap());
+        assert_eq!(names(&db).await, ["a", "b", "d"]);
+        drop_database(db, pg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_unit_rolls_back_and_frees_the_writer() {
+        let (db, _dir, pg) = fresh().await;
+        let panicked = db
+            .write(|w| -> ApiResult<()> {
+                w.execute(INSERT, crate::params!["x", "lost"])?;
+                panic!("a bug inside a unit");
+            })
+            .await;
+        assert_eq!(panicked.unwrap_err().code, ErrorCode::UnexpectedError);
+        db.write(|w| {
+            w.execute(INSERT, crate::params!["x", "kept"])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(names(&db).await, ["kept"]);
+        drop_database(db, pg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_finishes_when_its_caller_goes_away() {
+        let (db, _dir, pg) = fresh().await;
+        let started = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let inside = started.clone();
+        let unit = db.write(move |w| {
+            w.execute(INSERT, crate::params!["x", "finished"])?;
+            inside.wait();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            w.execute(INSERT, crate::params!["y", "finished-too"])?;
+            Ok(())
+        });
+        let waiter = tokio::task::spawn_blocking(move || started.wait());
+        tokio::select! {
+            _ = unit => panic!("the unit should still be running"),
+            _ = waiter => {}
+        }
+        // The caller dropped its future; the unit commits anyway, and the writer is free.
+        db.write(|w| {
+            w.execute(INSERT, crate::params!["z", "after"])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // (On PostgreSQL the second unit did not wait for the first: give it time to end.)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while names(&db).await.len() < 3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(names(&db).await, ["after", "finished", "finished-too"]);
+        drop_database(db, pg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn units_from_many_tasks_serialise() {
+        let (db, _dir, pg) = fresh().await;
+        db.write(|w| {
+            w.execute(INSERT, crate::params!["0", "counter"])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(|w| {
+                    // Read, then write: lost updates would show if units interleaved.
+                    let n: i64 = w
+                        .query_one(
+                            "SELECT secret FROM installation_secrets WHERE name = $1",
+                            crate::params!["counter"],
+                        )?
+                        .text("secret")?
+                        .parse()
+                        .unwrap();
+                    w.execute(
+                        "UPDATE installation_secrets SET secret = $1 WHERE name = $2",
+                        crate::params![(n + 1).to_string(), "counter"],
+                    )?;
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let n: String =
+            sqlx::query_scalar("SELECT secret FROM installation_secrets WHERE name = 'counter'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        // PostgreSQL's READ COMMITTED would lose updates here; units there lock what they
+        // change (`FOR UPDATE`) where it matters. This test is about SQLite's single writer.
+        if db.backend() == crate::db::Backend::Sqlite {
+            assert_eq!(n, "40");
+        }
+        drop_database(db, pg).await;
+    }
+}
