@@ -40,6 +40,34 @@ pub async fn purge(
     Ok(done.rows_affected())
 }
 
+const INSERT_EVENT: &str = "INSERT INTO audit_events (id, created_at, action, actor, subject, details, request_id, source_address)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Records one event inside a unit of work.
+pub fn record_in(
+    w: &mut crate::db::Unit<'_>,
+    origin: &Origin,
+    at: Timestamp,
+    action: &str,
+    subject: Option<&str>,
+    details: Value,
+) -> Result<(), crate::db::UnitError> {
+    w.execute(
+        INSERT_EVENT,
+        crate::params![
+            new_id("evt"),
+            at,
+            action,
+            origin.actor.clone(),
+            subject,
+            details.to_string(),
+            origin.request_id.clone(),
+            origin.source_address.clone(),
+        ],
+    )?;
+    Ok(())
+}
+
 /// Records one event inside the caller's transaction or pool.
 pub async fn record<'e, E>(
     executor: E,
@@ -52,20 +80,17 @@ pub async fn record<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO audit_events (id, created_at, action, actor, subject, details, request_id, source_address)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(new_id("evt"))
-    .bind(at.micros())
-    .bind(action)
-    .bind(origin.actor.clone())
-    .bind(subject.map(str::to_string))
-    .bind(details.to_string())
-    .bind(origin.request_id.clone())
-    .bind(origin.source_address.clone())
-    .execute(executor)
-    .await?;
+    sqlx::query(INSERT_EVENT)
+        .bind(new_id("evt"))
+        .bind(at.micros())
+        .bind(action)
+        .bind(origin.actor.clone())
+        .bind(subject.map(str::to_string))
+        .bind(details.to_string())
+        .bind(origin.request_id.clone())
+        .bind(origin.source_address.clone())
+        .execute(executor)
+        .await?;
     Ok(())
 }
 

@@ -31,6 +31,67 @@ pub struct Account {
 pub const ACCOUNT_COLUMNS: &str = "id, email, display_name, created_at, platform_admin, terms_accepted_version, banned_at, ban_reason, suspended_until, suspend_reason, locked_at, passkeys_required, webauthn_handle, email_verified_at,
     (SELECT COUNT(*) FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = users.id AND o.passkeys_required = 1) AS organization_policies";
 
+impl crate::db::FromRecord for Account {
+    fn from_record(r: &crate::db::Record) -> Result<Account, crate::db::UnitError> {
+        Ok(Account {
+            id: r.text("id")?,
+            email: r.text("email")?,
+            display_name: r.opt_text("display_name")?,
+            created_at: r.time("created_at")?,
+            platform_admin: r.flag("platform_admin")?,
+            terms_accepted_version: r.opt_text("terms_accepted_version")?,
+            banned_at: r.opt_time("banned_at")?,
+            ban_reason: r.opt_text("ban_reason")?,
+            suspended_until: r.opt_time("suspended_until")?,
+            suspend_reason: r.opt_text("suspend_reason")?,
+            locked_at: r.opt_time("locked_at")?,
+            passkeys_required: r.flag("passkeys_required")?,
+            webauthn_handle: r.text("webauthn_handle")?,
+            email_verified: r.opt_int("email_verified_at")?.is_some(),
+            organization_policies: r.int("organization_policies")?,
+        })
+    }
+}
+
+/// The account of an address, inside a unit of work.
+pub fn find_by_email_in(
+    w: &mut crate::db::Unit<'_>,
+    email: &str,
+) -> Result<Option<Account>, crate::db::UnitError> {
+    use crate::db::FromRecord as _;
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1");
+    w.query_opt(&sql, crate::params![email])?
+        .as_ref()
+        .map(Account::from_record)
+        .transpose()
+}
+
+/// Creates a user inside a unit; `false` when the id or the e-mail is taken.
+pub fn insert_in(
+    w: &mut crate::db::Unit<'_>,
+    id: &str,
+    email: &str,
+    display_name: Option<&str>,
+    now: Timestamp,
+    verified: bool,
+) -> Result<bool, crate::db::UnitError> {
+    Ok(w.execute(
+        INSERT_USER,
+        crate::params![
+            id,
+            email,
+            display_name,
+            now,
+            super::webauthn::new_user_handle(),
+            verified.then_some(now),
+        ],
+    )? == 1)
+}
+
+const INSERT_USER: &str =
+    "INSERT INTO users (id, email, display_name, created_at, webauthn_handle, email_verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+
 impl Account {
     pub fn from_row(row: &crate::db::Row) -> Result<Account, sqlx::Error> {
         let time = |name: &str| -> Result<Option<Timestamp>, sqlx::Error> {
@@ -190,18 +251,15 @@ pub async fn insert<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let result = sqlx::query(
-        "INSERT INTO users (id, email, display_name, created_at, webauthn_handle, email_verified_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(email)
-    .bind(display_name.map(str::to_string))
-    .bind(now.micros())
-    .bind(super::webauthn::new_user_handle())
-    .bind(verified.then_some(now.micros()))
-    .execute(executor)
-    .await?;
+    let result = sqlx::query(INSERT_USER)
+        .bind(id)
+        .bind(email)
+        .bind(display_name.map(str::to_string))
+        .bind(now.micros())
+        .bind(super::webauthn::new_user_handle())
+        .bind(verified.then_some(now.micros()))
+        .execute(executor)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 

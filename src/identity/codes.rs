@@ -10,6 +10,7 @@ use sqlx::Row as _;
 
 use crate::crypto::{constant_time_eq, new_id};
 use crate::db::Db;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::server_key::ServerKey;
 use crate::time::Timestamp;
@@ -65,44 +66,52 @@ pub fn locked_out(until: Timestamp, now: Timestamp) -> ApiError {
     .with_header(header::RETRY_AFTER, HeaderValue::from(retry as u64))
 }
 
-/// Counts one mailed code; past the hourly quota answers 403005.
-pub async fn reserve_send(db: &Db, email: &str, purpose: Purpose, now: Timestamp) -> ApiResult<()> {
-    let cutoff = now.minus_seconds(3600).micros();
-    let row = sqlx::query(
+/// Counts one mailed code against the address's hourly quota; past it, when the window ends.
+pub fn reserve_send_in(
+    w: &mut Unit<'_>,
+    email: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, UnitError> {
+    let row = w.query_one(
         "INSERT INTO send_quotas (email, kind, window_start, sent) VALUES ($1, $2, $3, 1)
          ON CONFLICT (email, kind) DO UPDATE SET
            sent = CASE WHEN send_quotas.window_start <= $4 THEN 1 ELSE send_quotas.sent + 1 END,
            window_start = CASE WHEN send_quotas.window_start <= $4 THEN $3 ELSE send_quotas.window_start END
          RETURNING sent, window_start",
-    )
-    .bind(email)
-    .bind(purpose.as_str())
-    .bind(now.micros())
-    .bind(cutoff)
-    .fetch_one(db.writer())
-    .await?;
-    let sent: i64 = row.try_get("sent")?;
-    if sent > MAX_SENDS_PER_HOUR {
-        let until = Timestamp::from_micros(row.try_get("window_start")?).plus_seconds(3600);
-        return Err(locked_out(until, now));
+        crate::params![email, purpose.as_str(), now, now.minus_seconds(3600)],
+    )?;
+    Ok((row.int("sent")? > MAX_SENDS_PER_HOUR).then(|| {
+        Timestamp::from_micros(row.int("window_start").unwrap_or_default()).plus_seconds(3600)
+    }))
+}
+
+/// Counts one mailed code; past the hourly quota answers 403005.
+pub async fn reserve_send(db: &Db, email: &str, purpose: Purpose, now: Timestamp) -> ApiResult<()> {
+    let email = email.to_string();
+    match db
+        .write(move |w| Ok(reserve_send_in(w, &email, purpose, now)?))
+        .await?
+    {
+        Some(until) => Err(locked_out(until, now)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn lock_seconds(level: i64) -> i64 {
     (FIRST_LOCK_SECS << level.clamp(0, 8)).min(MAX_LOCK_SECS)
 }
 
-/// Reserves one verification attempt for the address, or answers 403005 while it is locked.
-pub async fn reserve_attempt(
-    db: &Db,
+/// Reserves one verification attempt for the address; while it is locked, when the lock ends.
+pub fn reserve_attempt_in(
+    w: &mut Unit<'_>,
     email: &str,
     purpose: Purpose,
     now: Timestamp,
-) -> ApiResult<()> {
-    let window_cutoff = now.minus_seconds(FAILURE_WINDOW_SECS).micros();
+) -> Result<Option<Timestamp>, UnitError> {
+    let window_cutoff = now.minus_seconds(FAILURE_WINDOW_SECS);
     // A fresh window starts when the old one is over or an earlier lock has expired.
-    let row = sqlx::query(
+    let row = w.query_one(
         "INSERT INTO code_lockouts (email, kind, failures, window_start) VALUES ($1, $2, 1, $3)
          ON CONFLICT (email, kind) DO UPDATE SET
            failures = CASE
@@ -117,69 +126,46 @@ pub async fn reserve_attempt(
              WHEN code_lockouts.locked_until IS NOT NULL AND code_lockouts.locked_until <= $3 THEN NULL
              ELSE code_lockouts.locked_until END
          RETURNING failures, locked_until, lock_level",
-    )
-    .bind(email)
-    .bind(purpose.as_str())
-    .bind(now.micros())
-    .bind(window_cutoff)
-    .fetch_one(db.writer())
-    .await?;
-    let failures: i64 = row.try_get("failures")?;
-    if let Some(until) = row.try_get::<Option<i64>, _>("locked_until")? {
-        return Err(locked_out(Timestamp::from_micros(until), now));
+        crate::params![email, purpose.as_str(), now, window_cutoff],
+    )?;
+    if let Some(until) = row.opt_time("locked_until")? {
+        return Ok(Some(until));
     }
-    if failures > MAX_FAILURES {
+    if row.int("failures")? > MAX_FAILURES {
         // The lock is being set by the attempt that reached the limit; name when it will end.
-        let level: i64 = row.try_get("lock_level")?;
-        return Err(locked_out(now.plus_seconds(lock_seconds(level)), now));
+        return Ok(Some(now.plus_seconds(lock_seconds(row.int("lock_level")?))));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// After a wrong code: locks the address when this was the last allowed attempt.
-pub async fn record_failure(
-    db: &Db,
+pub fn record_failure_in(
+    w: &mut Unit<'_>,
     email: &str,
     purpose: Purpose,
     now: Timestamp,
-) -> ApiResult<Option<Timestamp>> {
-    let row = sqlx::query(
+) -> Result<Option<Timestamp>, UnitError> {
+    let Some(row) = w.query_opt(
         "SELECT failures, lock_level FROM code_lockouts WHERE email = $1 AND kind = $2",
-    )
-    .bind(email)
-    .bind(purpose.as_str())
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let failures: i64 = row.try_get("failures")?;
-    if failures < MAX_FAILURES {
+        crate::params![email, purpose.as_str()],
+    )?
+    else {
+        return Ok(None);
+    };
+    if row.int("failures")? < MAX_FAILURES {
         return Ok(None);
     }
-    let level: i64 = row.try_get("lock_level")?;
-    let until = now.plus_seconds(lock_seconds(level));
-    let locked = sqlx::query(
+    let until = now.plus_seconds(lock_seconds(row.int("lock_level")?));
+    let locked = w.execute(
         "UPDATE code_lockouts SET locked_until = $3, lock_level = lock_level + 1
          WHERE email = $1 AND kind = $2 AND locked_until IS NULL",
-    )
-    .bind(email)
-    .bind(purpose.as_str())
-    .bind(until.micros())
-    .execute(db.writer())
-    .await?;
-    Ok((locked.rows_affected() == 1).then_some(until))
-}
-
-/// A success clears the count and the doubling.
-pub async fn clear_failures(db: &Db, email: &str, purpose: Purpose) -> ApiResult<()> {
-    sqlx::query("DELETE FROM code_lockouts WHERE email = $1 AND kind = $2")
-        .bind(email)
-        .bind(purpose.as_str())
-        .execute(db.writer())
-        .await?;
-    Ok(())
+        crate::params![email, purpose.as_str(), until],
+    )?;
+    Ok((locked == 1).then_some(until))
 }
 
 /// A stored challenge, as verification needs it.
+#[derive(Clone)]
 pub struct Challenge {
     pub id: String,
     pub email: String,
@@ -208,30 +194,39 @@ pub struct NewChallenge<'a> {
 }
 
 /// Stores a challenge; returns its id and expiry.
-async fn create_challenge(
-    db: &Db,
+pub fn create_challenge_in(
+    w: &mut Unit<'_>,
     key: &ServerKey,
     new: NewChallenge<'_>,
     now: Timestamp,
     ttl_secs: i64,
-) -> ApiResult<(String, Timestamp)> {
+) -> Result<(String, Timestamp), UnitError> {
     let id = new_id("chl");
     let expires_at = now.plus_seconds(ttl_secs);
-    sqlx::query(
+    w.execute(
         "INSERT INTO email_challenges (id, purpose, email, user_id, session_id, code_hash, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(new.purpose.as_str())
-    .bind(new.email)
-    .bind(new.user_id.map(str::to_string))
-    .bind(new.session_id.map(str::to_string))
-    .bind(key.hash_code(&id, new.code))
-    .bind(now.micros())
-    .bind(expires_at.micros())
-    .execute(db.writer())
-    .await?;
+        crate::params![
+            id.as_str(),
+            new.purpose.as_str(),
+            new.email,
+            new.user_id,
+            new.session_id,
+            key.hash_code(&id, new.code),
+            now,
+            expires_at,
+        ],
+    )?;
     Ok((id, expires_at))
+}
+
+/// An owned [`NewChallenge`], to move into a unit of work.
+struct Pending {
+    purpose: Purpose,
+    email: String,
+    user_id: Option<String>,
+    session_id: Option<String>,
+    code: String,
 }
 
 /// Stores the challenge of a new code and mails the message made of it, before the request
@@ -242,11 +237,37 @@ pub async fn issue(
     mail: crate::mail::Mail,
     now: Timestamp,
 ) -> ApiResult<(String, Timestamp)> {
-    let challenge =
-        create_challenge(&state.db, &state.key, new, now, state.config.code_ttl_secs).await?;
+    let pending = Pending {
+        purpose: new.purpose,
+        email: new.email.to_string(),
+        user_id: new.user_id.map(str::to_string),
+        session_id: new.session_id.map(str::to_string),
+        code: new.code.to_string(),
+    };
+    let (key, mailer, ttl) = (
+        state.key.clone(),
+        state.mailer.clone(),
+        state.config.code_ttl_secs,
+    );
+    let queued = mail.clone();
+    let challenge = state
+        .db
+        .write(move |w| {
+            let new = NewChallenge {
+                purpose: pending.purpose,
+                email: &pending.email,
+                user_id: pending.user_id.as_deref(),
+                session_id: pending.session_id.as_deref(),
+                code: &pending.code,
+            };
+            let challenge = create_challenge_in(w, &key, new, now, ttl)?;
+            mailer.queue_in(w, now, &queued)?;
+            Ok(challenge)
+        })
+        .await?;
     state
         .mailer
-        .send(&state.db, now, mail)
+        .after_commit(now, mail)
         .await
         .map_err(ApiError::internal)?;
     Ok(challenge)
@@ -272,39 +293,49 @@ pub async fn find_challenge(db: &Db, id: &str, purpose: Purpose) -> ApiResult<Op
     }))
 }
 
-/// Marks a challenge used; false when another request used it first (single use).
-pub async fn consume_challenge(db: &Db, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let done = sqlx::query("UPDATE email_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2")
-        .bind(id)
-        .bind(now.micros())
-        .execute(db.writer())
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// What a code check decided. Every outcome commits: a failure counts toward the lockout.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Verified,
+    Wrong,
+    /// Locked before this attempt (until then).
+    LockedOut(Timestamp),
 }
 
-/// The whole verification of a code against a challenge, with the lockout rules.
-/// `wrong` is the error for a wrong code (422001, or 403012 for a passkey reset).
-pub async fn verify(
-    db: &Db,
+/// The whole verification of a code against a challenge, with the lockout rules: the attempt
+/// is reserved before the code is compared, the challenge is used once, a success clears the
+/// count.
+pub fn verify_in(
+    w: &mut Unit<'_>,
     key: &ServerKey,
     challenge: &Challenge,
     code: &str,
     purpose: Purpose,
     now: Timestamp,
-    wrong: ApiError,
-) -> ApiResult<()> {
-    reserve_attempt(db, &challenge.email, purpose, now).await?;
-    if !challenge.matches(key, code, now) || !consume_challenge(db, &challenge.id, now).await? {
-        if let Some(until) = record_failure(db, &challenge.email, purpose, now).await? {
+) -> Result<Verdict, UnitError> {
+    if let Some(until) = reserve_attempt_in(w, &challenge.email, purpose, now)? {
+        return Ok(Verdict::LockedOut(until));
+    }
+    let consumed = challenge.matches(key, code, now)
+        && w.execute(
+            "UPDATE email_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+            crate::params![challenge.id.as_str(), now],
+        )? == 1;
+    if !consumed {
+        // The attempt that reaches the limit is answered as wrong; the next ones are locked.
+        if record_failure_in(w, &challenge.email, purpose, now)?.is_some() {
             tracing::info!(
                 purpose = purpose.as_str(),
                 "code verification locked for an address"
             );
-            let _ = until;
         }
-        return Err(wrong);
+        return Ok(Verdict::Wrong);
     }
-    clear_failures(db, &challenge.email, purpose).await
+    w.execute(
+        "DELETE FROM code_lockouts WHERE email = $1 AND kind = $2",
+        crate::params![challenge.email.as_str(), purpose.as_str()],
+    )?;
+    Ok(Verdict::Verified)
 }
 
 pub fn otp_failure() -> ApiError {

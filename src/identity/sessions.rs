@@ -67,38 +67,56 @@ pub async fn start(
     method: AuthMethod,
     restricted: bool,
 ) -> ApiResult<SessionGrant> {
-    let now = state.clock.now();
+    let (origin, account) = (origin.clone(), account.clone());
+    let (now, lifetime) = (state.clock.now(), state.config.session_absolute_secs);
+    state
+        .db
+        .write(move |w| {
+            Ok(insert_in(
+                w, &origin, &account, method, restricted, now, lifetime,
+            )?)
+        })
+        .await
+}
+
+/// Inside a unit of work: the session row and its audit event; the grant to answer with.
+pub fn insert_in(
+    w: &mut crate::db::Unit<'_>,
+    origin: &Origin,
+    account: &Account,
+    method: AuthMethod,
+    restricted: bool,
+    now: Timestamp,
+    lifetime_secs: i64,
+) -> Result<SessionGrant, crate::db::UnitError> {
     let id = new_id("ses");
     let token = new_token("chs");
-    let expires_at = now.plus_seconds(state.config.session_absolute_secs);
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query(
+    let expires_at = now.plus_seconds(lifetime_secs);
+    w.execute(
         "INSERT INTO sessions (id, user_id, token_hash, created_at, last_used_at, expires_at, auth_at, auth_method, restricted)
          VALUES ($1, $2, $3, $4, $4, $5, $4, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&account.id)
-    .bind(hash_secret(&token))
-    .bind(now.micros())
-    .bind(expires_at.micros())
-    .bind(method.as_str())
-    .bind(restricted as i64)
-    .execute(&mut *tx)
-    .await?;
+        crate::params![
+            id.as_str(),
+            account.id.as_str(),
+            hash_secret(&token),
+            now,
+            expires_at,
+            method.as_str(),
+            restricted,
+        ],
+    )?;
     let origin = Origin {
         actor: Some(account.id.clone()),
         ..origin.clone()
     };
-    audit::record(
-        &mut *tx,
+    audit::record_in(
+        w,
         &origin,
         now,
         "session.created",
         Some(&account.id),
         json!({ "sessionId": id, "method": method.as_str(), "restricted": restricted }),
-    )
-    .await?;
-    tx.commit().await?;
+    )?;
     Ok(SessionGrant {
         session_token: token,
         expires_at,
@@ -263,6 +281,19 @@ pub async fn revoke_all_but(
 }
 
 /// Whether the user has at least one passkey.
+/// Whether the user has a passkey, inside a unit of work.
+pub fn has_passkey_in(
+    w: &mut crate::db::Unit<'_>,
+    user_id: &str,
+) -> Result<bool, crate::db::UnitError> {
+    Ok(w.query_one(
+        "SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1",
+        crate::params![user_id],
+    )?
+    .int("n")?
+        > 0)
+}
+
 pub async fn has_passkey(db: &crate::db::Db, user_id: &str) -> ApiResult<bool> {
     let row = sqlx::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1")
         .bind(user_id)

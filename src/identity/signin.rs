@@ -19,7 +19,7 @@ use crate::time::Timestamp;
 
 use super::account::{self, Account};
 use super::ceremony::{self, Purpose as Ceremony, Started};
-use super::codes::{self, NewChallenge, Purpose};
+use super::codes::{self, NewChallenge, Purpose, Verdict};
 use super::passkeys;
 use super::sessions::{self, AuthMethod, SessionGrant};
 use super::users::Email;
@@ -146,7 +146,46 @@ pub async fn email_otp_verify(
     finish(&state, &origin, &account, AuthMethod::EmailOtp).await
 }
 
-/// Verifies a mailed code with the lockout rules and audits failures and lockouts.
+/// Inside a unit of work: verifies a mailed code with the lockout rules and audits a failure
+/// or a lockout. Every outcome commits.
+pub fn check_code_in(
+    w: &mut crate::db::Unit<'_>,
+    key: &crate::server_key::ServerKey,
+    origin: &Origin,
+    challenge: &codes::Challenge,
+    code: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> Result<Verdict, crate::db::UnitError> {
+    let verdict = codes::verify_in(w, key, challenge, code, purpose, now)?;
+    let action = match verdict {
+        Verdict::Verified => return Ok(verdict),
+        Verdict::Wrong => "code.failed",
+        Verdict::LockedOut(_) => "code.locked_out",
+    };
+    let subject = challenge.user_id.as_deref().unwrap_or(&challenge.email);
+    audit::record_in(
+        w,
+        origin,
+        now,
+        action,
+        Some(subject),
+        json!({ "purpose": purpose.as_str() }),
+    )?;
+    Ok(verdict)
+}
+
+/// The answer to a verdict: nothing when verified, `wrong` or 403005 otherwise.
+fn answer(verdict: Verdict, wrong: ApiError, now: Timestamp) -> ApiResult<()> {
+    match verdict {
+        Verdict::Verified => Ok(()),
+        Verdict::Wrong => Err(wrong),
+        Verdict::LockedOut(until) => Err(codes::locked_out(until, now)),
+    }
+}
+
+/// Verifies a mailed code with the lockout rules and audits failures and lockouts, as one
+/// unit of work.
 pub async fn verify_code(
     state: &AppState,
     origin: &Origin,
@@ -156,30 +195,21 @@ pub async fn verify_code(
     wrong: ApiError,
 ) -> ApiResult<()> {
     let now = state.clock.now();
-    match codes::verify(&state.db, &state.key, challenge, code, purpose, now, wrong).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let action = if e.code == ErrorCode::LockedOut {
-                "code.locked_out"
-            } else {
-                "code.failed"
-            };
-            let subject = challenge
-                .user_id
-                .clone()
-                .unwrap_or_else(|| challenge.email.clone());
-            audit::record(
-                state.db.writer(),
-                origin,
-                now,
-                action,
-                Some(&subject),
-                json!({ "purpose": purpose.as_str() }),
-            )
-            .await?;
-            Err(e)
-        }
-    }
+    let (key, origin, challenge, code) = (
+        state.key.clone(),
+        origin.clone(),
+        challenge.clone(),
+        code.to_string(),
+    );
+    let verdict = state
+        .db
+        .write(move |w| {
+            Ok(check_code_in(
+                w, &key, &origin, &challenge, &code, purpose, now,
+            )?)
+        })
+        .await?;
+    answer(verdict, wrong, now)
 }
 
 /// After the first factor: banned 403003, suspended 403004, passkeys required 403013 (with a
@@ -462,8 +492,19 @@ pub async fn reset_finish(
         }
         None => {
             // No live code for this address: the same lockout rules and the same answer.
-            codes::reserve_attempt(&state.db, email.as_str(), Purpose::PasskeyReset, now).await?;
-            codes::record_failure(&state.db, email.as_str(), Purpose::PasskeyReset, now).await?;
+            let address = email.as_str().to_string();
+            let verdict = state
+                .db
+                .write(move |w| {
+                    let purpose = Purpose::PasskeyReset;
+                    if let Some(until) = codes::reserve_attempt_in(w, &address, purpose, now)? {
+                        return Ok(Verdict::LockedOut(until));
+                    }
+                    codes::record_failure_in(w, &address, purpose, now)?;
+                    Ok(Verdict::Wrong)
+                })
+                .await?;
+            answer(verdict, wrong_reset_code(), now)?;
             return Err(wrong_reset_code());
         }
     }

@@ -51,6 +51,8 @@ pub enum MailError {
     Io(#[from] std::io::Error),
     #[error("mail outbox: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("queueing mail: {0}")]
+    Queue(String),
 }
 
 impl Mailer {
@@ -88,49 +90,66 @@ impl Mailer {
 
     /// Sends (file) or queues (SMTP) one message; done before the caller answers.
     pub async fn send(&self, db: &Db, now: Timestamp, mail: Mail) -> Result<(), MailError> {
-        match self {
-            Mailer::File { path, file } => {
-                let line = json!({
-                    "to": mail.to, "subject": mail.subject, "text": mail.text,
-                    "template": mail.template, "data": mail.data, "sentAt": now,
-                })
-                .to_string()
-                    + "\n";
-                let (path, file) = (path.clone(), file.clone());
-                tokio::task::spawn_blocking(move || {
-                    use std::io::Write;
-                    let mut file = file
-                        .lock()
-                        .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
-                    if file.is_none() {
-                        *file = Some(crate::files::append_owner_only(&path)?);
-                    }
-                    // One write of the whole line: appends from several processes stay whole.
-                    file.as_mut()
-                        .map(|f| f.write_all(line.as_bytes()))
-                        .unwrap_or(Ok(()))
-                })
+        if let Mailer::Smtp { .. } = self {
+            let (mailer, queued) = (self.clone(), mail.clone());
+            db.write(move |w| Ok(mailer.queue_in(w, now, &queued)?))
                 .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
-                Ok(())
-            }
-            Mailer::Smtp { key, .. } => {
-                let id = new_id("mail");
-                let message = json!({ "to": mail.to, "subject": mail.subject, "text": mail.text });
-                let sealed = key.seal(&id, message.to_string().as_bytes());
-                sqlx::query(
-                    "INSERT INTO mail_outbox (id, recipient, subject, body, template, data, created_at, next_try_at)
-                     VALUES ($1, '', '', $2, $3, '{}', $4, $4)",
-                )
-                .bind(&id)
-                .bind(sealed)
-                .bind(mail.template)
-                .bind(now.micros())
-                .execute(db.writer())
-                .await?;
-                Ok(())
-            }
+                .map_err(|e| MailError::Queue(e.detail))?;
         }
+        self.after_commit(now, mail).await
+    }
+
+    /// Inside the unit of work that sends it: SMTP mail goes into the database outbox,
+    /// sealed under the server key, so it is sent exactly when the change commits.
+    pub fn queue_in(
+        &self,
+        w: &mut crate::db::Unit<'_>,
+        now: Timestamp,
+        mail: &Mail,
+    ) -> Result<(), crate::db::UnitError> {
+        let Mailer::Smtp { key, .. } = self else {
+            return Ok(());
+        };
+        let id = new_id("mail");
+        let message = json!({ "to": mail.to, "subject": mail.subject, "text": mail.text });
+        let sealed = key.seal(&id, message.to_string().as_bytes());
+        w.execute(
+            "INSERT INTO mail_outbox (id, recipient, subject, body, template, data, created_at, next_try_at)
+             VALUES ($1, '', '', $2, $3, '{}', $4, $4)",
+            crate::params![id, sealed, mail.template, now],
+        )?;
+        Ok(())
+    }
+
+    /// After the unit of work committed, before the request answers: the file transport
+    /// appends the message (SMTP mail was queued inside the unit).
+    pub async fn after_commit(&self, now: Timestamp, mail: Mail) -> Result<(), MailError> {
+        let Mailer::File { path, file } = self else {
+            return Ok(());
+        };
+        let line = json!({
+            "to": mail.to, "subject": mail.subject, "text": mail.text,
+            "template": mail.template, "data": mail.data, "sentAt": now,
+        })
+        .to_string()
+            + "\n";
+        let (path, file) = (path.clone(), file.clone());
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut file = file
+                .lock()
+                .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
+            if file.is_none() {
+                *file = Some(crate::files::append_owner_only(&path)?);
+            }
+            // One write of the whole line: appends from several processes stay whole.
+            file.as_mut()
+                .map(|f| f.write_all(line.as_bytes()))
+                .unwrap_or(Ok(()))
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok(())
     }
 
     /// Sends a notice about a change that is already committed: a failure is logged, not
