@@ -42,6 +42,8 @@ pub struct CodeSent {
 }
 
 /// Mails a 6-digit sign-in code. The answer is the same whether or not an account exists.
+/// One unit of work: the per-address start limit, the address's send quota, the challenge and
+/// (SMTP) the queued mail.
 #[utoipa::path(post, path = "/v1/auth/email-otp/start", tag = "sign-in", request_body = EmailOtpStart,
     responses((status = 202, body = CodeSent)))]
 pub async fn email_otp_start(
@@ -51,31 +53,45 @@ pub async fn email_otp_start(
 ) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let email = parse_email(&body.email)?;
     let now = state.clock.now();
-    super::limits::count_start(&state, &origin, now).await?;
-    if let Err(e) = codes::reserve_send(&state.db, email.as_str(), Purpose::SignIn, now).await {
-        if e.code == ErrorCode::LockedOut {
-            audit::record(
-                state.db.writer(),
-                &origin,
-                now,
-                "sign_in.code_quota_exceeded",
-                Some(email.as_str()),
-                json!({}),
-            )
-            .await?;
-        }
-        return Err(e);
-    }
     let code = codes::new_numeric_code();
-    let new = NewChallenge {
-        purpose: Purpose::SignIn,
-        email: email.as_str(),
-        user_id: None,
-        session_id: None,
-        code: &code,
-    };
     let mail = templates::sign_in_code(email.as_str(), &code, state.config.code_ttl_secs);
-    let (challenge_id, expires_at) = codes::issue(&state, new, mail, now).await?;
+    let (key, mailer, queued) = (state.key.clone(), state.mailer.clone(), mail.clone());
+    let (limit, ttl) = (state.config.auth_starts_per_minute, state.config.code_ttl_secs);
+    let (challenge_id, expires_at) = state
+        .db
+        .write(move |w| {
+            if let Some(until) = super::limits::count_start_in(w, &origin, limit, now)? {
+                return Ok(Err(codes::locked_out(until, now)));
+            }
+            let email = email.as_str();
+            if let Some(until) = codes::reserve_send_in(w, email, Purpose::SignIn, now)? {
+                audit::record_in(
+                    w,
+                    &origin,
+                    now,
+                    "sign_in.code_quota_exceeded",
+                    Some(email),
+                    json!({}),
+                )?;
+                return Ok(Err(codes::locked_out(until, now)));
+            }
+            let new = NewChallenge {
+                purpose: Purpose::SignIn,
+                email,
+                user_id: None,
+                session_id: None,
+                code: &code,
+            };
+            let challenge = codes::create_challenge_in(w, &key, new, now, ttl)?;
+            mailer.queue_in(w, now, &queued)?;
+            Ok(Ok(challenge))
+        })
+        .await??;
+    state
+        .mailer
+        .after_commit(now, mail)
+        .await
+        .map_err(ApiError::internal)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CodeSent {
@@ -92,7 +108,9 @@ pub struct EmailOtpVerify {
     code: String,
 }
 
-/// Verifies a code and signs in (creating the user on first verification).
+/// Verifies a code and signs in (creating the user on first verification). One unit of work
+/// for the usual path: the attempt, the code, the account, the standing checks and the
+/// session; only the passkey second step (403013) starts its ceremony afterwards.
 #[utoipa::path(post, path = "/v1/auth/email-otp/verify", tag = "sign-in", request_body = EmailOtpVerify,
     responses((status = 200, body = SessionGrant)))]
 pub async fn email_otp_verify(
@@ -104,46 +122,105 @@ pub async fn email_otp_verify(
     let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::SignIn)
         .await?
         .ok_or_else(codes::otp_failure)?;
-    verify_code(
-        &state,
-        &origin,
-        &challenge,
-        &body.code,
-        Purpose::SignIn,
-        codes::otp_failure(),
-    )
-    .await?;
-    let account = match account::find_by_email(&state.db, &challenge.email).await? {
-        Some(account) if account.email_verified => account,
-        Some(account) => {
-            // The code proves the address, also of an account an administrator created.
-            sqlx::query("UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL")
-                .bind(&account.id)
-                .bind(now.micros())
-                .execute(state.db.writer())
-                .await?;
-            account
-        }
-        None => {
-            let id = new_id("usr");
-            if account::insert(state.db.writer(), &id, &challenge.email, None, now, true).await? {
-                audit::record(
-                    state.db.writer(),
-                    &origin,
-                    now,
-                    "user.signed_up",
-                    Some(&id),
-                    json!({}),
-                )
-                .await?;
+    let key = state.key.clone();
+    let lifetime = state.config.session_absolute_secs;
+    let unit_origin = origin.clone();
+    let outcome = state
+        .db
+        .write(move |w| {
+            let origin = unit_origin;
+            let verdict =
+                check_code_in(w, &key, &origin, &challenge, &body.code, Purpose::SignIn, now)?;
+            if let Err(e) = answer(verdict, codes::otp_failure(), now) {
+                return Ok(SignIn::Refused(e));
             }
-            // Another request may have created the account meanwhile: read whichever exists.
-            account::find_by_email(&state.db, &challenge.email)
-                .await?
-                .ok_or_else(|| ApiError::internal("user vanished after sign-up"))?
-        }
-    };
-    finish(&state, &origin, &account, AuthMethod::EmailOtp).await
+            let account = match account::find_by_email_in(w, &challenge.email)? {
+                Some(account) if account.email_verified => account,
+                Some(mut account) => {
+                    // The code proves the address, also of an account an administrator made.
+                    w.execute(
+                        "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+                        crate::params![account.id.as_str(), now],
+                    )?;
+                    account.email_verified = true;
+                    account
+                }
+                None => {
+                    let id = new_id("usr");
+                    account::insert_in(w, &id, &challenge.email, None, now, true)?;
+                    audit::record_in(w, &origin, now, "user.signed_up", Some(&id), json!({}))?;
+                    account::find_by_email_in(w, &challenge.email)?
+                        .ok_or_else(|| ApiError::internal("user vanished after sign-up"))?
+                }
+            };
+            if let Err(e) = standing_in(w, &origin, &account, now)? {
+                return Ok(SignIn::Refused(e));
+            }
+            let mut restricted = false;
+            if super::requirement::required(&account) {
+                if sessions::has_passkey_in(w, &account.id)? {
+                    return Ok(SignIn::SecondFactor(Box::new(account)));
+                }
+                restricted = true;
+            }
+            let grant = sessions::insert_in(
+                w,
+                &origin,
+                &account,
+                AuthMethod::EmailOtp,
+                restricted,
+                now,
+                lifetime,
+            )?;
+            Ok(SignIn::Granted(Box::new(grant)))
+        })
+        .await?;
+    match outcome {
+        SignIn::Granted(grant) => Ok(grant.into_response()),
+        SignIn::Refused(e) => Err(e),
+        SignIn::SecondFactor(account) => Err(second_factor(&state, &account).await?),
+    }
+}
+
+/// How an e-mail sign-in's unit of work ended; every outcome commits (a refusal's count and
+/// audit event stand).
+enum SignIn {
+    Granted(Box<SessionGrant>),
+    Refused(ApiError),
+    /// Passkeys are required and the user has one: 403013 with a passkey challenge.
+    SecondFactor(Box<Account>),
+}
+
+/// Inside a unit: banned 403003 or suspended 403004, audited.
+fn standing_in(
+    w: &mut crate::db::Unit<'_>,
+    origin: &Origin,
+    account: &Account,
+    now: Timestamp,
+) -> Result<ApiResult<()>, crate::db::UnitError> {
+    let standing = account.check_standing(now);
+    if let Err(e) = &standing {
+        audit::record_in(
+            w,
+            origin,
+            now,
+            "sign_in.refused",
+            Some(&account.id),
+            json!({ "code": e.code.code() }),
+        )?;
+    }
+    Ok(standing)
+}
+
+/// 403013 with the passkey challenge of the second step.
+async fn second_factor(state: &AppState, account: &Account) -> ApiResult<ApiError> {
+    let started = passkeys::start_assertion(state, Ceremony::SecondFactor, account, None).await?;
+    Ok(ApiError::new(
+        ErrorCode::TwoFactorRequired,
+        "This account signs in with a passkey after the e-mail code; finish with /v1/auth/passkey/finish.",
+    )
+    .with("challengeId", started.challenge_id)
+    .with("publicKey", started.public_key))
 }
 
 /// Inside a unit of work: verifies a mailed code with the lockout rules and audits a failure
@@ -236,11 +313,7 @@ async fn finish(
     let mut restricted = false;
     if method == AuthMethod::EmailOtp && super::requirement::required(account) {
         if sessions::has_passkey(&state.db, &account.id).await? {
-            let started =
-                passkeys::start_assertion(state, Ceremony::SecondFactor, account, None).await?;
-            return Err(ApiError::new(ErrorCode::TwoFactorRequired, "This account signs in with a passkey after the e-mail code; finish with /v1/auth/passkey/finish.")
-                .with("challengeId", started.challenge_id)
-                .with("publicKey", started.public_key));
+            return Err(second_factor(state, account).await?);
         }
         restricted = true;
     }
