@@ -273,10 +273,37 @@ pub async fn issue(
     Ok(challenge)
 }
 
+const CHALLENGE: &str = "SELECT id, email, user_id, session_id, code_hash, expires_at, used_at FROM email_challenges WHERE id = $1 AND purpose = $2";
+
+impl crate::db::FromRecord for Challenge {
+    fn from_record(r: &crate::db::Record) -> Result<Challenge, UnitError> {
+        Ok(Challenge {
+            id: r.text("id")?,
+            email: r.text("email")?,
+            user_id: r.opt_text("user_id")?,
+            session_id: r.opt_text("session_id")?,
+            code_hash: r.text("code_hash")?,
+            expires_at: r.time("expires_at")?,
+            used: r.opt_int("used_at")?.is_some(),
+        })
+    }
+}
+
+/// A challenge, inside a unit of work.
+pub fn find_challenge_in(
+    w: &mut Unit<'_>,
+    id: &str,
+    purpose: Purpose,
+) -> Result<Option<Challenge>, UnitError> {
+    use crate::db::FromRecord as _;
+    w.query_opt(CHALLENGE, crate::params![id, purpose.as_str()])?
+        .as_ref()
+        .map(Challenge::from_record)
+        .transpose()
+}
+
 pub async fn find_challenge(db: &Db, id: &str, purpose: Purpose) -> ApiResult<Option<Challenge>> {
-    let row = sqlx::query(
-        "SELECT id, email, user_id, session_id, code_hash, expires_at, used_at FROM email_challenges WHERE id = $1 AND purpose = $2",
-    )
+    let row = sqlx::query(CHALLENGE)
     .bind(id)
     .bind(purpose.as_str())
     .fetch_optional(db.pool())

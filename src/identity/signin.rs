@@ -119,9 +119,6 @@ pub async fn email_otp_verify(
     ApiJson(body): ApiJson<EmailOtpVerify>,
 ) -> ApiResult<Response> {
     let now = state.clock.now();
-    let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::SignIn)
-        .await?
-        .ok_or_else(codes::otp_failure)?;
     let key = state.key.clone();
     let lifetime = state.config.session_absolute_secs;
     let unit_origin = origin.clone();
@@ -129,6 +126,11 @@ pub async fn email_otp_verify(
         .db
         .write(move |w| {
             let origin = unit_origin;
+            let Some(challenge) =
+                codes::find_challenge_in(w, &body.challenge_id, Purpose::SignIn)?
+            else {
+                return Ok(SignIn::Refused(codes::otp_failure()));
+            };
             let verdict =
                 check_code_in(w, &key, &origin, &challenge, &body.code, Purpose::SignIn, now)?;
             if let Err(e) = answer(verdict, codes::otp_failure(), now) {
