@@ -304,10 +304,10 @@ pub fn find_challenge_in(
 
 pub async fn find_challenge(db: &Db, id: &str, purpose: Purpose) -> ApiResult<Option<Challenge>> {
     let row = sqlx::query(CHALLENGE)
-    .bind(id)
-    .bind(purpose.as_str())
-    .fetch_optional(db.pool())
-    .await?;
+        .bind(id)
+        .bind(purpose.as_str())
+        .fetch_optional(db.pool())
+        .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Challenge {
         id: row.try_get("id")?,

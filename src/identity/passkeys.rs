@@ -23,6 +23,7 @@ use super::ceremony::{self, Purpose, Started};
 use super::webauthn::Verified;
 
 /// A stored passkey.
+#[derive(Clone)]
 pub struct StoredPasskey {
     pub id: String,
     pub credential_id: String,
@@ -55,12 +56,12 @@ pub fn serialized(passkeys: &[StoredPasskey]) -> Vec<String> {
 /// Records a successful assertion: the new counter and the time of use. The update is
 /// conditional on the stored credential being the one verified against, so of two assertions
 /// racing with one counter value only one counts; `false` means this one lost.
-pub async fn record_use(
-    db: &Db,
+pub fn record_use_in(
+    w: &mut crate::db::Unit<'_>,
     verified: &Verified,
     stored: &[StoredPasskey],
     now: Timestamp,
-) -> ApiResult<bool> {
+) -> Result<bool, crate::db::UnitError> {
     let Some(previous) = stored
         .iter()
         .find(|p| p.credential_id == verified.credential_id)
@@ -71,14 +72,28 @@ pub async fn record_use(
         .updated_passkey
         .as_deref()
         .unwrap_or(&previous.passkey);
-    let done = sqlx::query("UPDATE passkeys SET passkey = $3, last_used_at = $4 WHERE credential_id = $1 AND passkey = $2")
-        .bind(&verified.credential_id)
-        .bind(&previous.passkey)
-        .bind(next)
-        .bind(now.micros())
-        .execute(db.writer())
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let done = w.execute(
+        "UPDATE passkeys SET passkey = $3, last_used_at = $4 WHERE credential_id = $1 AND passkey = $2",
+        crate::params![
+            verified.credential_id.as_str(),
+            previous.passkey.as_str(),
+            next,
+            now,
+        ],
+    )?;
+    Ok(done == 1)
+}
+
+/// [`record_use_in`] as a unit of its own.
+pub async fn record_use(
+    db: &Db,
+    verified: &Verified,
+    stored: &[StoredPasskey],
+    now: Timestamp,
+) -> ApiResult<bool> {
+    let (verified, stored) = (verified.clone(), stored.to_vec());
+    db.write(move |w| Ok(record_use_in(w, &verified, &stored, now)?))
+        .await
 }
 
 /// Starts an assertion for a known user (sign-in with e-mail, second factor, elevation).

@@ -1,6 +1,7 @@
 //! Interactive sign-in (4.1, 4.2, 4.4, 4.5): e-mail codes, passkeys, the passkey second step,
-//! and passkey reset. Every path ends in [`finish`], which applies the account checks in the
-//! order the spec gives and starts the session.
+//! and passkey reset. A sign-in's writes — the counted attempt, the account, the standing
+//! checks (banned 403003, suspended 403004, passkeys required 403013 or a restricted session)
+//! and the session — are one unit of work whose every outcome commits (see `SignIn`).
 
 use axum::Json;
 use axum::extract::State;
@@ -56,7 +57,10 @@ pub async fn email_otp_start(
     let code = codes::new_numeric_code();
     let mail = templates::sign_in_code(email.as_str(), &code, state.config.code_ttl_secs);
     let (key, mailer, queued) = (state.key.clone(), state.mailer.clone(), mail.clone());
-    let (limit, ttl) = (state.config.auth_starts_per_minute, state.config.code_ttl_secs);
+    let (limit, ttl) = (
+        state.config.auth_starts_per_minute,
+        state.config.code_ttl_secs,
+    );
     let (challenge_id, expires_at) = state
         .db
         .write(move |w| {
@@ -291,38 +295,6 @@ pub async fn verify_code(
     answer(verdict, wrong, now)
 }
 
-/// After the first factor: banned 403003, suspended 403004, passkeys required 403013 (with a
-/// passkey challenge) or a restricted session (no passkey yet), else a session.
-async fn finish(
-    state: &AppState,
-    origin: &Origin,
-    account: &Account,
-    method: AuthMethod,
-) -> ApiResult<Response> {
-    let now = state.clock.now();
-    if let Err(e) = account.check_standing(now) {
-        audit::record(
-            state.db.writer(),
-            origin,
-            now,
-            "sign_in.refused",
-            Some(&account.id),
-            json!({ "code": e.code.code() }),
-        )
-        .await?;
-        return Err(e);
-    }
-    let mut restricted = false;
-    if method == AuthMethod::EmailOtp && super::requirement::required(account) {
-        if sessions::has_passkey(&state.db, &account.id).await? {
-            return Err(second_factor(state, account).await?);
-        }
-        restricted = true;
-    }
-    let grant = sessions::start(state, origin, account, method, restricted).await?;
-    Ok(grant.into_response())
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyStart {
@@ -385,14 +357,21 @@ fn assertion_failed() -> ApiError {
     )
 }
 
-/// Checks an assertion against the ceremony and the user's stored passkeys and records its use.
-/// `Err` carries the user the assertion claimed, if known, for the audit log.
-async fn verify_assertion(
+/// An assertion that verified: whose, against which stored passkeys.
+struct Asserted {
+    account: Account,
+    verified: super::webauthn::Verified,
+    stored: Vec<passkeys::StoredPasskey>,
+}
+
+/// Checks an assertion against the ceremony and the user's stored passkeys: reads and the
+/// signature check, outside any unit of work. `Err` carries the user the assertion claimed, if
+/// known, for the audit log.
+async fn check_assertion(
     state: &AppState,
     ceremony: &ceremony::Ceremony,
     credential: &Value,
-    now: Timestamp,
-) -> ApiResult<Result<(Account, super::webauthn::Verified), Option<String>>> {
+) -> ApiResult<Result<Asserted, Option<String>>> {
     let account = if ceremony.purpose == Ceremony::Discoverable {
         let Ok((handle, _)) = state.webauthn.identify(credential) else {
             return Ok(Err(None));
@@ -418,17 +397,20 @@ async fn verify_assertion(
             .webauthn
             .finish_authentication(&ceremony.state, credential, &serialized)
     };
-    let Ok(verified) = verified else {
-        return Ok(Err(Some(account.id)));
-    };
-    // Of two assertions racing with one counter value, only one counts.
-    if !passkeys::record_use(&state.db, &verified, &stored, now).await? {
-        return Ok(Err(Some(account.id)));
-    }
-    Ok(Ok((account, verified)))
+    Ok(match verified {
+        Ok(verified) => Ok(Asserted {
+            account,
+            verified,
+            stored,
+        }),
+        Err(_) => Err(Some(account.id)),
+    })
 }
 
-/// Finishes a passkey sign-in or the passkey step after an e-mail code (403013).
+/// Finishes a passkey sign-in or the passkey step after an e-mail code (403013): the ceremony
+/// is taken, the signature checked outside any transaction, then one unit of work records the
+/// passkey's use (of two racing assertions with one counter only one counts), checks the
+/// account's standing and starts the session.
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", request_body = PasskeyFinish,
     responses((status = 200, body = SessionGrant)))]
 pub async fn passkey_finish(
@@ -446,23 +428,50 @@ pub async fn passkey_finish(
             )
         })
         .ok_or_else(assertion_failed)?;
-    let (account, _verified) =
-        match verify_assertion(&state, &ceremony, &body.credential, now).await? {
-            Ok(verified) => verified,
-            Err(subject) => {
-                audit::record(
-                    state.db.writer(),
+    let checked = check_assertion(&state, &ceremony, &body.credential).await?;
+    let lifetime = state.config.session_absolute_secs;
+    let outcome = state
+        .db
+        .write(move |w| {
+            let failed = |w: &mut crate::db::Unit<'_>, subject: Option<&str>| {
+                audit::record_in(
+                    w,
                     &origin,
                     now,
                     "sign_in.passkey_failed",
-                    subject.as_deref(),
+                    subject,
                     json!({}),
                 )
-                .await?;
-                return Err(assertion_failed());
+                .map(|()| SignIn::Refused(assertion_failed()))
+            };
+            let asserted = match checked {
+                Ok(asserted) => asserted,
+                Err(subject) => return Ok(failed(w, subject.as_deref())?),
+            };
+            let account = &asserted.account;
+            if !passkeys::record_use_in(w, &asserted.verified, &asserted.stored, now)? {
+                return Ok(failed(w, Some(&account.id))?);
             }
-        };
-    finish(&state, &origin, &account, AuthMethod::Passkey).await
+            if let Err(e) = standing_in(w, &origin, account, now)? {
+                return Ok(SignIn::Refused(e));
+            }
+            let grant = sessions::insert_in(
+                w,
+                &origin,
+                account,
+                AuthMethod::Passkey,
+                false,
+                now,
+                lifetime,
+            )?;
+            Ok(SignIn::Granted(Box::new(grant)))
+        })
+        .await?;
+    match outcome {
+        SignIn::Granted(grant) => Ok(grant.into_response()),
+        SignIn::Refused(e) => Err(e),
+        SignIn::SecondFactor(_) => Err(ApiError::internal("a passkey is its own second step")),
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
