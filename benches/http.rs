@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "../tests/api/soft_passkey.rs"]
+mod soft_passkey;
+
 const CONCURRENCY: usize = 64;
+/// The page origin the server expects of passkeys (its default `public_origin`).
+const ORIGIN: &str = "http://localhost:8080";
 
 struct Server {
     child: Child,
@@ -213,7 +218,7 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    // BENCH_ONLY=healthz,me,signin,purchase runs a subset (e.g. while profiling).
+    // BENCH_ONLY=healthz,me,signin,passkey,purchase runs a subset (e.g. while profiling).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     let server = start_server();
@@ -300,6 +305,13 @@ async fn main() {
         println!("complete e-mail-code sign-ins: {sign_ins:.0} /s");
     }
 
+    if wanted("passkey") {
+        let passkey_sign_ins = passkey_sign_ins(&client, &base, &outbox, seconds).await;
+        println!(
+            "complete passkey sign-ins (start + software authenticator + finish): {passkey_sign_ins:.0} /s"
+        );
+    }
+
     if !wanted("purchase") {
         return;
     }
@@ -323,6 +335,71 @@ async fn main() {
         "RSS after the run: {:.1} MiB",
         rss_kib(server.child.id()) as f64 / 1024.0
     );
+}
+
+/// One user with a registered passkey per client, then passkey sign-ins with an e-mail
+/// (`allowCredentials`) from each; the signature is made in the driver, as a browser would.
+async fn passkey_sign_ins(
+    client: &reqwest::Client,
+    base: &str,
+    outbox: &Outbox,
+    seconds: u64,
+) -> f64 {
+    let mut authenticators = Vec::new();
+    for worker in 0..CONCURRENCY {
+        let email = format!("pk{worker}@example.com");
+        let token = sign_in(client, base, outbox, &email).await.expect("sign in");
+        let start = post(
+            client,
+            format!("{base}/v1/me/passkeys/registration/start"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .expect("registration start");
+        let mut authenticator = soft_passkey::SoftAuthenticator::new();
+        let credential = authenticator.register(&start["publicKey"], ORIGIN);
+        post(
+            client,
+            format!("{base}/v1/me/passkeys/registration/finish"),
+            Some(&token),
+            json!({ "challengeId": start["challengeId"], "credential": credential }),
+        )
+        .await
+        .expect("registration finish");
+        authenticators.push(Mutex::new(authenticator));
+    }
+    let authenticators = Arc::new(authenticators);
+    let (c, b) = (client.clone(), base.to_string());
+    measure(seconds, move |worker, _| {
+        let (c, b, authenticators) = (c.clone(), b.clone(), authenticators.clone());
+        async move {
+            let email = format!("pk{worker}@example.com");
+            let Some(start) = post(
+                &c,
+                format!("{b}/v1/auth/passkey/start"),
+                None,
+                json!({ "email": email }),
+            )
+            .await
+            else {
+                return false;
+            };
+            let credential = authenticators[worker]
+                .lock()
+                .unwrap()
+                .authenticate(&start["publicKey"], ORIGIN);
+            post(
+                &c,
+                format!("{b}/v1/auth/passkey/finish"),
+                None,
+                json!({ "challengeId": start["challengeId"], "credential": credential }),
+            )
+            .await
+            .is_some_and(|grant| grant["sessionToken"].is_string())
+        }
+    })
+    .await
 }
 
 /// A platform administrator's all-scopes token (from `charter bootstrap-admin` on the same
