@@ -348,7 +348,9 @@ async fn passkey_sign_ins(
     let mut authenticators = Vec::new();
     for worker in 0..CONCURRENCY {
         let email = format!("pk{worker}@example.com");
-        let token = sign_in(client, base, outbox, &email).await.expect("sign in");
+        let token = sign_in(client, base, outbox, &email)
+            .await
+            .expect("sign in");
         let start = post(
             client,
             format!("{base}/v1/me/passkeys/registration/start"),

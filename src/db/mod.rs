@@ -5,6 +5,7 @@
 //! difference lives here behind a method of [`Db`]. See docs/ARCHITECTURE.md.
 
 mod checkpoint;
+mod group;
 mod migrations;
 pub mod page;
 pub mod unit;
@@ -39,6 +40,8 @@ pub struct Db {
     /// The database file, on SQLite (not for an in-memory database): bulk reads open their
     /// own connection to it (see `open_bulk_reader`).
     sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
+    /// On a SQLite file, the writer thread that commits units of work in groups (`group.rs`).
+    committer: Option<std::sync::Arc<group::Committer>>,
 }
 
 impl Db {
@@ -98,11 +101,18 @@ impl Db {
             }
             Backend::Postgres => Writer::Pool(pool.clone()),
         };
+        let committer = match (&writer, &sqlite_file) {
+            (Writer::Single(single), Some(_)) => Some(std::sync::Arc::new(
+                group::Committer::start(single.clone()).map_err(sqlx::Error::Io)?,
+            )),
+            _ => None,
+        };
         Ok(Db {
             pool,
             writer,
             backend,
             sqlite_file,
+            committer,
         })
     }
 
@@ -147,6 +157,9 @@ impl Db {
         F: FnOnce(&mut Unit<'_>) -> crate::error::ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        if let Some(committer) = &self.committer {
+            return committer.submit(work).await;
+        }
         let handle = tokio::runtime::Handle::current();
         let ran = match &self.writer {
             Writer::Single(single) => {

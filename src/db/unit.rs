@@ -194,11 +194,21 @@ pub struct Unit<'a> {
 }
 
 enum Inner<'a> {
-    Sqlite(&'a rusqlite::Transaction<'a>),
+    /// A connection inside a transaction (or a savepoint of one).
+    Sqlite(&'a rusqlite::Connection),
     Sqlx {
         conn: &'a mut sqlx::AnyConnection,
         handle: &'a tokio::runtime::Handle,
     },
+}
+
+impl<'a> Unit<'a> {
+    /// A unit over a SQLite connection that is inside a transaction.
+    pub(super) fn sqlite(conn: &'a rusqlite::Connection) -> Unit<'a> {
+        Unit {
+            inner: Inner::Sqlite(conn),
+        }
+    }
 }
 
 impl Unit<'_> {
@@ -349,9 +359,7 @@ pub(super) fn run_sqlite<T>(
     let tx = rusqlite::Transaction::new(conn, rusqlite::TransactionBehavior::Immediate)
         .map_err(UnitError::from)?;
     let result = {
-        let mut unit = Unit {
-            inner: Inner::Sqlite(&tx),
-        };
+        let mut unit = Unit::sqlite(&tx);
         work(&mut unit)
     };
     match result {
@@ -623,6 +631,43 @@ mod database_tests {
         if db.backend() == crate::db::Backend::Sqlite {
             assert_eq!(n, "40");
         }
+        drop_database(db, pg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_units_among_many_leave_the_others_whole() {
+        let (db, _dir, pg) = fresh().await;
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(move |w| {
+                    w.execute(INSERT, crate::params!["x", format!("u{i:02}")])?;
+                    w.execute(INSERT, crate::params!["y", format!("u{i:02}-b")])?;
+                    match i % 3 {
+                        0 => Err(ApiError::new(ErrorCode::ValidationError, "refused")),
+                        1 if i % 2 == 1 => panic!("a bug in one unit"),
+                        _ => Ok(i),
+                    }
+                })
+                .await
+            }));
+        }
+        let mut kept = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            match (i % 3, task.await.unwrap()) {
+                (0, Err(e)) => assert_eq!(e.code, ErrorCode::ValidationError),
+                (1, Err(e)) if i % 2 == 1 => assert_eq!(e.code, ErrorCode::UnexpectedError),
+                (_, Ok(n)) => {
+                    kept.push(format!("u{n:02}"));
+                    kept.push(format!("u{n:02}-b"));
+                }
+                (_, other) => panic!("unit {i}: {other:?}"),
+            }
+        }
+        kept.sort();
+        // Whole units or nothing of them, whatever shared their transaction.
+        assert_eq!(names(&db).await, kept);
         drop_database(db, pg).await;
     }
 }
