@@ -2,7 +2,6 @@
 //! single use (consumed by one conditional update), expiring with the code lifetime.
 
 use serde_json::Value;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::crypto::new_id;
@@ -68,42 +67,50 @@ pub async fn store(
     ceremony_state: String,
 ) -> ApiResult<String> {
     let now = state.clock.now();
+    let expires_at = now.plus_seconds(state.config.code_ttl_secs);
     let id = new_id("chl");
-    sqlx::query(
-        "INSERT INTO webauthn_challenges (id, purpose, user_id, session_id, state, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(purpose.as_str())
-    .bind(user_id.map(str::to_string))
-    .bind(session_id.map(str::to_string))
-    .bind(ceremony_state)
-    .bind(now.micros())
-    .bind(now.plus_seconds(state.config.code_ttl_secs).micros())
-    .execute(state.db.writer())
-    .await?;
+    let row = (
+        id.clone(),
+        user_id.map(str::to_string),
+        session_id.map(str::to_string),
+    );
+    state
+        .db
+        .write(move |w| {
+            let (id, user_id, session_id) = row;
+            w.execute(
+                "INSERT INTO webauthn_challenges (id, purpose, user_id, session_id, state, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                crate::params![id, purpose.as_str(), user_id, session_id, ceremony_state, now, expires_at],
+            )?;
+            Ok(())
+        })
+        .await?;
     Ok(id)
 }
 
 /// Takes a ceremony for finishing: `None` when unknown, used or expired. Exactly one caller
 /// can take it.
 pub async fn take(state: &AppState, id: &str, now: Timestamp) -> ApiResult<Option<Ceremony>> {
-    let row = sqlx::query(
-        "UPDATE webauthn_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2
-         RETURNING purpose, user_id, session_id, state",
-    )
-    .bind(id)
-    .bind(now.micros())
-    .fetch_optional(state.db.writer())
-    .await?;
+    let id = id.to_string();
+    let row = state
+        .db
+        .write(move |w| {
+            Ok(w.query_opt(
+                "UPDATE webauthn_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2
+                 RETURNING purpose, user_id, session_id, state",
+                crate::params![id, now],
+            )?)
+        })
+        .await?;
     let Some(row) = row else { return Ok(None) };
-    let Some(purpose) = Purpose::parse(&row.try_get::<String, _>("purpose")?) else {
+    let Some(purpose) = Purpose::parse(&row.text("purpose")?) else {
         return Ok(None);
     };
     Ok(Some(Ceremony {
         purpose,
-        user_id: row.try_get("user_id")?,
-        session_id: row.try_get("session_id")?,
-        state: row.try_get("state")?,
+        user_id: row.opt_text("user_id")?,
+        session_id: row.opt_text("session_id")?,
+        state: row.text("state")?,
     }))
 }
