@@ -30,7 +30,7 @@ impl Db {
             Ok(())
         })
         .await
-        .map_err(|e| sqlx::Error::Protocol(e.detail))?;
+        .map_err(|e| sqlx::Error::Protocol(e.cause().unwrap_or(&e.detail).to_string()))?;
         let db = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(EVERY);

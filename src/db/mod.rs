@@ -164,19 +164,21 @@ impl Db {
         let ran = match &self.writer {
             Writer::Single(single) => {
                 let mut guard = writer::lock(single).await?;
+                // An in-memory database (no file for a writer thread of its own).
                 tokio::task::spawn_blocking(move || {
-                    let single = &mut *guard;
-                    match single.unit_conn.as_mut() {
-                        Some(conn) => unit::run_sqlite(conn, work),
-                        None => unit::run_sqlx(&mut single.conn, &handle, "BEGIN IMMEDIATE", work),
-                    }
+                    unit::run_sqlx(&mut guard.conn, &handle, "BEGIN IMMEDIATE", work)
                 })
                 .await
             }
             Writer::Pool(pool) => {
                 let mut conn = pool.acquire().await?;
                 tokio::task::spawn_blocking(move || {
-                    unit::run_sqlx(&mut conn, &handle, "BEGIN", work)
+                    let result = unit::run_sqlx(&mut conn, &handle, "BEGIN", work);
+                    if result.is_err() {
+                        // Its transaction may not have ended cleanly: never hand it out again.
+                        drop(conn.detach());
+                    }
+                    result
                 })
                 .await
             }
@@ -219,6 +221,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(committer) = &self.committer {
+            committer.close().await;
+        }
         self.pool.close().await;
         self.writer.close().await;
     }

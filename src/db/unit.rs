@@ -191,6 +191,9 @@ pub trait FromRecord: Sized {
 /// The statements of a unit.
 pub struct Unit<'a> {
     inner: Inner<'a>,
+    /// A statement failed: the unit must not commit, whatever the closure answers (on
+    /// PostgreSQL the transaction is already aborted; SQLite is made to agree).
+    failed: bool,
 }
 
 enum Inner<'a> {
@@ -207,6 +210,17 @@ impl<'a> Unit<'a> {
     pub(super) fn sqlite(conn: &'a rusqlite::Connection) -> Unit<'a> {
         Unit {
             inner: Inner::Sqlite(conn),
+            failed: false,
+        }
+    }
+
+    /// What the closure answered, unless a statement of the unit failed.
+    pub(super) fn settle<T>(&self, result: ApiResult<T>) -> ApiResult<T> {
+        match result {
+            Ok(_) if self.failed => Err(ApiError::internal(
+                "a statement of the unit failed; it does not commit",
+            )),
+            other => other,
         }
     }
 }
@@ -214,10 +228,15 @@ impl<'a> Unit<'a> {
 impl Unit<'_> {
     /// Runs a statement; the number of rows it changed.
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, UnitError> {
+        let done = self.execute_once(sql, params);
+        self.failed |= done.is_err();
+        done
+    }
+
+    fn execute_once(&mut self, sql: &str, params: &[Value]) -> Result<u64, UnitError> {
         match &mut self.inner {
-            Inner::Sqlite(tx) => {
-                let mut statement = tx.prepare_cached(&sqlite_sql(sql))?;
-                bind(&mut statement, params)?;
+            Inner::Sqlite(conn) => {
+                let mut statement = prepare(conn, sql, params)?;
                 Ok(statement.raw_execute()? as u64)
             }
             Inner::Sqlx { conn, handle } => {
@@ -230,10 +249,15 @@ impl Unit<'_> {
 
     /// Every row of a query.
     pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Record>, UnitError> {
+        let rows = self.query_once(sql, params);
+        self.failed |= rows.is_err();
+        rows
+    }
+
+    fn query_once(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Record>, UnitError> {
         match &mut self.inner {
-            Inner::Sqlite(tx) => {
-                let mut statement = tx.prepare_cached(&sqlite_sql(sql))?;
-                bind(&mut statement, params)?;
+            Inner::Sqlite(conn) => {
+                let mut statement = prepare(conn, sql, params)?;
                 let columns: Arc<[String]> = statement
                     .column_names()
                     .into_iter()
@@ -303,6 +327,31 @@ fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(sql.replace('$', "?"))
 }
 
+/// The cached statement with its parameters bound. Refuses to run outside the unit's
+/// transaction: SQLite rolls a whole transaction back on some errors (a full disk), after which
+/// each statement would commit on its own.
+fn prepare<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<rusqlite::CachedStatement<'c>, UnitError> {
+    if conn.is_autocommit() {
+        return Err(UnitError::Column(
+            "(transaction)".into(),
+            "the unit's transaction was rolled back",
+        ));
+    }
+    let mut statement = conn.prepare_cached(&sqlite_sql(sql))?;
+    if statement.parameter_count() != params.len() {
+        return Err(UnitError::Column(
+            format!("{} parameters", statement.parameter_count()),
+            "a statement was given another number of values",
+        ));
+    }
+    bind(&mut statement, params)?;
+    Ok(statement)
+}
+
 fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<(), UnitError> {
     statement.clear_bindings();
     for (i, value) in params.iter().enumerate() {
@@ -351,30 +400,6 @@ fn sqlx_record(row: &sqlx::any::AnyRow) -> Result<Record, UnitError> {
     Ok(Record { columns, values })
 }
 
-/// Runs `work` between `BEGIN IMMEDIATE` and `COMMIT` (rolled back on `Err`) on `conn`.
-pub(super) fn run_sqlite<T>(
-    conn: &mut rusqlite::Connection,
-    work: impl FnOnce(&mut Unit<'_>) -> ApiResult<T>,
-) -> ApiResult<T> {
-    let tx = rusqlite::Transaction::new(conn, rusqlite::TransactionBehavior::Immediate)
-        .map_err(UnitError::from)?;
-    let result = {
-        let mut unit = Unit::sqlite(&tx);
-        work(&mut unit)
-    };
-    match result {
-        Ok(value) => {
-            tx.commit().map_err(UnitError::from)?;
-            Ok(value)
-        }
-        Err(e) => {
-            // Dropping the transaction rolls it back.
-            drop(tx);
-            Err(e)
-        }
-    }
-}
-
 /// Runs `work` in a transaction on an sqlx connection, from a blocking thread.
 pub(super) fn run_sqlx<T>(
     conn: &mut sqlx::AnyConnection,
@@ -392,8 +417,10 @@ pub(super) fn run_sqlx<T>(
                 conn: &mut *conn,
                 handle,
             },
+            failed: false,
         };
-        work(&mut unit)
+        let result = work(&mut unit);
+        unit.settle(result)
     }));
     let result = match ran {
         Ok(result) => result,
@@ -521,14 +548,18 @@ mod database_tests {
             })
             .await;
         assert!(duplicate.unwrap());
-        // A failing statement is an error like any other.
+        // A failing statement ends the unit, even when the closure carries on: nothing of it
+        // commits, on either database.
         let violated = db
-            .write(|w| match w.execute(INSERT, crate::params!["y", "a"]) {
-                Err(e) => Ok(e.is_unique_violation()),
-                Ok(_) => Ok(false),
+            .write(|w| {
+                w.execute(INSERT, crate::params!["x", "e"])?;
+                match w.execute(INSERT, crate::params!["y", "a"]) {
+                    Err(e) => Ok(e.is_unique_violation()),
+                    Ok(_) => Ok(false),
+                }
             })
             .await;
-        assert!(violated.unwrap());
+        assert_eq!(violated.unwrap_err().code, ErrorCode::UnexpectedError);
         assert_eq!(names(&db).await, ["a", "b", "d"]);
         drop_database(db, pg).await;
     }
@@ -668,6 +699,35 @@ mod database_tests {
         kept.sort();
         // Whole units or nothing of them, whatever shared their transaction.
         assert_eq!(names(&db).await, kept);
+        drop_database(db, pg).await;
+    }
+
+    /// SQLite rolls a whole transaction back on some errors; a unit must then not go on
+    /// writing outside it (each statement would commit on its own), and no caller of the batch
+    /// may be told its write committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_lost_half_way_commits_nothing() {
+        let (db, _dir, pg) = fresh().await;
+        if db.backend() == crate::db::Backend::Sqlite {
+            let lost = db
+                .write(|w| {
+                    w.execute(INSERT, crate::params!["x", "before"])?;
+                    w.execute("ROLLBACK", &[])?;
+                    w.execute(INSERT, crate::params!["x", "after"])?;
+                    Ok(())
+                })
+                .await;
+            assert_eq!(lost.unwrap_err().code, ErrorCode::UnexpectedError);
+            assert!(names(&db).await.is_empty());
+            // The writer is whole again for the next unit.
+            db.write(|w| {
+                w.execute(INSERT, crate::params!["x", "next"])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+            assert_eq!(names(&db).await, ["next"]);
+        }
         drop_database(db, pg).await;
     }
 }

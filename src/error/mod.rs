@@ -99,6 +99,11 @@ impl ApiError {
         )
     }
 
+    /// The internal cause of a 500001, for logs only.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
+    }
+
     /// 500001; the cause is logged with the request id, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let mut e = Self::new(

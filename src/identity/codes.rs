@@ -81,9 +81,10 @@ pub fn reserve_send_in(
          RETURNING sent, window_start",
         crate::params![email, purpose.as_str(), now, now.minus_seconds(3600)],
     )?;
-    Ok((row.int("sent")? > MAX_SENDS_PER_HOUR).then(|| {
-        Timestamp::from_micros(row.int("window_start").unwrap_or_default()).plus_seconds(3600)
-    }))
+    if row.int("sent")? <= MAX_SENDS_PER_HOUR {
+        return Ok(None);
+    }
+    Ok(Some(row.time("window_start")?.plus_seconds(3600)))
 }
 
 /// Counts one mailed code; past the hourly quota answers 403005.

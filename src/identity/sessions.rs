@@ -280,7 +280,6 @@ pub async fn revoke_all_but(
     Ok(done.rows_affected())
 }
 
-/// Whether the user has at least one passkey.
 /// Whether the user has a passkey, inside a unit of work.
 pub fn has_passkey_in(
     w: &mut crate::db::Unit<'_>,
@@ -294,6 +293,7 @@ pub fn has_passkey_in(
         > 0)
 }
 
+/// Whether the user has at least one passkey.
 pub async fn has_passkey(db: &crate::db::Db, user_id: &str) -> ApiResult<bool> {
     let row = sqlx::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1")
         .bind(user_id)

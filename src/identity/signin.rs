@@ -153,8 +153,9 @@ pub async fn email_otp_verify(
                 }
                 None => {
                     let id = new_id("usr");
-                    account::insert_in(w, &id, &challenge.email, None, now, true)?;
-                    audit::record_in(w, &origin, now, "user.signed_up", Some(&id), json!({}))?;
+                    if account::insert_in(w, &id, &challenge.email, None, now, true)? {
+                        audit::record_in(w, &origin, now, "user.signed_up", Some(&id), json!({}))?;
+                    }
                     account::find_by_email_in(w, &challenge.email)?
                         .ok_or_else(|| ApiError::internal("user vanished after sign-up"))?
                 }

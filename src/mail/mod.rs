@@ -94,7 +94,7 @@ impl Mailer {
             let (mailer, queued) = (self.clone(), mail.clone());
             db.write(move |w| Ok(mailer.queue_in(w, now, &queued)?))
                 .await
-                .map_err(|e| MailError::Queue(e.detail))?;
+                .map_err(|e| MailError::Queue(e.cause().unwrap_or(&e.detail).to_string()))?;
         }
         self.after_commit(now, mail).await
     }
