@@ -58,9 +58,25 @@ pub fn find_by_email_in(
     w: &mut crate::db::Unit<'_>,
     email: &str,
 ) -> Result<Option<Account>, crate::db::UnitError> {
+    find_in(w, "email", email)
+}
+
+/// The account of a user id, inside a unit of work.
+pub fn find_by_id_in(
+    w: &mut crate::db::Unit<'_>,
+    id: &str,
+) -> Result<Option<Account>, crate::db::UnitError> {
+    find_in(w, "id", id)
+}
+
+fn find_in(
+    w: &mut crate::db::Unit<'_>,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Account>, crate::db::UnitError> {
     use crate::db::FromRecord as _;
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1");
-    w.query_opt(&sql, crate::params![email])?
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE {column} = $1");
+    w.query_opt(&sql, crate::params![value])?
         .as_ref()
         .map(Account::from_record)
         .transpose()

@@ -449,10 +449,15 @@ pub async fn passkey_finish(
                 Ok(asserted) => asserted,
                 Err(subject) => return Ok(failed(w, subject.as_deref())?),
             };
-            let account = &asserted.account;
+            let id = asserted.account.id.as_str();
             if !passkeys::record_use_in(w, &asserted.verified, &asserted.stored, now)? {
-                return Ok(failed(w, Some(&account.id))?);
+                return Ok(failed(w, Some(id))?);
             }
+            // Read again inside the unit: a ban committed since the check counts.
+            let Some(account) = account::find_by_id_in(w, id)? else {
+                return Ok(failed(w, Some(id))?);
+            };
+            let account = &account;
             if let Err(e) = standing_in(w, &origin, account, now)? {
                 return Ok(SignIn::Refused(e));
             }
