@@ -12,6 +12,7 @@ pub mod me;
 pub mod passkeys;
 pub mod recovery;
 pub mod requirement;
+pub mod reset;
 pub mod retention;
 pub mod scope;
 pub mod sessions;
@@ -35,8 +36,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signin::email_otp_verify))
         .routes(routes!(signin::passkey_start))
         .routes(routes!(signin::passkey_finish))
-        .routes(routes!(signin::reset_start))
-        .routes(routes!(signin::reset_finish))
+        .routes(routes!(reset::reset_start))
+        .routes(routes!(reset::reset_finish))
         .routes(routes!(sessions::sign_out))
         .routes(routes!(elevation::start))
         .routes(routes!(elevation::finish))
