@@ -104,6 +104,8 @@ pub enum UnitError {
     Sqlx(#[from] sqlx::Error),
     #[error("column `{0}`: {1}")]
     Column(String, &'static str),
+    #[error("the query returned no row")]
+    NoRow,
 }
 
 impl UnitError {
@@ -302,19 +304,7 @@ impl Unit<'_> {
 
     /// The one row a query must return.
     pub fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Record, UnitError> {
-        self.query_opt(sql, params)?
-            .ok_or(UnitError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
-    }
-
-    /// Which database runs this unit, for the few statements that must differ.
-    pub fn backend(&self) -> super::Backend {
-        match &self.inner {
-            Inner::Sqlite(_) => super::Backend::Sqlite,
-            Inner::Sqlx { conn, .. } => match conn.backend_name() {
-                "PostgreSQL" => super::Backend::Postgres,
-                _ => super::Backend::Sqlite,
-            },
-        }
+        self.query_opt(sql, params)?.ok_or(UnitError::NoRow)
     }
 }
 
@@ -324,7 +314,14 @@ fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
     if !sql.contains('$') {
         return std::borrow::Cow::Borrowed(sql);
     }
-    std::borrow::Cow::Owned(sql.replace('$', "?"))
+    // Only a `$` that starts a number is a placeholder (not one inside a literal like '$.a').
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        let placeholder = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
+        out.push(if placeholder { '?' } else { c });
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The cached statement with its parameters bound. Refuses to run outside the unit's
@@ -450,6 +447,10 @@ mod tests {
             "UPDATE t SET a = ?2 WHERE id = ?1"
         );
         assert_eq!(sqlite_sql("SELECT 1"), "SELECT 1");
+        assert_eq!(
+            sqlite_sql("SELECT json_extract(d, '$.a') WHERE x = $1"),
+            "SELECT json_extract(d, '$.a') WHERE x = ?1"
+        );
     }
 }
 
