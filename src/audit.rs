@@ -129,13 +129,13 @@ pub struct AuditEvent {
 /// The audit log, newest first (platform administrators, scope `admin`).
 #[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query, description = "Filter (section 7's query language)")),
-    responses((status = 200, body = crate::http::list::Page<AuditEvent>)))]
+    responses((status = 200, body = crate::list::Page<AuditEvent>)))]
 pub async fn list(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
-    params: crate::http::list::ListParams,
-) -> crate::error::ApiResult<axum::Json<crate::http::list::Page<AuditEvent>>> {
+    params: crate::list::ListParams,
+) -> crate::error::ApiResult<axum::Json<crate::list::Page<AuditEvent>>> {
     use sqlx::Row as _;
-    let page = crate::db::page::filtered(
+    let page = crate::db::page::filtered_rows(
         &state.db,
         &params,
         crate::query::AUDIT_EVENTS,

@@ -15,6 +15,7 @@ pub mod files;
 pub mod http;
 pub mod identity;
 pub mod jobs;
+pub mod list;
 pub mod mail;
 pub mod names;
 pub mod net;

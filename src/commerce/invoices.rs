@@ -15,7 +15,7 @@ use crate::crypto::new_id;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiPath;
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
 

@@ -14,7 +14,7 @@ use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -15,7 +15,7 @@ use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::http::extract::ApiJson;
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 use super::interval::Interval;

@@ -15,7 +15,7 @@ use crate::audit::{self, Origin};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiPath;
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
 
@@ -440,7 +440,7 @@ pub async fn list(
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Subscription>>> {
-    let page = crate::db::page::filtered(
+    let page = crate::db::page::filtered_rows(
         &state.db,
         &params,
         crate::query::SUBSCRIPTIONS,

@@ -8,6 +8,7 @@ mod checkpoint;
 mod group;
 mod migrations;
 pub mod page;
+mod read;
 pub mod unit;
 mod writer;
 

@@ -144,6 +144,40 @@ impl Record {
             .ok_or_else(|| UnitError::Column(column.into(), "not in the row"))
     }
 
+    fn at(&self, index: usize) -> Result<&Value, UnitError> {
+        self.values
+            .get(index)
+            .ok_or_else(|| UnitError::Column(format!("#{index}"), "not in the row"))
+    }
+
+    /// The first (or `index`th) column as a number, for one-column reads.
+    pub fn int_at(&self, index: usize) -> Result<i64, UnitError> {
+        match self.at(index)? {
+            Value::Int(Some(v)) => Ok(*v),
+            Value::Int(None) | Value::Text(None) => {
+                Err(UnitError::Column(format!("#{index}"), "is NULL"))
+            }
+            Value::Text(Some(_)) => Err(UnitError::Column(
+                format!("#{index}"),
+                "is text, not a number",
+            )),
+        }
+    }
+
+    /// The first (or `index`th) column as text, for one-column reads.
+    pub fn text_at(&self, index: usize) -> Result<String, UnitError> {
+        match self.at(index)? {
+            Value::Text(Some(v)) => Ok(v.clone()),
+            Value::Int(None) | Value::Text(None) => {
+                Err(UnitError::Column(format!("#{index}"), "is NULL"))
+            }
+            Value::Int(Some(_)) => Err(UnitError::Column(
+                format!("#{index}"),
+                "is a number, not text",
+            )),
+        }
+    }
+
     pub fn opt_int(&self, column: &str) -> Result<Option<i64>, UnitError> {
         match self.value(column)? {
             Value::Int(v) => Ok(*v),
@@ -360,7 +394,7 @@ fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Resu
     Ok(())
 }
 
-fn sqlx_query<'q>(
+pub(super) fn sqlx_query<'q>(
     sql: &'q str,
     params: &[Value],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
@@ -374,7 +408,7 @@ fn sqlx_query<'q>(
     query
 }
 
-fn sqlx_record(row: &sqlx::any::AnyRow) -> Result<Record, UnitError> {
+pub(super) fn sqlx_record(row: &sqlx::any::AnyRow) -> Result<Record, UnitError> {
     use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
     let columns: Arc<[String]> = row.columns().iter().map(|c| c.name().to_string()).collect();
     let mut values = Vec::with_capacity(columns.len());

@@ -12,7 +12,7 @@ use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::query;
 use crate::time::Timestamp;
 
@@ -131,7 +131,7 @@ pub async fn list(
     State(state): State<AppState>,
     params: ListParams,
 ) -> ApiResult<Json<Page<UserView>>> {
-    let page = crate::db::page::filtered(
+    let page = crate::db::page::filtered_rows(
         &state.db,
         &params,
         query::USERS,

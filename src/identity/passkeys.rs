@@ -14,7 +14,7 @@ use crate::crypto::new_id;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 use super::account::{self, Account};
@@ -294,7 +294,7 @@ pub async fn list(
     params: ListParams,
 ) -> ApiResult<Json<Page<PasskeyView>>> {
     let columns = "id, name, created_at, last_used_at";
-    let page = crate::db::page::by_key(
+    let page = crate::db::page::by_key_rows(
         &state.db,
         &params,
         columns,

@@ -14,7 +14,7 @@ use crate::crypto::{hash_secret, new_id, new_token};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiPath;
 use crate::http::idempotency::SecretResponse;
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 use super::account::{self, Account, MeView};

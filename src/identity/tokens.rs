@@ -13,7 +13,7 @@ use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::idempotency::SecretResponse;
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 use super::auth::Caller;
@@ -153,7 +153,7 @@ pub async fn list(
     };
     let columns = "id, name, scopes, expires_at, created_at";
     let from = "access_tokens WHERE user_id = $1 AND revoked_at IS NULL";
-    let page = crate::db::page::by_key(
+    let page = crate::db::page::by_key_rows(
         &state.db,
         &params,
         columns,

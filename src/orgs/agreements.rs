@@ -12,8 +12,8 @@ use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiPath;
-use crate::http::list::{ListParams, Page};
 use crate::identity::Caller;
+use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 use super::access::OrgContext;
@@ -97,7 +97,7 @@ pub async fn list(
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Agreement>>> {
-    let page = crate::db::page::by_key(
+    let page = crate::db::page::by_key_rows(
         &state.db,
         &params,
         COLUMNS,

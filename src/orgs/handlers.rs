@@ -11,9 +11,9 @@ use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiJson;
-use crate::http::list::{ListParams, Page};
 use crate::identity::Caller;
 use crate::identity::users::Email;
+use crate::list::{ListParams, Page};
 
 use super::access::OrgContext;
 use super::permissions::Role;

@@ -12,9 +12,9 @@ use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::list::{ListParams, Page};
 use crate::identity::Caller;
 use crate::identity::users::Email;
+use crate::list::{ListParams, Page};
 use crate::mail::templates;
 use crate::time::Timestamp;
 
@@ -168,7 +168,7 @@ pub async fn list(
 ) -> ApiResult<Json<Page<Invitation>>> {
     let now = state.clock.now();
     let from = "invitations WHERE org_id = $1";
-    let page = crate::db::page::by_key(
+    let page = crate::db::page::by_key_rows(
         &state.db,
         &params,
         COLUMNS,

@@ -11,8 +11,8 @@ use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::list::{ListParams, Page};
 use crate::identity::Caller;
+use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 use super::access::OrgContext;
@@ -65,7 +65,7 @@ pub async fn list(
     params: ListParams,
 ) -> ApiResult<Json<Page<Member>>> {
     let from = format!("{MEMBERS} WHERE m.org_id = $1");
-    let page = crate::db::page::by_key(
+    let page = crate::db::page::by_key_rows(
         &state.db,
         &params,
         MEMBER_COLUMNS,

@@ -44,6 +44,15 @@ pub async fn lock_org(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// `lock_org` inside a unit of work.
+pub fn lock_org_in(w: &mut crate::db::Unit<'_>, org_id: &str) -> Result<(), crate::db::UnitError> {
+    w.execute(
+        "UPDATE orgs SET id = id WHERE id = $1",
+        crate::params![org_id],
+    )?;
+    Ok(())
+}
+
 /// Subscriptions that keep an organization from being deleted: every one not yet final
 /// (`canceled` or `ended`).
 /// Counted inside the deleting transaction, after `lock_org`: a checkout cannot slip in.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiPath;
-use crate::http::list::{ListParams, Page};
+use crate::list::{ListParams, Page};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorEntry {
