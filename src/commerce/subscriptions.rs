@@ -178,6 +178,18 @@ pub async fn live_count<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .await?)
 }
 
+/// `live_count` inside a unit of work.
+pub fn live_count_in(
+    w: &mut crate::db::Unit<'_>,
+    org_id: &str,
+) -> Result<i64, crate::db::UnitError> {
+    w.query_one(
+        &format!("SELECT COUNT(*) FROM subscriptions WHERE org_id = $1 AND status NOT IN {FINAL}"),
+        crate::params![org_id],
+    )?
+    .int_at(0)
+}
+
 pub struct NewSubscription<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
