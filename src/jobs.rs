@@ -20,7 +20,10 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
         crate::http::idempotency::purge_expired(db, now, config.idempotency_ttl_secs).await,
     );
     purged("identity", crate::identity::retention::purge(db, now).await);
-    purged("start limits", crate::identity::limits::purge(db, now).await);
+    purged(
+        "start limits",
+        crate::identity::limits::purge(db, now).await,
+    );
     purged(
         "recovery releases",
         crate::identity::recovery::purge(db, config.recovery_hold_secs, now).await,

@@ -272,9 +272,10 @@ fn paged(db: Db, org_id: String, range: Range) -> Body {
             Some(sink) => sink,
             None => c.sink.insert(CsvSink::with_header()?),
         };
-        let rows = store::transactions_after(&c.db, &c.org_id, c.range, (c.after.0, &c.after.1), PAGE)
-            .await
-            .map_err(io::Error::other)?;
+        let rows =
+            store::transactions_after(&c.db, &c.org_id, c.range, (c.after.0, &c.after.1), PAGE)
+                .await
+                .map_err(io::Error::other)?;
         c.done = (rows.len() as i64) < PAGE;
         for row in rows {
             sink.write(&Transaction {

@@ -98,9 +98,7 @@ impl Drop for Reservation {
         if let Some(id) = self.key.take() {
             let db = self.db.clone();
             tokio::spawn(async move {
-                let _ = db
-                    .write(move |w| Ok(store::release_running(w, &id)?))
-                    .await;
+                let _ = db.write(move |w| Ok(store::release_running(w, &id)?)).await;
             });
         }
     }

@@ -218,8 +218,7 @@ impl Mailer {
             };
             match result {
                 Ok(()) => {
-                    db.write(move |w| Ok(store::delete(w, &id)?))
-                        .await?;
+                    db.write(move |w| Ok(store::delete(w, &id)?)).await?;
                     sent += 1;
                 }
                 Err(error) => {

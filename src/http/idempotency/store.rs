@@ -72,8 +72,11 @@ pub(super) fn reserve(
 
 pub(super) fn find(w: &mut Unit<'_>, id: &Key) -> Result<Option<Stored>, UnitError> {
     w.query_opt(
-        concat!("SELECT body_hash, state, status, content_type, headers, body, created_at, claimed_at
-               FROM idempotency_keys WHERE ", the_key!()),
+        concat!(
+            "SELECT body_hash, state, status, content_type, headers, body, created_at, claimed_at
+               FROM idempotency_keys WHERE ",
+            the_key!()
+        ),
         key_params![id],
     )?
     .as_ref()
@@ -84,7 +87,11 @@ pub(super) fn find(w: &mut Unit<'_>, id: &Key) -> Result<Option<Stored>, UnitErr
 /// Deletes the row found earlier (by its `created_at`), not one made since by someone else.
 pub(super) fn forget(w: &mut Unit<'_>, id: &Key, created_at: Timestamp) -> Result<(), UnitError> {
     w.execute(
-        concat!("DELETE FROM idempotency_keys WHERE ", the_key!(), " AND created_at = $5"),
+        concat!(
+            "DELETE FROM idempotency_keys WHERE ",
+            the_key!(),
+            " AND created_at = $5"
+        ),
         key_params![id, created_at],
     )?;
     Ok(())
@@ -102,7 +109,11 @@ pub(super) fn release(w: &mut Unit<'_>, id: &Key) -> Result<(), UnitError> {
 /// Gives the key up only if its request never finished.
 pub(super) fn release_running(w: &mut Unit<'_>, id: &Key) -> Result<(), UnitError> {
     w.execute(
-        concat!("DELETE FROM idempotency_keys WHERE ", the_key!(), " AND state = 'running'"),
+        concat!(
+            "DELETE FROM idempotency_keys WHERE ",
+            the_key!(),
+            " AND state = 'running'"
+        ),
         key_params![id],
     )?;
     Ok(())
@@ -111,7 +122,10 @@ pub(super) fn release_running(w: &mut Unit<'_>, id: &Key) -> Result<(), UnitErro
 /// The answer held a secret, which is not stored.
 pub(super) fn mark_secret(w: &mut Unit<'_>, id: &Key) -> Result<(), UnitError> {
     w.execute(
-        concat!("UPDATE idempotency_keys SET state = 'secret' WHERE ", the_key!()),
+        concat!(
+            "UPDATE idempotency_keys SET state = 'secret' WHERE ",
+            the_key!()
+        ),
         key_params![id],
     )?;
     Ok(())
