@@ -9,16 +9,16 @@ use super::orgs::Org;
 /// A caller's membership as stored: the role is parsed by the caller (an unknown one is an
 /// internal error there).
 pub(crate) struct Membership {
-    pub role: String,
-    pub legal_signatory: bool,
+    pub(crate) role: String,
+    pub(crate) legal_signatory: bool,
 }
 
 /// What step 6 decides on.
 pub(crate) struct Standing {
-    pub org: Org,
-    pub membership: Option<Membership>,
+    pub(crate) org: Org,
+    pub(crate) membership: Option<Membership>,
     /// Whether the nested id belongs to the organization (`false` without one).
-    pub nested_found: bool,
+    pub(crate) nested_found: bool,
 }
 
 impl FromRecord for Standing {

@@ -4,6 +4,6 @@
 pub(crate) mod access;
 pub(crate) mod invitations;
 pub(crate) mod members;
-pub mod orgs;
+pub(crate) mod orgs;
 
 pub use orgs::Org;

@@ -58,10 +58,10 @@ pub(crate) fn insert(w: &mut Unit<'_>, org: &Org, created_by: &str) -> Result<()
 
 /// The fields to change; `None` keeps a field.
 pub(crate) struct OrgChanges {
-    pub name: Option<String>,
-    pub country: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) country: Option<String>,
     /// `Some(None)` clears it.
-    pub billing_email: Option<Option<String>>,
+    pub(crate) billing_email: Option<Option<String>>,
 }
 
 /// Changes only the fields sent, so a concurrent update of another field is kept; the row
