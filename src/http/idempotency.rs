@@ -25,9 +25,7 @@ use crate::time::Timestamp;
 pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// Put in a response's extensions by handlers whose answer holds a secret.
-#[derive(Clone, Copy, Debug)]
-pub struct SecretResponse;
+pub use crate::api::SecretResponse;
 
 /// A hash of the body that ignores key order and whitespace when it is JSON.
 ///
