@@ -2,10 +2,20 @@
 //! test clock runs them right after moving time. Each job claims its work with conditional
 //! updates, so several processes may run them at once.
 
+mod clock;
+
 use std::time::Duration;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+
+/// The test clock's routes (section 10): moving the clock runs the jobs then due.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(clock::get_clock, clock::advance_clock))
+}
 
 /// Runs every job whose work is due now.
 pub async fn run_due(state: &AppState) -> ApiResult<()> {
