@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// Runs every job whose work is due now.
 pub async fn run_due(state: &AppState) -> ApiResult<()> {
@@ -18,7 +18,9 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     let purges = [
         (
             "idempotency",
-            crate::http::idempotency::purge_expired(db, now, config.idempotency_ttl_secs).await,
+            crate::http::idempotency::purge_expired(db, now, config.idempotency_ttl_secs)
+                .await
+                .map_err(ApiError::from),
         ),
         ("identity", crate::identity::retention::purge(db, now).await),
         (
@@ -31,7 +33,9 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
         ),
         (
             "audit",
-            crate::audit::purge(db, now, config.audit_retention_days).await,
+            crate::audit::purge(db, now, config.audit_retention_days)
+                .await
+                .map_err(ApiError::from),
         ),
     ];
     for (job, result) in purges {

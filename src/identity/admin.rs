@@ -10,13 +10,14 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::list::{ListParams, Page};
-use crate::query;
 use crate::time::Timestamp;
 
-use super::account::{self, ACCOUNT_COLUMNS, Account, UserView};
+use super::account::{self, Account, UserView};
+use super::store::accounts;
 use super::users::Email;
 
 fn user_not_found() -> ApiError {
@@ -33,7 +34,7 @@ impl FromRequestParts<AppState> for TargetUser {
         let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| user_not_found())?;
-        account::find_by_id(&state.db, &id)
+        accounts::by_id(&state.db, &id)
             .await?
             .map(TargetUser)
             .ok_or_else(user_not_found)
@@ -93,33 +94,27 @@ pub async fn create(
     };
     let id = body.id.unwrap_or_else(|| new_id("usr"));
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    if !account::insert(
-        &mut *tx,
-        &id,
-        email.as_str(),
-        display_name.as_deref(),
-        now,
-        false,
-    )
-    .await?
-    {
-        return Err(ApiError::new(
-            ErrorCode::UserAlreadyExists,
-            "A user with this id or e-mail address already exists.",
-        ));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "user.created",
-        Some(&id),
-        json!({ "email": email.as_str() }),
-    )
-    .await?;
-    tx.commit().await?;
-    let account = account::get(&state.db, &id).await?;
+    let account = state
+        .db
+        .write(move |w| {
+            let email = email.as_str();
+            if !account::insert_in(w, &id, email, display_name.as_deref(), now, false)? {
+                return Err(ApiError::new(
+                    ErrorCode::UserAlreadyExists,
+                    "A user with this id or e-mail address already exists.",
+                ));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "user.created",
+                Some(&id),
+                json!({ "email": email }),
+            )?;
+            accounts::by_id_in(w, &id)?.ok_or_else(user_not_found)
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&account))))
 }
 
@@ -131,18 +126,7 @@ pub async fn list(
     State(state): State<AppState>,
     params: ListParams,
 ) -> ApiResult<Json<Page<UserView>>> {
-    let page = crate::db::page::filtered_rows(
-        &state.db,
-        &params,
-        query::USERS,
-        ACCOUNT_COLUMNS,
-        "users",
-        None,
-        "created_at DESC, id DESC",
-        |r| Account::from_row(r).map(|a| UserView::from(&a)),
-    )
-    .await?;
-    Ok(Json(page))
+    Ok(Json(accounts::page(&state.db, &params).await?))
 }
 
 /// One user (404001 when unknown).
@@ -157,23 +141,25 @@ pub struct Ban {
     reason: String,
 }
 
-type Update = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
-
-/// Applies one change to a user and audits it, in one transaction.
+/// Applies one change to a user and audits it, as one unit of work; the user after it.
 async fn change(
     state: &AppState,
     origin: &Origin,
     user_id: &str,
-    update: Update,
-    action: &str,
+    action: &'static str,
     details: serde_json::Value,
+    apply: impl FnOnce(&mut Unit<'_>, &str, Timestamp) -> Result<(), UnitError> + Send + 'static,
 ) -> ApiResult<Account> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    update.execute(&mut *tx).await?;
-    audit::record(&mut *tx, origin, now, action, Some(user_id), details).await?;
-    tx.commit().await?;
-    account::get(&state.db, user_id).await
+    let (origin, user_id) = (origin.clone(), user_id.to_string());
+    state
+        .db
+        .write(move |w| {
+            apply(w, &user_id, now)?;
+            audit::record_in(w, &origin, now, action, Some(&user_id), details)?;
+            accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
+        })
+        .await
 }
 
 /// Bans a user: sign-in and every token answer 403003.
@@ -186,20 +172,9 @@ pub async fn ban(
     ApiJson(body): ApiJson<Ban>,
 ) -> ApiResult<Json<UserView>> {
     let reason = required_reason(&body.reason)?;
-    let now = state.clock.now().micros();
-    let update = sqlx::query("UPDATE users SET banned_at = $2, ban_reason = $3 WHERE id = $1")
-        .bind(user.id.clone())
-        .bind(now)
-        .bind(reason.clone());
-    let account = change(
-        &state,
-        &origin,
-        &user.id,
-        update,
-        "user.banned",
-        json!({ "reason": reason }),
-    )
-    .await?;
+    let details = json!({ "reason": reason });
+    let apply = move |w: &mut Unit<'_>, id: &str, now| accounts::ban_in(w, id, now, &reason);
+    let account = change(&state, &origin, &user.id, "user.banned", details, apply).await?;
     Ok(Json(UserView::from(&account)))
 }
 
@@ -210,17 +185,8 @@ pub async fn unban(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
-    let update = sqlx::query("UPDATE users SET banned_at = NULL, ban_reason = NULL WHERE id = $1")
-        .bind(user.id.clone());
-    change(
-        &state,
-        &origin,
-        &user.id,
-        update,
-        "user.unbanned",
-        json!({}),
-    )
-    .await?;
+    let apply = |w: &mut Unit<'_>, id: &str, _| accounts::unban_in(w, id);
+    change(&state, &origin, &user.id, "user.unbanned", json!({}), apply).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -255,20 +221,10 @@ pub async fn suspend(
         return Err(ApiError::validation("until", "must be in the future"));
     }
     let reason = required_reason(&body.reason)?;
-    let update =
-        sqlx::query("UPDATE users SET suspended_until = $2, suspend_reason = $3 WHERE id = $1")
-            .bind(user.id.clone())
-            .bind(body.until.micros())
-            .bind(reason.clone());
-    let account = change(
-        &state,
-        &origin,
-        &user.id,
-        update,
-        "user.suspended",
-        json!({ "until": body.until, "reason": reason }),
-    )
-    .await?;
+    let until = body.until;
+    let details = json!({ "until": until, "reason": reason });
+    let apply = move |w: &mut Unit<'_>, id: &str, _| accounts::suspend_in(w, id, until, &reason);
+    let account = change(&state, &origin, &user.id, "user.suspended", details, apply).await?;
     Ok(Json(UserView::from(&account)))
 }
 
@@ -279,16 +235,14 @@ pub async fn unsuspend(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
-    let update =
-        sqlx::query("UPDATE users SET suspended_until = NULL, suspend_reason = NULL WHERE id = $1")
-            .bind(user.id.clone());
+    let apply = |w: &mut Unit<'_>, id: &str, _| accounts::unsuspend_in(w, id);
     change(
         &state,
         &origin,
         &user.id,
-        update,
         "user.unsuspended",
         json!({}),
+        apply,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -302,10 +256,14 @@ pub async fn lock(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<Json<UserView>> {
-    let now: Timestamp = state.clock.now();
-    let update = sqlx::query(crate::identity::account::LOCK_USER)
-        .bind(user.id.clone())
-        .bind(now.micros());
-    let account = change(&state, &origin, &user.id, update, "user.locked", json!({})).await?;
+    let account = change(
+        &state,
+        &origin,
+        &user.id,
+        "user.locked",
+        json!({}),
+        accounts::lock_in,
+    )
+    .await?;
     Ok(Json(UserView::from(&account)))
 }

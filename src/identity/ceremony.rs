@@ -8,6 +8,8 @@ use crate::crypto::new_id;
 use crate::error::ApiResult;
 use crate::time::Timestamp;
 
+use super::store::ceremonies::{self as store, NewCeremony};
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Purpose {
     Registration,
@@ -28,7 +30,7 @@ impl Purpose {
         }
     }
 
-    fn parse(text: &str) -> Option<Purpose> {
+    pub(in crate::identity) fn parse(text: &str) -> Option<Purpose> {
         [
             Purpose::Registration,
             Purpose::SignIn,
@@ -59,6 +61,7 @@ pub struct Started {
     pub public_key: Value,
 }
 
+/// Stores a ceremony to finish within the code lifetime, as a unit of work; its id.
 pub async fn store(
     state: &AppState,
     purpose: Purpose,
@@ -69,7 +72,7 @@ pub async fn store(
     let now = state.clock.now();
     let expires_at = now.plus_seconds(state.config.code_ttl_secs);
     let id = new_id("chl");
-    let row = (
+    let (stored_id, user_id, session_id) = (
         id.clone(),
         user_id.map(str::to_string),
         session_id.map(str::to_string),
@@ -77,40 +80,26 @@ pub async fn store(
     state
         .db
         .write(move |w| {
-            let (id, user_id, session_id) = row;
-            w.execute(
-                "INSERT INTO webauthn_challenges (id, purpose, user_id, session_id, state, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                crate::params![id, purpose.as_str(), user_id, session_id, ceremony_state, now, expires_at],
-            )?;
-            Ok(())
+            let ceremony = NewCeremony {
+                id: &stored_id,
+                purpose,
+                user_id: user_id.as_deref(),
+                session_id: session_id.as_deref(),
+                state: &ceremony_state,
+                expires_at,
+            };
+            Ok(store::insert_in(w, &ceremony, now)?)
         })
         .await?;
     Ok(id)
 }
 
-/// Takes a ceremony for finishing: `None` when unknown, used or expired. Exactly one caller
-/// can take it.
+/// Takes a ceremony for finishing, as a unit of work: `None` when unknown, used or expired.
+/// Exactly one caller can take it.
 pub async fn take(state: &AppState, id: &str, now: Timestamp) -> ApiResult<Option<Ceremony>> {
     let id = id.to_string();
-    let row = state
+    state
         .db
-        .write(move |w| {
-            Ok(w.query_opt(
-                "UPDATE webauthn_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2
-                 RETURNING purpose, user_id, session_id, state",
-                crate::params![id, now],
-            )?)
-        })
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let Some(purpose) = Purpose::parse(&row.text("purpose")?) else {
-        return Ok(None);
-    };
-    Ok(Some(Ceremony {
-        purpose,
-        user_id: row.opt_text("user_id")?,
-        session_id: row.opt_text("session_id")?,
-        state: row.text("state")?,
-    }))
+        .write(move |w| Ok(store::take_in(w, &id, now)?))
+        .await
 }

@@ -9,6 +9,8 @@ use crate::db::{Unit, UnitError};
 use crate::error::ApiResult;
 use crate::time::Timestamp;
 
+use super::store::limits as store;
+
 const WINDOW_SECS: i64 = 60;
 
 /// Counts one start from the request's source address; over the limit answers 403005.
@@ -46,15 +48,8 @@ pub fn count_start_in(
         .and_then(|a| a.parse().ok())
         .map(crate::net::limit_key)
         .unwrap_or_else(|| "unknown".to_string());
-    let row = w.query_one(
-        "INSERT INTO start_limits (source, window_start, starts) VALUES ($1, $2, 1)
-         ON CONFLICT (source) DO UPDATE SET
-           starts = CASE WHEN start_limits.window_start <= $3 THEN 1 ELSE start_limits.starts + 1 END,
-           window_start = CASE WHEN start_limits.window_start <= $3 THEN $2 ELSE start_limits.window_start END
-         RETURNING starts, window_start",
-        crate::params![source.as_str(), now, now.minus_seconds(WINDOW_SECS)],
-    )?;
-    let starts = row.int("starts")?;
+    let counted = store::count_start_in(w, &source, now, now.minus_seconds(WINDOW_SECS))?;
+    let starts = counted.count;
     if starts <= limit {
         return Ok(None);
     }
@@ -69,14 +64,11 @@ pub fn count_start_in(
             serde_json::json!({ "source": source }),
         )?;
     }
-    Ok(Some(row.time("window_start")?.plus_seconds(WINDOW_SECS)))
+    Ok(Some(counted.window_start.plus_seconds(WINDOW_SECS)))
 }
 
 /// Deletes windows that have ended (a job).
-pub async fn purge(db: &crate::db::Db, now: Timestamp) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM start_limits WHERE window_start <= $1")
-        .bind(now.minus_seconds(WINDOW_SECS).micros())
-        .execute(db.writer())
-        .await?;
-    Ok(done.rows_affected())
+pub async fn purge(db: &crate::db::Db, now: Timestamp) -> ApiResult<u64> {
+    let cutoff = now.minus_seconds(WINDOW_SECS);
+    db.write(move |w| Ok(store::purge_in(w, cutoff)?)).await
 }

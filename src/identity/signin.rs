@@ -23,6 +23,7 @@ use super::ceremony::{self, Purpose as Ceremony, Started};
 use super::codes::{self, NewChallenge, Purpose, Verdict};
 use super::passkeys;
 use super::sessions::{self, AuthMethod, SessionGrant};
+use super::store::{accounts, codes as code_store};
 use super::users::Email;
 
 pub(super) fn parse_email(text: &str) -> ApiResult<Email> {
@@ -67,27 +68,27 @@ pub async fn email_otp_start(
             if let Some(until) = super::limits::count_start_in(w, &origin, limit, now)? {
                 return Ok(Err(codes::locked_out(until, now)));
             }
-            let email = email.as_str();
-            if let Some(until) = codes::reserve_send_in(w, email, Purpose::SignIn, now)? {
-                audit::record_in(
-                    w,
-                    &origin,
-                    now,
-                    "sign_in.code_quota_exceeded",
-                    Some(email),
-                    json!({}),
-                )?;
-                return Ok(Err(codes::locked_out(until, now)));
-            }
             let new = NewChallenge {
                 purpose: Purpose::SignIn,
-                email,
+                email: email.as_str().to_string(),
                 user_id: None,
                 session_id: None,
-                code: &code,
+                code,
             };
-            let challenge = codes::create_challenge_in(w, &key, new, now, ttl)?;
-            mailer.queue_in(w, now, &queued)?;
+            let challenge = match codes::send_in(w, &key, &mailer, &new, &queued, now, ttl)? {
+                Ok(challenge) => challenge,
+                Err(until) => {
+                    audit::record_in(
+                        w,
+                        &origin,
+                        now,
+                        "sign_in.code_quota_exceeded",
+                        Some(email.as_str()),
+                        json!({}),
+                    )?;
+                    return Ok(Err(codes::locked_out(until, now)));
+                }
+            };
             Ok(Ok(challenge))
         })
         .await??;
@@ -130,24 +131,27 @@ pub async fn email_otp_verify(
         .db
         .write(move |w| {
             let origin = unit_origin;
-            let Some(challenge) =
-                codes::find_challenge_in(w, &body.challenge_id, Purpose::SignIn)?
+            let Some(challenge) = code_store::challenge_in(w, &body.challenge_id, Purpose::SignIn)?
             else {
                 return Ok(SignIn::Refused(codes::otp_failure()));
             };
-            let verdict =
-                check_code_in(w, &key, &origin, &challenge, &body.code, Purpose::SignIn, now)?;
+            let verdict = check_code_in(
+                w,
+                &key,
+                &origin,
+                &challenge,
+                &body.code,
+                Purpose::SignIn,
+                now,
+            )?;
             if let Err(e) = answer(verdict, codes::otp_failure(), now) {
                 return Ok(SignIn::Refused(e));
             }
-            let account = match account::find_by_email_in(w, &challenge.email)? {
+            let account = match accounts::by_email_in(w, &challenge.email)? {
                 Some(account) if account.email_verified => account,
                 Some(mut account) => {
                     // The code proves the address, also of an account an administrator made.
-                    w.execute(
-                        "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
-                        crate::params![account.id.as_str(), now],
-                    )?;
+                    accounts::mark_email_verified_in(w, &account.id, now)?;
                     account.email_verified = true;
                     account
                 }
@@ -156,7 +160,7 @@ pub async fn email_otp_verify(
                     if account::insert_in(w, &id, &challenge.email, None, now, true)? {
                         audit::record_in(w, &origin, now, "user.signed_up", Some(&id), json!({}))?;
                     }
-                    account::find_by_email_in(w, &challenge.email)?
+                    accounts::by_email_in(w, &challenge.email)?
                         .ok_or_else(|| ApiError::internal("user vanished after sign-up"))?
                 }
             };
@@ -268,34 +272,6 @@ pub(super) fn answer(verdict: Verdict, wrong: ApiError, now: Timestamp) -> ApiRe
     }
 }
 
-/// Verifies a mailed code with the lockout rules and audits failures and lockouts, as one
-/// unit of work.
-pub async fn verify_code(
-    state: &AppState,
-    origin: &Origin,
-    challenge: &codes::Challenge,
-    code: &str,
-    purpose: Purpose,
-    wrong: ApiError,
-) -> ApiResult<()> {
-    let now = state.clock.now();
-    let (key, origin, challenge, code) = (
-        state.key.clone(),
-        origin.clone(),
-        challenge.clone(),
-        code.to_string(),
-    );
-    let verdict = state
-        .db
-        .write(move |w| {
-            Ok(check_code_in(
-                w, &key, &origin, &challenge, &code, purpose, now,
-            )?)
-        })
-        .await?;
-    answer(verdict, wrong, now)
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyStart {
@@ -321,7 +297,7 @@ pub async fn passkey_start(
     };
     match email {
         Some(email) => {
-            let account = account::find_by_email(&state.db, email.as_str())
+            let account = accounts::by_email(&state.db, email.as_str())
                 .await?
                 .ok_or_else(no_passkeys)?;
             Ok(Json(
@@ -377,7 +353,7 @@ async fn check_assertion(
         let Ok((handle, _)) = state.webauthn.identify(credential) else {
             return Ok(Err(None));
         };
-        match account::find_by_handle(&state.db, &handle).await? {
+        match accounts::by_webauthn_handle(&state.db, &handle).await? {
             Some(account) => account,
             None => return Ok(Err(None)),
         }
@@ -454,7 +430,7 @@ pub async fn passkey_finish(
                 return Ok(failed(w, Some(id))?);
             }
             // Read again inside the unit: a ban committed since the check counts.
-            let Some(account) = account::find_by_id_in(w, id)? else {
+            let Some(account) = accounts::by_id_in(w, id)? else {
                 return Ok(failed(w, Some(id))?);
             };
             let account = &account;

@@ -6,18 +6,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
+use crate::crypto::{hash_secret, new_id, new_token};
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::idempotency::SecretResponse;
 use crate::list::{ListParams, Page};
+use crate::mail::templates;
 use crate::time::Timestamp;
 
 use super::auth::Caller;
 use super::scope::{self, Scope};
+use super::store::tokens::{self as store, NewToken};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -30,14 +33,14 @@ pub struct CreateToken {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
-    id: String,
-    name: String,
-    scopes: Vec<Scope>,
-    expires_at: Option<Timestamp>,
-    created_at: Timestamp,
+    pub(in crate::identity) id: String,
+    pub(in crate::identity) name: String,
+    pub(in crate::identity) scopes: Vec<Scope>,
+    pub(in crate::identity) expires_at: Option<Timestamp>,
+    pub(in crate::identity) created_at: Timestamp,
     /// Only in the answer that creates it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
+    pub(in crate::identity) token: Option<String>,
 }
 
 impl IntoResponse for TokenView {
@@ -49,6 +52,33 @@ impl IntoResponse for TokenView {
         }
         response
     }
+}
+
+/// Inside a unit of work: stores a new access token; returns its id and the secret (shown
+/// once). `issued_under` is the start of the session that makes it (a lock holds the token as
+/// it holds the session).
+pub(crate) fn insert_in(
+    w: &mut Unit<'_>,
+    user_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<Timestamp>,
+    issued_under: Timestamp,
+    now: Timestamp,
+) -> Result<(String, String), UnitError> {
+    let id = new_id("tok");
+    let token = new_token("cht");
+    let row = NewToken {
+        id: &id,
+        user_id,
+        name,
+        token_hash: &hash_secret(&token),
+        scopes: &scope::encode(scopes),
+        expires_at,
+        issued_under,
+    };
+    store::insert_in(w, &row, now)?;
+    Ok((id, token))
 }
 
 /// Creates an access token (elevated session). Any scope may be granted; the user's own
@@ -96,31 +126,44 @@ pub async fn create(
         return Err(ApiError::validations(errors));
     }
     scopes.sort();
-    let mut tx = state.db.begin_write().await?;
-    let (id, token) = super::users::insert_access_token(
-        &mut tx,
-        &caller.user_id,
-        &name,
-        &scopes,
-        body.expires_at,
-        caller.issued_at,
-        now,
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "access_token.created",
-        Some(&caller.user_id),
-        json!({ "tokenId": id, "scopes": scope::encode(&scopes) }),
-    )
-    .await?;
-    tx.commit().await?;
-    let notice = format!("An access token named \"{name}\" was created.");
-    state
-        .security_notice(now, &caller.email, &notice, "token-created")
-        .await;
+    let notice = templates::security_notice(
+        &caller.email,
+        &format!("An access token named \"{name}\" was created."),
+        "token-created",
+    );
+    let (user_id, issued_under, expires_at) =
+        (caller.user_id.clone(), caller.issued_at, body.expires_at);
+    let (token_name, token_scopes, mailer, queued) = (
+        name.clone(),
+        scopes.clone(),
+        state.mailer.clone(),
+        notice.clone(),
+    );
+    let (id, token) = state
+        .db
+        .write(move |w| {
+            let (id, token) = insert_in(
+                w,
+                &user_id,
+                &token_name,
+                &token_scopes,
+                expires_at,
+                issued_under,
+                now,
+            )?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "access_token.created",
+                Some(&user_id),
+                json!({ "tokenId": id, "scopes": scope::encode(&token_scopes) }),
+            )?;
+            mailer.queue_in(w, now, &queued)?;
+            Ok((id, token))
+        })
+        .await?;
+    super::notices::send(&state, now, vec![notice]).await;
     Ok(TokenView {
         id,
         name,
@@ -139,30 +182,7 @@ pub async fn list(
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<TokenView>>> {
-    let view = |r: &crate::db::Row| {
-        Ok(TokenView {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            scopes: scope::decode(&r.try_get::<String, _>("scopes")?),
-            expires_at: r
-                .try_get::<Option<i64>, _>("expires_at")?
-                .map(Timestamp::from_micros),
-            created_at: Timestamp::from_micros(r.try_get("created_at")?),
-            token: None,
-        })
-    };
-    let columns = "id, name, scopes, expires_at, created_at";
-    let from = "access_tokens WHERE user_id = $1 AND revoked_at IS NULL";
-    let page = crate::db::page::by_key_rows(
-        &state.db,
-        &params,
-        columns,
-        from,
-        "created_at DESC, id DESC",
-        &caller.user_id,
-        view,
-    )
-    .await?;
+    let page = store::page(&state.db, &caller.user_id, &params).await?;
     Ok(Json(page))
 }
 
@@ -175,33 +195,30 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query("UPDATE access_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
-        .bind(&id)
-        .bind(&caller.user_id)
-        .bind(now.micros())
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::not_found("The access token"));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "access_token.revoked",
-        Some(&caller.user_id),
-        json!({ "tokenId": id }),
-    )
-    .await?;
-    tx.commit().await?;
+    let notice = templates::security_notice(
+        &caller.email,
+        "An access token was revoked.",
+        "token-revoked",
+    );
+    let (user_id, mailer, queued) = (caller.user_id.clone(), state.mailer.clone(), notice.clone());
     state
-        .security_notice(
-            now,
-            &caller.email,
-            "An access token was revoked.",
-            "token-revoked",
-        )
-        .await;
+        .db
+        .write(move |w| {
+            if !store::revoke_in(w, &id, &user_id, now)? {
+                return Err(ApiError::not_found("The access token"));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "access_token.revoked",
+                Some(&user_id),
+                json!({ "tokenId": id }),
+            )?;
+            mailer.queue_in(w, now, &queued)?;
+            Ok(())
+        })
+        .await?;
+    super::notices::send(&state, now, vec![notice]).await;
     Ok(StatusCode::NO_CONTENT)
 }
