@@ -93,8 +93,21 @@ pub async fn create(
         return Err(ApiError::validations(errors));
     };
     let id = body.id.unwrap_or_else(|| new_id("usr"));
+    let account = create_user(&state, origin, id, email, display_name).await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&account))))
+}
+
+/// Creates the user (e-mail not yet proven), audited, as one unit of work; 400006 when the id
+/// or the address is taken.
+async fn create_user(
+    state: &AppState,
+    origin: Origin,
+    id: String,
+    email: Email,
+    display_name: Option<String>,
+) -> ApiResult<Account> {
     let now = state.clock.now();
-    let account = state
+    state
         .db
         .write(move |w| {
             let email = email.as_str();
@@ -114,8 +127,7 @@ pub async fn create(
             )?;
             accounts::by_id_in(w, &id)?.ok_or_else(user_not_found)
         })
-        .await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&account))))
+        .await
 }
 
 /// Every user, newest first.
@@ -141,21 +153,65 @@ pub struct Ban {
     reason: String,
 }
 
+/// A change of a user's standing by a platform administrator.
+enum Change {
+    Ban {
+        reason: String,
+    },
+    Unban,
+    Suspend {
+        until: Timestamp,
+        reason: String,
+    },
+    Unsuspend,
+    /// Every credential that exists now answers 403002 for good.
+    Lock,
+}
+
+impl Change {
+    fn action(&self) -> &'static str {
+        match self {
+            Change::Ban { .. } => "user.banned",
+            Change::Unban => "user.unbanned",
+            Change::Suspend { .. } => "user.suspended",
+            Change::Unsuspend => "user.unsuspended",
+            Change::Lock => "user.locked",
+        }
+    }
+
+    fn details(&self) -> serde_json::Value {
+        match self {
+            Change::Ban { reason } => json!({ "reason": reason }),
+            Change::Suspend { until, reason } => json!({ "until": until, "reason": reason }),
+            Change::Unban | Change::Unsuspend | Change::Lock => json!({}),
+        }
+    }
+
+    fn apply_in(&self, w: &mut Unit<'_>, user_id: &str, now: Timestamp) -> Result<(), UnitError> {
+        match self {
+            Change::Ban { reason } => accounts::ban_in(w, user_id, now, reason),
+            Change::Unban => accounts::unban_in(w, user_id),
+            Change::Suspend { until, reason } => accounts::suspend_in(w, user_id, *until, reason),
+            Change::Unsuspend => accounts::unsuspend_in(w, user_id),
+            Change::Lock => accounts::lock_in(w, user_id, now),
+        }
+    }
+}
+
 /// Applies one change to a user and audits it, as one unit of work; the user after it.
 async fn change(
     state: &AppState,
     origin: &Origin,
     user_id: &str,
-    action: &'static str,
-    details: serde_json::Value,
-    apply: impl FnOnce(&mut Unit<'_>, &str, Timestamp) -> Result<(), UnitError> + Send + 'static,
+    change: Change,
 ) -> ApiResult<Account> {
     let now = state.clock.now();
     let (origin, user_id) = (origin.clone(), user_id.to_string());
     state
         .db
         .write(move |w| {
-            apply(w, &user_id, now)?;
+            change.apply_in(w, &user_id, now)?;
+            let (action, details) = (change.action(), change.details());
             audit::record_in(w, &origin, now, action, Some(&user_id), details)?;
             accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
         })
@@ -172,9 +228,7 @@ pub async fn ban(
     ApiJson(body): ApiJson<Ban>,
 ) -> ApiResult<Json<UserView>> {
     let reason = required_reason(&body.reason)?;
-    let details = json!({ "reason": reason });
-    let apply = move |w: &mut Unit<'_>, id: &str, now| accounts::ban_in(w, id, now, &reason);
-    let account = change(&state, &origin, &user.id, "user.banned", details, apply).await?;
+    let account = change(&state, &origin, &user.id, Change::Ban { reason }).await?;
     Ok(Json(UserView::from(&account)))
 }
 
@@ -185,8 +239,7 @@ pub async fn unban(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
-    let apply = |w: &mut Unit<'_>, id: &str, _| accounts::unban_in(w, id);
-    change(&state, &origin, &user.id, "user.unbanned", json!({}), apply).await?;
+    change(&state, &origin, &user.id, Change::Unban).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -221,10 +274,11 @@ pub async fn suspend(
         return Err(ApiError::validation("until", "must be in the future"));
     }
     let reason = required_reason(&body.reason)?;
-    let until = body.until;
-    let details = json!({ "until": until, "reason": reason });
-    let apply = move |w: &mut Unit<'_>, id: &str, _| accounts::suspend_in(w, id, until, &reason);
-    let account = change(&state, &origin, &user.id, "user.suspended", details, apply).await?;
+    let suspension = Change::Suspend {
+        until: body.until,
+        reason,
+    };
+    let account = change(&state, &origin, &user.id, suspension).await?;
     Ok(Json(UserView::from(&account)))
 }
 
@@ -235,16 +289,7 @@ pub async fn unsuspend(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
-    let apply = |w: &mut Unit<'_>, id: &str, _| accounts::unsuspend_in(w, id);
-    change(
-        &state,
-        &origin,
-        &user.id,
-        "user.unsuspended",
-        json!({}),
-        apply,
-    )
-    .await?;
+    change(&state, &origin, &user.id, Change::Unsuspend).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,14 +301,6 @@ pub async fn lock(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<Json<UserView>> {
-    let account = change(
-        &state,
-        &origin,
-        &user.id,
-        "user.locked",
-        json!({}),
-        accounts::lock_in,
-    )
-    .await?;
+    let account = change(&state, &origin, &user.id, Change::Lock).await?;
     Ok(Json(UserView::from(&account)))
 }

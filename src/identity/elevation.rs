@@ -142,6 +142,14 @@ pub struct Elevated {
     elevated_until: Timestamp,
 }
 
+/// What the caller sent to finish an elevation.
+enum Sent {
+    /// A passkey assertion (`credential.toJSON()`).
+    Credential(Value),
+    /// The mailed code.
+    Code(String),
+}
+
 /// What the caller proves an elevation with.
 enum Proof {
     /// An assertion that verified against these stored passkeys.
@@ -155,9 +163,7 @@ enum Proof {
     },
 }
 
-/// Finishes an elevation with the passkey credential or the mailed code. The ceremony is taken
-/// and the signature checked first; then one unit of work records the passkey's use or checks
-/// the code (a wrong code's count commits), and marks the session authenticated.
+/// Finishes an elevation with the passkey credential or the mailed code.
 #[utoipa::path(post, path = "/v1/auth/elevate/finish", tag = "sessions", request_body = ElevateFinish,
     responses((status = 200, body = Elevated)))]
 pub async fn finish(
@@ -167,10 +173,38 @@ pub async fn finish(
     ApiJson(body): ApiJson<ElevateFinish>,
 ) -> ApiResult<Json<Elevated>> {
     let session_id = caller.session_id()?.to_string();
+    let sent = match (body.credential, body.code) {
+        (Some(credential), None) => Sent::Credential(credential),
+        (None, Some(code)) => Sent::Code(code),
+        _ => {
+            return Err(ApiError::validation(
+                "credential",
+                "send exactly one of `credential` and `code`",
+            ));
+        }
+    };
+    let elevated_at = elevate(&state, &caller, origin, session_id, body.challenge_id, sent).await?;
+    Ok(Json(Elevated {
+        elevated: true,
+        elevated_until: elevated_at.plus_seconds(state.config.elevation_window_secs),
+    }))
+}
+
+/// A passkey answer's ceremony is taken and its signature checked first; then one unit of work
+/// records the passkey's use or checks the code (a wrong code's count commits), marks the
+/// session authenticated and audits. When the session was elevated.
+async fn elevate(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    session_id: String,
+    challenge_id: String,
+    sent: Sent,
+) -> ApiResult<Timestamp> {
     let now = state.clock.now();
-    let proof = match (body.credential, body.code) {
-        (Some(credential), None) => {
-            let ceremony = ceremony::take(&state, &body.challenge_id, now)
+    let proof = match sent {
+        Sent::Credential(credential) => {
+            let ceremony = ceremony::take(state, &challenge_id, now)
                 .await?
                 .filter(|c| {
                     c.purpose == Ceremony::Elevation
@@ -184,16 +218,7 @@ pub async fn finish(
                 .map_err(|e| bad_credential(&format!("did not verify: {e}")))?;
             Proof::Passkey { verified, stored }
         }
-        (None, Some(code)) => Proof::Code {
-            challenge_id: body.challenge_id,
-            code,
-        },
-        _ => {
-            return Err(ApiError::validation(
-                "credential",
-                "send exactly one of `credential` and `code`",
-            ));
-        }
+        Sent::Code(code) => Proof::Code { challenge_id, code },
     };
     let (key, user_id) = (state.key.clone(), caller.user_id.clone());
     state
@@ -234,10 +259,7 @@ pub async fn finish(
             Ok(Ok(()))
         })
         .await??;
-    Ok(Json(Elevated {
-        elevated: true,
-        elevated_until: now.plus_seconds(state.config.elevation_window_secs),
-    }))
+    Ok(now)
 }
 
 fn bad_credential(reason: &str) -> ApiError {

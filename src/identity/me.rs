@@ -12,9 +12,10 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::mail::templates;
 
-use super::account::{self, MeView};
+use super::account::{self, Account, MeView};
 use super::auth::Caller;
 use super::codes::{self, NewChallenge, Purpose};
+use super::notices::Notice;
 use super::signin::{answer, check_code_in};
 use super::store::{accounts, codes as code_store};
 use super::users::Email;
@@ -71,15 +72,24 @@ pub async fn update(
         return fresh(&state, &caller.user_id).await;
     };
     let name = display_name(name)?;
-    let user_id = caller.user_id.clone();
-    let account = state
+    let account = set_display_name(&state, &caller.user_id, name).await?;
+    Ok(Json(account::me_view(&account)))
+}
+
+/// Sets (or clears) the user's display name; the account after it, read in the same unit.
+async fn set_display_name(
+    state: &AppState,
+    user_id: &str,
+    name: Option<String>,
+) -> ApiResult<Account> {
+    let user_id = user_id.to_string();
+    state
         .db
         .write(move |w| {
             accounts::set_display_name_in(w, &user_id, name.as_deref())?;
             accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
         })
-        .await?;
-    Ok(Json(account::me_view(&account)))
+        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -138,8 +148,7 @@ pub struct EmailVerify {
     code: String,
 }
 
-/// Confirms the new address with the mailed code, as one unit of work: the code check (a
-/// wrong code's count commits), the change, its audit event and the notice to the old address.
+/// Confirms the new address with the mailed code; the old address is told.
 #[utoipa::path(post, path = "/v1/me/email/verify", tag = "me", request_body = EmailVerify, responses((status = 200, body = MeView)))]
 pub async fn email_verify(
     State(state): State<AppState>,
@@ -147,6 +156,19 @@ pub async fn email_verify(
     origin: Origin,
     ApiJson(body): ApiJson<EmailVerify>,
 ) -> ApiResult<Json<MeView>> {
+    let account = change_email(&state, &caller, origin, body.challenge_id, body.code).await?;
+    Ok(Json(account::me_view(&account)))
+}
+
+/// One unit of work: the code check (a wrong code's count commits), the change of address, its
+/// audit event and the notice to the old address; the account after it.
+async fn change_email(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    challenge_id: String,
+    code: String,
+) -> ApiResult<Account> {
     let now = state.clock.now();
     let (key, mailer) = (state.key.clone(), state.mailer.clone());
     let (user_id, old_email) = (caller.user_id.clone(), caller.email.clone());
@@ -155,12 +177,12 @@ pub async fn email_verify(
         .db
         .write(move |w| {
             let purpose = Purpose::EmailChange;
-            let Some(challenge) = code_store::challenge_in(w, &body.challenge_id, purpose)?
+            let Some(challenge) = code_store::challenge_in(w, &challenge_id, purpose)?
                 .filter(|c| c.user_id.as_deref() == Some(user_id.as_str()))
             else {
                 return Ok(Err(codes::otp_failure()));
             };
-            let verdict = check_code_in(w, &key, &origin, &challenge, &body.code, purpose, now)?;
+            let verdict = check_code_in(w, &key, &origin, &challenge, &code, purpose, now)?;
             if let Err(e) = answer(verdict, codes::otp_failure(), now) {
                 return Ok(Err(e));
             }
@@ -184,15 +206,16 @@ pub async fn email_verify(
                 "The e-mail address of your account was changed to {}.",
                 challenge.email
             );
-            let notice = templates::security_notice(&old_email, &what, "email-changed");
-            mailer.queue_in(w, now, &notice)?;
+            let mail = templates::security_notice(&old_email, &what, "email-changed");
+            let notice = Notice::new(&mailer, mail);
+            notice.queue_in(w, now)?;
             let account =
                 accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))?;
             Ok(Ok((account, notice)))
         })
         .await??;
-    super::notices::send(&state, now, vec![notice]).await;
-    Ok(Json(account::me_view(&account)))
+    notice.send(now).await;
+    Ok(account)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -225,8 +248,18 @@ pub async fn require_passkeys(
     caller: Caller,
     origin: Origin,
 ) -> ApiResult<Json<PasskeyRequirement>> {
+    require_own_passkeys(&state, &caller.user_id, origin).await?;
+    Ok(Json(PasskeyRequirement {
+        passkeys_required: true,
+        required_by: None,
+    }))
+}
+
+/// Turns the user's own requirement on, audited, as one unit of work: 400 without a passkey,
+/// 409 when passkeys are required already (by the user or an organization).
+async fn require_own_passkeys(state: &AppState, user_id: &str, origin: Origin) -> ApiResult<()> {
     let now = state.clock.now();
-    let user_id = caller.user_id.clone();
+    let user_id = user_id.to_string();
     state
         .db
         .write(move |w| {
@@ -256,11 +289,7 @@ pub async fn require_passkeys(
             )?;
             Ok(())
         })
-        .await?;
-    Ok(Json(PasskeyRequirement {
-        passkeys_required: true,
-        required_by: None,
-    }))
+        .await
 }
 
 /// Removes the caller's own requirement (organization policies stay).
@@ -270,8 +299,14 @@ pub async fn unrequire_passkeys(
     caller: Caller,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
+    lift_own_requirement(&state, &caller.user_id, origin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Turns the user's own requirement off, audited, as one unit of work.
+async fn lift_own_requirement(state: &AppState, user_id: &str, origin: Origin) -> ApiResult<()> {
     let now = state.clock.now();
-    let user_id = caller.user_id.clone();
+    let user_id = user_id.to_string();
     state
         .db
         .write(move |w| {
@@ -286,6 +321,5 @@ pub async fn unrequire_passkeys(
             )?;
             Ok(())
         })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+        .await
 }

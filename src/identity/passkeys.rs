@@ -14,12 +14,12 @@ use crate::db::{Db, Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::list::{ListParams, Page};
-use crate::mail::templates;
 use crate::time::Timestamp;
 
 use super::account::{self, Account};
 use super::auth::Caller;
 use super::ceremony::{self, Purpose, Started};
+use super::notices::Notice;
 use super::store::passkeys::{self as store, NewPasskey};
 use super::store::{accounts, sessions as session_store};
 use super::webauthn::Verified;
@@ -175,8 +175,32 @@ pub async fn registration_finish(
 ) -> ApiResult<(StatusCode, Json<PasskeyView>)> {
     let session_id = caller.session_id()?.to_string();
     let name = passkey_name(body.name)?;
+    let view = register(
+        &state,
+        &caller,
+        origin,
+        session_id,
+        &body.challenge_id,
+        &body.credential,
+        name,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Takes the registration ceremony of the caller's session and verifies the credential, then
+/// one unit of work stores the passkey, lifts the session's restriction, audits and notices.
+async fn register(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    session_id: String,
+    challenge_id: &str,
+    credential: &Value,
+    name: String,
+) -> ApiResult<PasskeyView> {
     let now = state.clock.now();
-    let ceremony = ceremony::take(&state, &body.challenge_id, now)
+    let ceremony = ceremony::take(state, challenge_id, now)
         .await?
         .filter(|c| {
             c.purpose == Purpose::Registration
@@ -186,24 +210,28 @@ pub async fn registration_finish(
         .ok_or_else(|| bad_credential("the challenge is unknown, used or expired"))?;
     let registered = state
         .webauthn
-        .finish_registration(&ceremony.state, &body.credential)
+        .finish_registration(&ceremony.state, credential)
         .map_err(|e| bad_credential(&format!("did not verify: {e}")))?;
-    let id = new_id("pk");
-    let notice = templates::security_notice(
-        &caller.email,
-        &format!("A passkey named \"{name}\" was added to your account."),
-        "passkey-added",
+    let view = PasskeyView {
+        id: new_id("pk"),
+        name,
+        created_at: now,
+        last_used_at: None,
+    };
+    let what = format!(
+        "A passkey named \"{}\" was added to your account.",
+        view.name
     );
-    let (user_id, mailer, queued) = (caller.user_id.clone(), state.mailer.clone(), notice.clone());
-    let (passkey_id, passkey_name) = (id.clone(), name.clone());
-    state
+    let notice = Notice::security(state, &caller.email, &what, "passkey-added");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
+    let view = state
         .db
         .write(move |w| {
             let passkey = NewPasskey {
-                id: &passkey_id,
+                id: &view.id,
                 user_id: &user_id,
                 credential_id: &registered.credential_id,
-                name: &passkey_name,
+                name: &view.name,
                 passkey: &registered.passkey,
             };
             if !store::insert_in(w, &passkey, now)? {
@@ -220,22 +248,14 @@ pub async fn registration_finish(
                 now,
                 "passkey.registered",
                 Some(&user_id),
-                json!({ "passkeyId": passkey_id, "name": passkey_name }),
+                json!({ "passkeyId": view.id, "name": view.name }),
             )?;
-            mailer.queue_in(w, now, &queued)?;
-            Ok(())
+            queued.queue_in(w, now)?;
+            Ok(view)
         })
         .await?;
-    super::notices::send(&state, now, vec![notice]).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(PasskeyView {
-            id,
-            name,
-            created_at: now,
-            last_used_at: None,
-        }),
-    ))
+    notice.send(now).await;
+    Ok(view)
 }
 
 /// The caller's passkeys, newest first.
@@ -271,13 +291,23 @@ pub async fn rename(
         return Err(ApiError::validation("name", "must not be empty"));
     }
     let name = passkey_name(Some(name))?;
+    Ok(Json(
+        rename_passkey(&state, &caller, origin, id, name).await?,
+    ))
+}
+
+/// Renames one of the caller's passkeys, audited and noticed, as one unit of work.
+async fn rename_passkey(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    id: String,
+    name: String,
+) -> ApiResult<PasskeyView> {
     let now = state.clock.now();
-    let notice = templates::security_notice(
-        &caller.email,
-        &format!("A passkey of your account was renamed to \"{name}\"."),
-        "passkey-renamed",
-    );
-    let (user_id, mailer, queued) = (caller.user_id.clone(), state.mailer.clone(), notice.clone());
+    let what = format!("A passkey of your account was renamed to \"{name}\".");
+    let notice = Notice::security(state, &caller.email, &what, "passkey-renamed");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
     let view = state
         .db
         .write(move |w| {
@@ -291,12 +321,12 @@ pub async fn rename(
                 Some(&user_id),
                 json!({ "passkeyId": id, "name": name }),
             )?;
-            mailer.queue_in(w, now, &queued)?;
+            queued.queue_in(w, now)?;
             Ok(view)
         })
         .await?;
-    super::notices::send(&state, now, vec![notice]).await;
-    Ok(Json(view))
+    notice.send(now).await;
+    Ok(view)
 }
 
 /// Deletes a passkey (elevated). The last passkey of a user who must use passkeys stays: 400002.
@@ -307,17 +337,20 @@ pub async fn delete(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    remove(&state, &caller, origin, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one of the caller's passkeys, audited and noticed, as one unit of work: the user's
+/// row is locked first, so two deletes racing cannot both see "another passkey is left".
+async fn remove(state: &AppState, caller: &Caller, origin: Origin, id: String) -> ApiResult<()> {
     let now = state.clock.now();
-    let notice = templates::security_notice(
-        &caller.email,
-        "A passkey was removed from your account.",
-        "passkey-removed",
-    );
-    let (user_id, mailer, queued) = (caller.user_id.clone(), state.mailer.clone(), notice.clone());
+    let what = "A passkey was removed from your account.";
+    let notice = Notice::security(state, &caller.email, what, "passkey-removed");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
     state
         .db
         .write(move |w| {
-            // Lock the user first: two deletes racing cannot both see "another passkey is left".
             accounts::lock_row_in(w, &user_id)?;
             let account =
                 accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))?;
@@ -339,10 +372,9 @@ pub async fn delete(
                 Some(&user_id),
                 json!({ "passkeyId": id }),
             )?;
-            mailer.queue_in(w, now, &queued)?;
-            Ok(())
+            Ok(queued.queue_in(w, now)?)
         })
         .await?;
-    super::notices::send(&state, now, vec![notice]).await;
-    Ok(StatusCode::NO_CONTENT)
+    notice.send(now).await;
+    Ok(())
 }

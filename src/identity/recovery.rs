@@ -8,11 +8,13 @@
 //! of the administrator routes for as long (step 5).
 
 use crate::app::AppState;
+use crate::audit::{self, Origin};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
-use crate::mail::Mail;
+use crate::mail::{Mailer, templates};
 use crate::time::Timestamp;
 
+use super::notices::Notice;
 use super::store::recovery as store;
 
 /// An organization the reset holds, and who must hear of it.
@@ -43,13 +45,19 @@ pub(crate) fn start_in(
     Ok(held)
 }
 
-/// The mails telling the owners (or administrators) of each held organization, to queue in
+/// The notices telling the owners (or administrators) of each held organization, to queue in
 /// the reset's unit.
-pub(crate) fn notices(member_email: &str, held: &[Held], until: Timestamp) -> Vec<Mail> {
+pub(crate) fn notices(
+    mailer: &Mailer,
+    member_email: &str,
+    held: &[Held],
+    until: Timestamp,
+) -> Vec<Notice> {
     held.iter()
         .flat_map(|org| {
             org.notify.iter().map(|to| {
-                crate::mail::templates::member_recovered(to, member_email, &org.org_name, until)
+                let mail = templates::member_recovered(to, member_email, &org.org_name, until);
+                Notice::new(mailer, mail)
             })
         })
         .collect()
@@ -92,9 +100,42 @@ async fn released(
     Ok(store::is_released(&state.db, org_id, user_id, recovered_at).await?)
 }
 
-/// Inside a unit of work: an owner ends a member's hold in an organization that requires
-/// passkeys; `false` when the member is not held there (no reset within the hold, or already
-/// released).
+/// An owner ends a member's hold in an organization that requires passkeys, audited, as one
+/// unit of work; `false` when the member is not held there (no reset within the hold, or
+/// already released).
+pub async fn release(
+    db: &crate::db::Db,
+    origin: &Origin,
+    org_id: &str,
+    user_id: &str,
+    owner_id: &str,
+    hold_secs: i64,
+    now: Timestamp,
+) -> ApiResult<bool> {
+    let origin = origin.clone();
+    let (org_id, user_id, owner_id) = (
+        org_id.to_string(),
+        user_id.to_string(),
+        owner_id.to_string(),
+    );
+    db.write(move |w| {
+        if !release_in(w, &org_id, &user_id, &owner_id, hold_secs, now)? {
+            return Ok(false);
+        }
+        audit::record_in(
+            w,
+            &origin,
+            now,
+            "member.recovery_hold_ended",
+            Some(&org_id),
+            serde_json::json!({ "userId": user_id }),
+        )?;
+        Ok(true)
+    })
+    .await
+}
+
+/// Inside a unit of work: ends the hold as [`release`] does, without the audit event.
 pub fn release_in(
     w: &mut Unit<'_>,
     org_id: &str,

@@ -13,12 +13,14 @@ use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
-use crate::mail::{Mail, templates};
+use crate::mail::templates;
 
 use super::codes::{self, NewChallenge, Purpose};
+use super::notices::Notice;
 use super::sessions::{self, AuthMethod, SessionGrant};
 use super::signin::{answer, check_code_in, parse_email};
 use super::store::{accounts, codes as code_store, passkeys, sessions as session_store};
+use super::users::Email;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,8 +34,7 @@ pub struct Accepted {
 }
 
 /// Mails a passkey reset code when the account exists, a notice when none does; the answer,
-/// the writes and so the time are the same either way (4.1). One unit of work: the start
-/// limit, the account, the send quota, the challenge, the queued mail and the audit event.
+/// the writes and so the time are the same either way (4.1).
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/start", tag = "sign-in", request_body = ResetStart,
     responses((status = 202, body = Accepted)))]
 pub async fn reset_start(
@@ -42,6 +43,13 @@ pub async fn reset_start(
     ApiJson(body): ApiJson<ResetStart>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let email = parse_email(&body.email)?;
+    request(&state, origin, email).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
+}
+
+/// One unit of work: the start limit (403005), the account, the send quota, the challenge, the
+/// queued mail and the audit event; the mail is sent after the commit.
+async fn request(state: &AppState, origin: Origin, email: Email) -> ApiResult<()> {
     let now = state.clock.now();
     let (key, mailer) = (state.key.clone(), state.mailer.clone());
     let (limit, ttl) = (
@@ -93,7 +101,7 @@ pub async fn reset_start(
             .await
             .map_err(ApiError::internal)?;
     }
-    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
+    Ok(())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -113,7 +121,7 @@ fn wrong_reset_code() -> ApiError {
 /// What a passkey reset's unit of work answers with, and mails after it commits.
 struct Reset {
     grant: SessionGrant,
-    notices: Vec<Mail>,
+    notices: Vec<Notice>,
 }
 
 /// Removes every passkey, ends every other session, locks access tokens (403002), mails the
@@ -128,8 +136,19 @@ pub async fn reset_finish(
     ApiJson(body): ApiJson<ResetFinish>,
 ) -> ApiResult<Response> {
     let email = parse_email(&body.email)?;
-    let now = state.clock.now();
     let code = body.code.trim().to_ascii_uppercase();
+    Ok(reset(&state, origin, email, code).await?.into_response())
+}
+
+/// One unit of work: the code check (whose failures count and commit), the reset, the recovery
+/// hold, the notices and the new session; the notices are sent after the commit.
+async fn reset(
+    state: &AppState,
+    origin: Origin,
+    email: Email,
+    code: String,
+) -> ApiResult<SessionGrant> {
+    let now = state.clock.now();
     let (key, mailer) = (state.key.clone(), state.mailer.clone());
     let held_until = now.plus_seconds(state.config.recovery_hold_secs);
     let lifetime = state.config.session_absolute_secs;
@@ -169,18 +188,16 @@ pub async fn reset_finish(
                 json!({}),
             )?;
             let what = "Your passkeys were reset: every passkey was removed and your other sessions were ended.";
-            let mut notices = vec![templates::security_notice(
-                &account.email,
-                what,
-                "passkey-reset",
-            )];
+            let mail = templates::security_notice(&account.email, what, "passkey-reset");
+            let mut notices = vec![Notice::new(&mailer, mail)];
             notices.extend(super::recovery::notices(
+                &mailer,
                 &account.email,
                 &held,
                 held_until,
             ));
             for notice in &notices {
-                mailer.queue_in(w, now, notice)?;
+                notice.queue_in(w, now)?;
             }
             let restricted = super::requirement::required(&account);
             let grant = sessions::insert_in(
@@ -195,6 +212,8 @@ pub async fn reset_finish(
             Ok(Ok(Reset { grant, notices }))
         })
         .await??;
-    super::notices::send(&state, now, reset.notices).await;
-    Ok(reset.grant.into_response())
+    for notice in reset.notices {
+        notice.send(now).await;
+    }
+    Ok(reset.grant)
 }

@@ -44,8 +44,6 @@ pub struct CodeSent {
 }
 
 /// Mails a 6-digit sign-in code. The answer is the same whether or not an account exists.
-/// One unit of work: the per-address start limit, the address's send quota, the challenge and
-/// (SMTP) the queued mail.
 #[utoipa::path(post, path = "/v1/auth/email-otp/start", tag = "sign-in", request_body = EmailOtpStart,
     responses((status = 202, body = CodeSent)))]
 pub async fn email_otp_start(
@@ -54,6 +52,23 @@ pub async fn email_otp_start(
     ApiJson(body): ApiJson<EmailOtpStart>,
 ) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let email = parse_email(&body.email)?;
+    let (challenge_id, expires_at) = send_code(&state, origin, email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CodeSent {
+            challenge_id,
+            expires_at,
+        }),
+    ))
+}
+
+/// One unit of work: the per-address start limit, the address's send quota (its refusal
+/// audited), the challenge and (SMTP) the queued mail; the mail is sent after the commit.
+async fn send_code(
+    state: &AppState,
+    origin: Origin,
+    email: Email,
+) -> ApiResult<(String, Timestamp)> {
     let now = state.clock.now();
     let code = codes::new_numeric_code();
     let mail = templates::sign_in_code(email.as_str(), &code, state.config.code_ttl_secs);
@@ -97,13 +112,7 @@ pub async fn email_otp_start(
         .after_commit(now, mail)
         .await
         .map_err(ApiError::internal)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(CodeSent {
-            challenge_id,
-            expires_at,
-        }),
-    ))
+    Ok((challenge_id, expires_at))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -113,9 +122,7 @@ pub struct EmailOtpVerify {
     code: String,
 }
 
-/// Verifies a code and signs in (creating the user on first verification). One unit of work
-/// for the usual path: the attempt, the code, the account, the standing checks and the
-/// session; only the passkey second step (403013) starts its ceremony afterwards.
+/// Verifies a code and signs in (creating the user on first verification).
 #[utoipa::path(post, path = "/v1/auth/email-otp/verify", tag = "sign-in", request_body = EmailOtpVerify,
     responses((status = 200, body = SessionGrant)))]
 pub async fn email_otp_verify(
@@ -123,27 +130,30 @@ pub async fn email_otp_verify(
     origin: Origin,
     ApiJson(body): ApiJson<EmailOtpVerify>,
 ) -> ApiResult<Response> {
+    let grant = verify_code(&state, origin, body.challenge_id, body.code).await?;
+    Ok(grant.into_response())
+}
+
+/// One unit of work for the usual path: the attempt, the code, the account (signed up on
+/// first verification), the standing checks and the session; only the passkey second step
+/// (403013) starts its ceremony afterwards.
+async fn verify_code(
+    state: &AppState,
+    origin: Origin,
+    challenge_id: String,
+    code: String,
+) -> ApiResult<SessionGrant> {
     let now = state.clock.now();
     let key = state.key.clone();
     let lifetime = state.config.session_absolute_secs;
-    let unit_origin = origin.clone();
     let outcome = state
         .db
         .write(move |w| {
-            let origin = unit_origin;
-            let Some(challenge) = code_store::challenge_in(w, &body.challenge_id, Purpose::SignIn)?
+            let Some(challenge) = code_store::challenge_in(w, &challenge_id, Purpose::SignIn)?
             else {
                 return Ok(SignIn::Refused(codes::otp_failure()));
             };
-            let verdict = check_code_in(
-                w,
-                &key,
-                &origin,
-                &challenge,
-                &body.code,
-                Purpose::SignIn,
-                now,
-            )?;
+            let verdict = check_code_in(w, &key, &origin, &challenge, &code, Purpose::SignIn, now)?;
             if let Err(e) = answer(verdict, codes::otp_failure(), now) {
                 return Ok(SignIn::Refused(e));
             }
@@ -187,9 +197,9 @@ pub async fn email_otp_verify(
         })
         .await?;
     match outcome {
-        SignIn::Granted(grant) => Ok(grant.into_response()),
+        SignIn::Granted(grant) => Ok(*grant),
         SignIn::Refused(e) => Err(e),
-        SignIn::SecondFactor(account) => Err(second_factor(&state, &account).await?),
+        SignIn::SecondFactor(account) => Err(second_factor(state, &account).await?),
     }
 }
 
@@ -384,10 +394,7 @@ async fn check_assertion(
     })
 }
 
-/// Finishes a passkey sign-in or the passkey step after an e-mail code (403013): the ceremony
-/// is taken, the signature checked outside any transaction, then one unit of work records the
-/// passkey's use (of two racing assertions with one counter only one counts), checks the
-/// account's standing and starts the session.
+/// Finishes a passkey sign-in or the passkey step after an e-mail code (403013).
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", request_body = PasskeyFinish,
     responses((status = 200, body = SessionGrant)))]
 pub async fn passkey_finish(
@@ -395,8 +402,21 @@ pub async fn passkey_finish(
     origin: Origin,
     ApiJson(body): ApiJson<PasskeyFinish>,
 ) -> ApiResult<Response> {
+    let grant = finish_assertion(&state, origin, &body.challenge_id, &body.credential).await?;
+    Ok(grant.into_response())
+}
+
+/// The ceremony is taken, the signature checked outside any transaction, then one unit of work
+/// records the passkey's use (of two racing assertions with one counter only one counts),
+/// checks the account's standing and starts the session; a failure is audited.
+async fn finish_assertion(
+    state: &AppState,
+    origin: Origin,
+    challenge_id: &str,
+    credential: &Value,
+) -> ApiResult<SessionGrant> {
     let now = state.clock.now();
-    let ceremony = ceremony::take(&state, &body.challenge_id, now)
+    let ceremony = ceremony::take(state, &challenge_id, now)
         .await?
         .filter(|c| {
             matches!(
@@ -405,7 +425,7 @@ pub async fn passkey_finish(
             )
         })
         .ok_or_else(assertion_failed)?;
-    let checked = check_assertion(&state, &ceremony, &body.credential).await?;
+    let checked = check_assertion(state, &ceremony, &credential).await?;
     let lifetime = state.config.session_absolute_secs;
     let outcome = state
         .db
@@ -450,7 +470,7 @@ pub async fn passkey_finish(
         })
         .await?;
     match outcome {
-        SignIn::Granted(grant) => Ok(grant.into_response()),
+        SignIn::Granted(grant) => Ok(*grant),
         SignIn::Refused(e) => Err(e),
         SignIn::SecondFactor(_) => Err(ApiError::internal("a passkey is its own second step")),
     }

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::time::Timestamp;
 
-use super::account::{self, MeView};
+use super::account::{self, Account, MeView};
 use super::auth::Caller;
 use super::store::{accounts, terms as store};
 
@@ -87,39 +87,48 @@ pub async fn publish(
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
     }
-    let now = state.clock.now();
-    let url = body.url.trim().to_string();
-    let (publisher, published) = (caller.user_id.clone(), version.clone());
-    let stored_url = url.clone();
+    let view = TermsView {
+        version,
+        url: body.url.trim().to_string(),
+        published_at: state.clock.now(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(publish_version(&state, &caller, origin, view).await?),
+    ))
+}
+
+/// Publishes the version, accepted by its publisher, audited, as one unit of work; 400 when it
+/// was published already.
+async fn publish_version(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    view: TermsView,
+) -> ApiResult<TermsView> {
+    let publisher = caller.user_id.clone();
     state
         .db
         .write(move |w| {
-            if !store::insert_in(w, &published, &stored_url, &publisher, now)? {
+            let (version, now) = (view.version.as_str(), view.published_at);
+            if !store::insert_in(w, version, &view.url, &publisher, now)? {
                 return Err(ApiError::validation(
                     "version",
                     "this version was already published",
                 ));
             }
-            accounts::accept_terms_in(w, &publisher, &published)?;
+            accounts::accept_terms_in(w, &publisher, version)?;
             audit::record_in(
                 w,
                 &origin,
                 now,
                 "terms.published",
-                Some(&published),
-                json!({ "url": stored_url }),
+                Some(version),
+                json!({ "url": view.url }),
             )?;
-            Ok(())
+            Ok(view)
         })
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TermsView {
-            version,
-            url,
-            published_at: now,
-        }),
-    ))
+        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -136,29 +145,40 @@ pub async fn accept(
     origin: Origin,
     ApiJson(body): ApiJson<AcceptTerms>,
 ) -> ApiResult<Json<MeView>> {
+    let account = accept_version(&state, &caller.user_id, origin, body.version).await?;
+    Ok(Json(account::me_view(&account)))
+}
+
+/// Records the user's acceptance of `version`, audited, as one unit of work that checks it is
+/// the current one (400 otherwise); the account after it.
+async fn accept_version(
+    state: &AppState,
+    user_id: &str,
+    origin: Origin,
+    version: String,
+) -> ApiResult<Account> {
     let now = state.clock.now();
-    let user_id = caller.user_id.clone();
-    let account = state
+    let user_id = user_id.to_string();
+    state
         .db
         .write(move |w| {
             let current = store::current_in(w)?;
-            if current.as_ref().map(|c| c.version.as_str()) != Some(body.version.as_str()) {
+            if current.as_ref().map(|c| c.version.as_str()) != Some(version.as_str()) {
                 return Err(ApiError::validation(
                     "version",
                     "is not the current terms version",
                 ));
             }
-            accounts::accept_terms_in(w, &user_id, &body.version)?;
+            accounts::accept_terms_in(w, &user_id, &version)?;
             audit::record_in(
                 w,
                 &origin,
                 now,
                 "terms.accepted",
                 Some(&user_id),
-                json!({ "version": body.version }),
+                json!({ "version": version }),
             )?;
             accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
         })
-        .await?;
-    Ok(Json(account::me_view(&account)))
+        .await
 }

@@ -15,10 +15,10 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::idempotency::SecretResponse;
 use crate::list::{ListParams, Page};
-use crate::mail::templates;
 use crate::time::Timestamp;
 
 use super::auth::Caller;
+use super::notices::Notice;
 use super::scope::{self, Scope};
 use super::store::tokens::{self as store, NewToken};
 
@@ -126,44 +126,8 @@ pub async fn create(
         return Err(ApiError::validations(errors));
     }
     scopes.sort();
-    let notice = templates::security_notice(
-        &caller.email,
-        &format!("An access token named \"{name}\" was created."),
-        "token-created",
-    );
-    let (user_id, issued_under, expires_at) =
-        (caller.user_id.clone(), caller.issued_at, body.expires_at);
-    let (token_name, token_scopes, mailer, queued) = (
-        name.clone(),
-        scopes.clone(),
-        state.mailer.clone(),
-        notice.clone(),
-    );
-    let (id, token) = state
-        .db
-        .write(move |w| {
-            let (id, token) = insert_in(
-                w,
-                &user_id,
-                &token_name,
-                &token_scopes,
-                expires_at,
-                issued_under,
-                now,
-            )?;
-            audit::record_in(
-                w,
-                &origin,
-                now,
-                "access_token.created",
-                Some(&user_id),
-                json!({ "tokenId": id, "scopes": scope::encode(&token_scopes) }),
-            )?;
-            mailer.queue_in(w, now, &queued)?;
-            Ok((id, token))
-        })
-        .await?;
-    super::notices::send(&state, now, vec![notice]).await;
+    let (id, token) =
+        create_token(&state, &caller, origin, &name, &scopes, body.expires_at).await?;
     Ok(TokenView {
         id,
         name,
@@ -172,6 +136,42 @@ pub async fn create(
         created_at: now,
         token: Some(token),
     })
+}
+
+/// Creates an access token of the caller, audited and noticed, as one unit of work; its id and
+/// secret.
+async fn create_token(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<Timestamp>,
+) -> ApiResult<(String, String)> {
+    let now = state.clock.now();
+    let what = format!("An access token named \"{name}\" was created.");
+    let notice = Notice::security(state, &caller.email, &what, "token-created");
+    let (user_id, issued_under) = (caller.user_id.clone(), caller.issued_at);
+    let (name, scopes, queued) = (name.to_string(), scopes.to_vec(), notice.clone());
+    let created = state
+        .db
+        .write(move |w| {
+            let (id, token) =
+                insert_in(w, &user_id, &name, &scopes, expires_at, issued_under, now)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "access_token.created",
+                Some(&user_id),
+                json!({ "tokenId": id, "scopes": scope::encode(&scopes) }),
+            )?;
+            queued.queue_in(w, now)?;
+            Ok((id, token))
+        })
+        .await?;
+    notice.send(now).await;
+    Ok(created)
 }
 
 /// The caller's access tokens that are not revoked, newest first (without secrets).
@@ -194,13 +194,16 @@ pub async fn delete(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    revoke(&state, &caller, origin, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes one of the caller's access tokens, audited and noticed, as one unit of work.
+async fn revoke(state: &AppState, caller: &Caller, origin: Origin, id: String) -> ApiResult<()> {
     let now = state.clock.now();
-    let notice = templates::security_notice(
-        &caller.email,
-        "An access token was revoked.",
-        "token-revoked",
-    );
-    let (user_id, mailer, queued) = (caller.user_id.clone(), state.mailer.clone(), notice.clone());
+    let what = "An access token was revoked.";
+    let notice = Notice::security(state, &caller.email, what, "token-revoked");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
     state
         .db
         .write(move |w| {
@@ -215,10 +218,9 @@ pub async fn delete(
                 Some(&user_id),
                 json!({ "tokenId": id }),
             )?;
-            mailer.queue_in(w, now, &queued)?;
-            Ok(())
+            Ok(queued.queue_in(w, now)?)
         })
         .await?;
-    super::notices::send(&state, now, vec![notice]).await;
-    Ok(StatusCode::NO_CONTENT)
+    notice.send(now).await;
+    Ok(())
 }
