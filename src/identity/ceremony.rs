@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::crypto::new_id;
+use crate::db::{Unit, UnitError};
 use crate::error::ApiResult;
 use crate::time::Timestamp;
 
@@ -61,6 +62,34 @@ pub struct Started {
     pub public_key: Value,
 }
 
+/// A ceremony to store: what for, whose, and the library's state to finish it with.
+pub(crate) struct Pending {
+    pub(crate) purpose: Purpose,
+    pub(crate) user_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) state: String,
+}
+
+/// Inside a unit of work: stores the ceremony to finish within `ttl_secs`; its id.
+pub(crate) fn store_in(
+    w: &mut Unit<'_>,
+    pending: &Pending,
+    now: Timestamp,
+    ttl_secs: i64,
+) -> Result<String, UnitError> {
+    let id = new_id("chl");
+    let ceremony = NewCeremony {
+        id: &id,
+        purpose: pending.purpose,
+        user_id: pending.user_id.as_deref(),
+        session_id: pending.session_id.as_deref(),
+        state: &pending.state,
+        expires_at: now.plus_seconds(ttl_secs),
+    };
+    store::insert_in(w, &ceremony, now)?;
+    Ok(id)
+}
+
 /// Stores a ceremony to finish within the code lifetime, as a unit of work; its id.
 pub async fn store(
     state: &AppState,
@@ -70,28 +99,17 @@ pub async fn store(
     ceremony_state: String,
 ) -> ApiResult<String> {
     let now = state.clock.now();
-    let expires_at = now.plus_seconds(state.config.code_ttl_secs);
-    let id = new_id("chl");
-    let (stored_id, user_id, session_id) = (
-        id.clone(),
-        user_id.map(str::to_string),
-        session_id.map(str::to_string),
-    );
+    let ttl = state.config.code_ttl_secs;
+    let pending = Pending {
+        purpose,
+        user_id: user_id.map(str::to_string),
+        session_id: session_id.map(str::to_string),
+        state: ceremony_state,
+    };
     state
         .db
-        .write(move |w| {
-            let ceremony = NewCeremony {
-                id: &stored_id,
-                purpose,
-                user_id: user_id.as_deref(),
-                session_id: session_id.as_deref(),
-                state: &ceremony_state,
-                expires_at,
-            };
-            Ok(store::insert_in(w, &ceremony, now)?)
-        })
-        .await?;
-    Ok(id)
+        .write(move |w| Ok(store_in(w, &pending, now, ttl)?))
+        .await
 }
 
 /// Takes a ceremony for finishing, as a unit of work: `None` when unknown, used or expired.

@@ -3,7 +3,6 @@
 //! minute per address (IPv6 per /64). One atomic upsert per start, so it holds across
 //! processes; the jobs delete windows that have ended.
 
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::db::{Unit, UnitError};
 use crate::error::ApiResult;
@@ -12,23 +11,6 @@ use crate::time::Timestamp;
 use super::store::limits as store;
 
 const WINDOW_SECS: i64 = 60;
-
-/// Counts one start from the request's source address; over the limit answers 403005.
-pub async fn count_start(state: &AppState, origin: &Origin, now: Timestamp) -> ApiResult<()> {
-    let limit = state.config.auth_starts_per_minute;
-    if limit == 0 {
-        return Ok(());
-    }
-    let origin = origin.clone();
-    match state
-        .db
-        .write(move |w| Ok(count_start_in(w, &origin, limit, now)?))
-        .await?
-    {
-        Some(until) => Err(super::codes::locked_out(until, now)),
-        None => Ok(()),
-    }
-}
 
 /// Inside a unit of work: counts one start; over the limit, when the window ends (audited
 /// once per window). `limit` 0 counts nothing.

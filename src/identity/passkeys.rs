@@ -63,13 +63,12 @@ pub fn record_use_in(
     store::record_use_in(w, &verified.credential_id, &previous.passkey, next, now)
 }
 
-/// Starts an assertion for a known user (sign-in with e-mail, second factor, elevation).
-pub async fn start_assertion(
+/// The options of an assertion by one of the account's passkeys and the ceremony state to
+/// finish it with; 400 when it has none.
+pub(crate) async fn assertion_options(
     state: &AppState,
-    purpose: Purpose,
     account: &Account,
-    session_id: Option<&str>,
-) -> ApiResult<Started> {
+) -> ApiResult<(Value, String)> {
     let passkeys = of_user(&state.db, &account.id).await?;
     if passkeys.is_empty() {
         return Err(ApiError::new(
@@ -77,10 +76,20 @@ pub async fn start_assertion(
             "No passkeys are registered for this account.",
         ));
     }
-    let (public_key, ceremony_state) = state
+    state
         .webauthn
         .start_authentication(&serialized(&passkeys))
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)
+}
+
+/// Starts an assertion for a known user (second factor, elevation).
+pub async fn start_assertion(
+    state: &AppState,
+    purpose: Purpose,
+    account: &Account,
+    session_id: Option<&str>,
+) -> ApiResult<Started> {
+    let (public_key, ceremony_state) = assertion_options(state, account).await?;
     let challenge_id = ceremony::store(
         state,
         purpose,

@@ -298,35 +298,70 @@ pub async fn passkey_start(
 ) -> ApiResult<Json<Started>> {
     // Parameters (step 8) before the limit (step 9), as the other starts do.
     let email = body.email.as_deref().map(parse_email).transpose()?;
-    super::limits::count_start(&state, &origin, state.clock.now()).await?;
-    let no_passkeys = || {
-        ApiError::new(
-            ErrorCode::NoPasskeysRegistered,
-            "No passkeys are registered for this e-mail address.",
-        )
+    Ok(Json(start_assertion(&state, origin, email).await?))
+}
+
+/// The options are prepared first (reads only); then one unit of work counts the start (over
+/// the limit 403005 comes before any other answer) and stores the ceremony.
+async fn start_assertion(
+    state: &AppState,
+    origin: Origin,
+    email: Option<Email>,
+) -> ApiResult<Started> {
+    let now = state.clock.now();
+    let prepared = match email {
+        Some(email) => match accounts::by_email(&state.db, email.as_str()).await? {
+            Some(account) => passkeys::assertion_options(state, &account).await.map(
+                |(public_key, ceremony_state)| {
+                    let pending = ceremony::Pending {
+                        purpose: Ceremony::SignIn,
+                        user_id: Some(account.id),
+                        session_id: None,
+                        state: ceremony_state,
+                    };
+                    (public_key, pending)
+                },
+            ),
+            None => Err(ApiError::new(
+                ErrorCode::NoPasskeysRegistered,
+                "No passkeys are registered for this e-mail address.",
+            )),
+        },
+        None => state
+            .webauthn
+            .start_discoverable()
+            .map_err(ApiError::internal)
+            .map(|(public_key, ceremony_state)| {
+                let pending = ceremony::Pending {
+                    purpose: Ceremony::Discoverable,
+                    user_id: None,
+                    session_id: None,
+                    state: ceremony_state,
+                };
+                (public_key, pending)
+            }),
     };
-    match email {
-        Some(email) => {
-            let account = accounts::by_email(&state.db, email.as_str())
-                .await?
-                .ok_or_else(no_passkeys)?;
-            Ok(Json(
-                passkeys::start_assertion(&state, Ceremony::SignIn, &account, None).await?,
-            ))
-        }
-        None => {
-            let (public_key, ceremony_state) = state
-                .webauthn
-                .start_discoverable()
-                .map_err(ApiError::internal)?;
-            let challenge_id =
-                ceremony::store(&state, Ceremony::Discoverable, None, None, ceremony_state).await?;
-            Ok(Json(Started {
+    let (limit, ttl) = (
+        state.config.auth_starts_per_minute,
+        state.config.code_ttl_secs,
+    );
+    state
+        .db
+        .write(move |w| {
+            if let Some(until) = super::limits::count_start_in(w, &origin, limit, now)? {
+                return Ok(Err(codes::locked_out(until, now)));
+            }
+            let (public_key, pending) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => return Ok(Err(e)),
+            };
+            let challenge_id = ceremony::store_in(w, &pending, now, ttl)?;
+            Ok(Ok(Started {
                 challenge_id,
                 public_key,
             }))
-        }
-    }
+        })
+        .await?
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -416,7 +451,7 @@ async fn finish_assertion(
     credential: &Value,
 ) -> ApiResult<SessionGrant> {
     let now = state.clock.now();
-    let ceremony = ceremony::take(state, &challenge_id, now)
+    let ceremony = ceremony::take(state, challenge_id, now)
         .await?
         .filter(|c| {
             matches!(
@@ -425,7 +460,7 @@ async fn finish_assertion(
             )
         })
         .ok_or_else(assertion_failed)?;
-    let checked = check_assertion(state, &ceremony, &credential).await?;
+    let checked = check_assertion(state, &ceremony, credential).await?;
     let lifetime = state.config.session_absolute_secs;
     let outcome = state
         .db
