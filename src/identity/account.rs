@@ -1,11 +1,12 @@
 //! A user's account as the identity flows read it, and the views the API shows of it.
 
 use serde::Serialize;
-use sqlx::Row as _;
 
-use crate::db::Db;
+use crate::db::{Db, Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::time::Timestamp;
+
+use super::store::accounts::{self, NewUser};
 
 /// One row of `users`.
 #[derive(Clone, Debug)]
@@ -28,114 +29,28 @@ pub struct Account {
     pub organization_policies: i64,
 }
 
-pub const ACCOUNT_COLUMNS: &str = "id, email, display_name, created_at, platform_admin, terms_accepted_version, banned_at, ban_reason, suspended_until, suspend_reason, locked_at, passkeys_required, webauthn_handle, email_verified_at,
-    (SELECT COUNT(*) FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = users.id AND o.passkeys_required = 1) AS organization_policies";
-
-impl crate::db::FromRecord for Account {
-    fn from_record(r: &crate::db::Record) -> Result<Account, crate::db::UnitError> {
-        Ok(Account {
-            id: r.text("id")?,
-            email: r.text("email")?,
-            display_name: r.opt_text("display_name")?,
-            created_at: r.time("created_at")?,
-            platform_admin: r.flag("platform_admin")?,
-            terms_accepted_version: r.opt_text("terms_accepted_version")?,
-            banned_at: r.opt_time("banned_at")?,
-            ban_reason: r.opt_text("ban_reason")?,
-            suspended_until: r.opt_time("suspended_until")?,
-            suspend_reason: r.opt_text("suspend_reason")?,
-            locked_at: r.opt_time("locked_at")?,
-            passkeys_required: r.flag("passkeys_required")?,
-            webauthn_handle: r.text("webauthn_handle")?,
-            email_verified: r.opt_int("email_verified_at")?.is_some(),
-            organization_policies: r.int("organization_policies")?,
-        })
-    }
-}
-
-/// The account of an address, inside a unit of work.
-pub fn find_by_email_in(
-    w: &mut crate::db::Unit<'_>,
-    email: &str,
-) -> Result<Option<Account>, crate::db::UnitError> {
-    find_in(w, "email", email)
-}
-
-/// The account of a user id, inside a unit of work.
-pub fn find_by_id_in(
-    w: &mut crate::db::Unit<'_>,
-    id: &str,
-) -> Result<Option<Account>, crate::db::UnitError> {
-    find_in(w, "id", id)
-}
-
-fn find_in(
-    w: &mut crate::db::Unit<'_>,
-    column: &'static str,
-    value: &str,
-) -> Result<Option<Account>, crate::db::UnitError> {
-    use crate::db::FromRecord as _;
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE {column} = $1");
-    w.query_opt(&sql, crate::params![value])?
-        .as_ref()
-        .map(Account::from_record)
-        .transpose()
-}
-
-/// Creates a user inside a unit; `false` when the id or the e-mail is taken.
-pub fn insert_in(
-    w: &mut crate::db::Unit<'_>,
+/// Signs a user up inside a unit, with a new WebAuthn user handle; `false` when the id or the
+/// e-mail address is taken.
+pub(crate) fn insert_in(
+    w: &mut Unit<'_>,
     id: &str,
     email: &str,
     display_name: Option<&str>,
     now: Timestamp,
     verified: bool,
-) -> Result<bool, crate::db::UnitError> {
-    Ok(w.execute(
-        INSERT_USER,
-        crate::params![
-            id,
-            email,
-            display_name,
-            now,
-            super::webauthn::new_user_handle(),
-            verified.then_some(now),
-        ],
-    )? == 1)
+) -> Result<bool, UnitError> {
+    let handle = super::webauthn::new_user_handle();
+    let user = NewUser {
+        id,
+        email,
+        display_name,
+        webauthn_handle: &handle,
+        verified_at: verified.then_some(now),
+    };
+    accounts::insert_in(w, &user, now)
 }
 
-const INSERT_USER: &str =
-    "INSERT INTO users (id, email, display_name, created_at, webauthn_handle, email_verified_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
-
 impl Account {
-    pub fn from_row(row: &crate::db::Row) -> Result<Account, sqlx::Error> {
-        let time = |name: &str| -> Result<Option<Timestamp>, sqlx::Error> {
-            Ok(row
-                .try_get::<Option<i64>, _>(name)?
-                .map(Timestamp::from_micros))
-        };
-        Ok(Account {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            display_name: row.try_get("display_name")?,
-            created_at: Timestamp::from_micros(row.try_get("created_at")?),
-            platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
-            terms_accepted_version: row.try_get("terms_accepted_version")?,
-            banned_at: time("banned_at")?,
-            ban_reason: row.try_get("ban_reason")?,
-            suspended_until: time("suspended_until")?,
-            suspend_reason: row.try_get("suspend_reason")?,
-            locked_at: time("locked_at")?,
-            passkeys_required: row.try_get::<i64, _>("passkeys_required")? != 0,
-            webauthn_handle: row.try_get("webauthn_handle")?,
-            email_verified: row
-                .try_get::<Option<i64>, _>("email_verified_at")?
-                .is_some(),
-            organization_policies: row.try_get("organization_policies")?,
-        })
-    }
-
     /// 403003 when banned, 403004 while suspended.
     pub fn check_standing(&self, now: Timestamp) -> ApiResult<()> {
         if self.banned_at.is_some() {
@@ -155,26 +70,17 @@ impl Account {
     }
 }
 
-pub async fn find_by_id(db: &Db, id: &str) -> ApiResult<Option<Account>> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.as_ref().map(Account::from_row).transpose()?)
-}
-
-pub async fn find_by_email(db: &Db, email: &str) -> ApiResult<Option<Account>> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(email)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.as_ref().map(Account::from_row).transpose()?)
+/// The user, or 404 "The user".
+/// The account `id`, read inside a unit of work (for other domains' units).
+pub(crate) fn find_by_id_in(
+    w: &mut crate::db::Unit<'_>,
+    id: &str,
+) -> Result<Option<Account>, crate::db::UnitError> {
+    super::store::accounts::by_id_in(w, id)
 }
 
 pub async fn get(db: &Db, id: &str) -> ApiResult<Account> {
-    find_by_id(db, id)
+    accounts::by_id(db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("The user"))
 }
@@ -249,41 +155,4 @@ impl From<&Account> for UserView {
             locked_at: a.locked_at,
         }
     }
-}
-
-/// Locks a user's credentials older than `$2` (4.3). The lock time only moves forward, so a
-/// process whose clock lags cannot revive what a later lock held.
-pub const LOCK_USER: &str = "UPDATE users SET locked_at = CASE WHEN locked_at IS NULL OR locked_at < $2 THEN $2 ELSE locked_at END WHERE id = $1";
-
-/// Creates a user; `None` when the id or the e-mail is taken.
-pub async fn insert<'e, E>(
-    executor: E,
-    id: &str,
-    email: &str,
-    display_name: Option<&str>,
-    now: Timestamp,
-    verified: bool,
-) -> ApiResult<bool>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let result = sqlx::query(INSERT_USER)
-        .bind(id)
-        .bind(email)
-        .bind(display_name.map(str::to_string))
-        .bind(now.micros())
-        .bind(super::webauthn::new_user_handle())
-        .bind(verified.then_some(now.micros()))
-        .execute(executor)
-        .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-pub async fn find_by_handle(db: &Db, handle: &str) -> ApiResult<Option<Account>> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE webauthn_handle = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(handle)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.as_ref().map(Account::from_row).transpose()?)
 }

@@ -10,13 +10,14 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::list::{ListParams, Page};
-use crate::query;
 use crate::time::Timestamp;
 
-use super::account::{self, ACCOUNT_COLUMNS, Account, UserView};
+use super::account::{self, Account, UserView};
+use super::store::accounts;
 use super::users::Email;
 
 fn user_not_found() -> ApiError {
@@ -33,7 +34,7 @@ impl FromRequestParts<AppState> for TargetUser {
         let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| user_not_found())?;
-        account::find_by_id(&state.db, &id)
+        accounts::by_id(&state.db, &id)
             .await?
             .map(TargetUser)
             .ok_or_else(user_not_found)
@@ -92,35 +93,41 @@ pub async fn create(
         return Err(ApiError::validations(errors));
     };
     let id = body.id.unwrap_or_else(|| new_id("usr"));
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    if !account::insert(
-        &mut *tx,
-        &id,
-        email.as_str(),
-        display_name.as_deref(),
-        now,
-        false,
-    )
-    .await?
-    {
-        return Err(ApiError::new(
-            ErrorCode::UserAlreadyExists,
-            "A user with this id or e-mail address already exists.",
-        ));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "user.created",
-        Some(&id),
-        json!({ "email": email.as_str() }),
-    )
-    .await?;
-    tx.commit().await?;
-    let account = account::get(&state.db, &id).await?;
+    let account = create_user(&state, origin, id, email, display_name).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&account))))
+}
+
+/// Creates the user (e-mail not yet proven), audited, as one unit of work; 400006 when the id
+/// or the address is taken.
+async fn create_user(
+    state: &AppState,
+    origin: Origin,
+    id: String,
+    email: Email,
+    display_name: Option<String>,
+) -> ApiResult<Account> {
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |w| {
+            let email = email.as_str();
+            if !account::insert_in(w, &id, email, display_name.as_deref(), now, false)? {
+                return Err(ApiError::new(
+                    ErrorCode::UserAlreadyExists,
+                    "A user with this id or e-mail address already exists.",
+                ));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "user.created",
+                Some(&id),
+                json!({ "email": email }),
+            )?;
+            accounts::by_id_in(w, &id)?.ok_or_else(user_not_found)
+        })
+        .await
 }
 
 /// Every user, newest first.
@@ -131,18 +138,7 @@ pub async fn list(
     State(state): State<AppState>,
     params: ListParams,
 ) -> ApiResult<Json<Page<UserView>>> {
-    let page = crate::db::page::filtered_rows(
-        &state.db,
-        &params,
-        query::USERS,
-        ACCOUNT_COLUMNS,
-        "users",
-        None,
-        "created_at DESC, id DESC",
-        |r| Account::from_row(r).map(|a| UserView::from(&a)),
-    )
-    .await?;
-    Ok(Json(page))
+    Ok(Json(accounts::page(&state.db, &params).await?))
 }
 
 /// One user (404001 when unknown).
@@ -157,23 +153,69 @@ pub struct Ban {
     reason: String,
 }
 
-type Update = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+/// A change of a user's standing by a platform administrator.
+enum Change {
+    Ban {
+        reason: String,
+    },
+    Unban,
+    Suspend {
+        until: Timestamp,
+        reason: String,
+    },
+    Unsuspend,
+    /// Every credential that exists now answers 403002 for good.
+    Lock,
+}
 
-/// Applies one change to a user and audits it, in one transaction.
+impl Change {
+    fn action(&self) -> &'static str {
+        match self {
+            Change::Ban { .. } => "user.banned",
+            Change::Unban => "user.unbanned",
+            Change::Suspend { .. } => "user.suspended",
+            Change::Unsuspend => "user.unsuspended",
+            Change::Lock => "user.locked",
+        }
+    }
+
+    fn details(&self) -> serde_json::Value {
+        match self {
+            Change::Ban { reason } => json!({ "reason": reason }),
+            Change::Suspend { until, reason } => json!({ "until": until, "reason": reason }),
+            Change::Unban | Change::Unsuspend | Change::Lock => json!({}),
+        }
+    }
+
+    fn apply_in(&self, w: &mut Unit<'_>, user_id: &str, now: Timestamp) -> Result<(), UnitError> {
+        match self {
+            Change::Ban { reason } => accounts::ban_in(w, user_id, now, reason),
+            Change::Unban => accounts::unban_in(w, user_id),
+            Change::Suspend { until, reason } => accounts::suspend_in(w, user_id, *until, reason),
+            Change::Unsuspend => accounts::unsuspend_in(w, user_id),
+            Change::Lock => accounts::lock_in(w, user_id, now),
+        }
+    }
+}
+
+/// Applies one change to a user and audits it, as one unit of work; the user after it.
 async fn change(
     state: &AppState,
     origin: &Origin,
     user_id: &str,
-    update: Update,
-    action: &str,
-    details: serde_json::Value,
+    change: Change,
 ) -> ApiResult<Account> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    update.execute(&mut *tx).await?;
-    audit::record(&mut *tx, origin, now, action, Some(user_id), details).await?;
-    tx.commit().await?;
-    account::get(&state.db, user_id).await
+    let (origin, user_id) = (origin.clone(), user_id.to_string());
+    state
+        .db
+        .write(move |w| {
+            change.apply_in(w, &user_id, now)?;
+            let (action, details) = (change.action(), change.details());
+            audit::record_in(w, &origin, now, action, Some(&user_id), details)?;
+            accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
+        })
+        .await
 }
 
 /// Bans a user: sign-in and every token answer 403003.
@@ -186,20 +228,7 @@ pub async fn ban(
     ApiJson(body): ApiJson<Ban>,
 ) -> ApiResult<Json<UserView>> {
     let reason = required_reason(&body.reason)?;
-    let now = state.clock.now().micros();
-    let update = sqlx::query("UPDATE users SET banned_at = $2, ban_reason = $3 WHERE id = $1")
-        .bind(user.id.clone())
-        .bind(now)
-        .bind(reason.clone());
-    let account = change(
-        &state,
-        &origin,
-        &user.id,
-        update,
-        "user.banned",
-        json!({ "reason": reason }),
-    )
-    .await?;
+    let account = change(&state, &origin, &user.id, Change::Ban { reason }).await?;
     Ok(Json(UserView::from(&account)))
 }
 
@@ -210,17 +239,7 @@ pub async fn unban(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
-    let update = sqlx::query("UPDATE users SET banned_at = NULL, ban_reason = NULL WHERE id = $1")
-        .bind(user.id.clone());
-    change(
-        &state,
-        &origin,
-        &user.id,
-        update,
-        "user.unbanned",
-        json!({}),
-    )
-    .await?;
+    change(&state, &origin, &user.id, Change::Unban).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -255,20 +274,11 @@ pub async fn suspend(
         return Err(ApiError::validation("until", "must be in the future"));
     }
     let reason = required_reason(&body.reason)?;
-    let update =
-        sqlx::query("UPDATE users SET suspended_until = $2, suspend_reason = $3 WHERE id = $1")
-            .bind(user.id.clone())
-            .bind(body.until.micros())
-            .bind(reason.clone());
-    let account = change(
-        &state,
-        &origin,
-        &user.id,
-        update,
-        "user.suspended",
-        json!({ "until": body.until, "reason": reason }),
-    )
-    .await?;
+    let suspension = Change::Suspend {
+        until: body.until,
+        reason,
+    };
+    let account = change(&state, &origin, &user.id, suspension).await?;
     Ok(Json(UserView::from(&account)))
 }
 
@@ -279,18 +289,7 @@ pub async fn unsuspend(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
-    let update =
-        sqlx::query("UPDATE users SET suspended_until = NULL, suspend_reason = NULL WHERE id = $1")
-            .bind(user.id.clone());
-    change(
-        &state,
-        &origin,
-        &user.id,
-        update,
-        "user.unsuspended",
-        json!({}),
-    )
-    .await?;
+    change(&state, &origin, &user.id, Change::Unsuspend).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -302,10 +301,6 @@ pub async fn lock(
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<Json<UserView>> {
-    let now: Timestamp = state.clock.now();
-    let update = sqlx::query(crate::identity::account::LOCK_USER)
-        .bind(user.id.clone())
-        .bind(now.micros());
-    let account = change(&state, &origin, &user.id, update, "user.locked", json!({})).await?;
+    let account = change(&state, &origin, &user.id, Change::Lock).await?;
     Ok(Json(UserView::from(&account)))
 }

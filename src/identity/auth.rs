@@ -1,14 +1,14 @@
 //! Who is calling: resolving a bearer token to a [`Caller`], with the token checks of
 //! section 3 step 2 (401001, then 403003, 403004, 403002).
 
-use sqlx::Row as _;
-
 use crate::clock::Clock;
 use crate::crypto::hash_secret;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::identity::scope::{self, Scope};
+use crate::identity::scope::Scope;
 use crate::time::Timestamp;
+
+use super::store::auth as store;
 
 /// How the caller authenticated.
 #[derive(Clone, Debug)]
@@ -88,77 +88,25 @@ const SESSION_TOUCH_MICROS: i64 = 60 * crate::time::MICROS_PER_SECOND;
 /// `crate::cache`), so the checks themselves run on every request against the clock.
 #[derive(Clone, Debug)]
 pub struct TokenRecord {
-    caller: Caller,
-    issued_at: i64,
-    expires_at: Option<i64>,
-    last_used_at: Option<i64>,
-    banned: bool,
-    suspended_until: Option<i64>,
-    locked_at: Option<i64>,
+    pub(in crate::identity) caller: Caller,
+    pub(in crate::identity) issued_at: i64,
+    pub(in crate::identity) expires_at: Option<i64>,
+    pub(in crate::identity) last_used_at: Option<i64>,
+    pub(in crate::identity) banned: bool,
+    pub(in crate::identity) suspended_until: Option<i64>,
+    pub(in crate::identity) locked_at: Option<i64>,
 }
 
-const USER_COLUMNS: &str = "u.email, u.platform_admin, u.terms_accepted_version, u.banned_at, u.suspended_until, u.locked_at, u.recovered_at,
-    (SELECT version FROM terms ORDER BY published_at DESC, version DESC LIMIT 1) AS current_terms";
-
+/// The live token's record, read by the kind its prefix names.
 async fn fetch_record(db: &Db, token: &str, hash: &str) -> ApiResult<Option<TokenRecord>> {
-    let session = token.starts_with("chs_");
-    let sql = if session {
-        format!(
-            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_used_at, s.auth_at, s.auth_method, s.restricted, {USER_COLUMNS}
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL"
-        )
+    let record = if token.starts_with("chs_") {
+        store::session(db, hash).await?
     } else if token.starts_with("cht_") {
-        format!(
-            "SELECT t.id, t.user_id, COALESCE(t.issued_under, t.created_at) AS created_at, t.scopes, t.expires_at, {USER_COLUMNS}
-             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
-        )
+        store::access_token(db, hash).await?
     } else {
-        return Ok(None);
+        None
     };
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(hash)
-        .fetch_optional(db.pool())
-        .await?
-    else {
-        return Ok(None);
-    };
-    let credential = if session {
-        Credential::Session {
-            id: row.try_get("id")?,
-            auth_at: Timestamp::from_micros(row.try_get("auth_at")?),
-            auth_method: row.try_get("auth_method")?,
-            restricted: row.try_get::<i64, _>("restricted")? != 0,
-        }
-    } else {
-        Credential::AccessToken {
-            id: row.try_get("id")?,
-            scopes: scope::decode(&row.try_get::<String, _>("scopes")?),
-        }
-    };
-    Ok(Some(TokenRecord {
-        caller: Caller {
-            user_id: row.try_get("user_id")?,
-            email: row.try_get("email")?,
-            platform_admin: row.try_get::<i64, _>("platform_admin")? != 0,
-            terms_accepted_version: row.try_get("terms_accepted_version")?,
-            current_terms: row.try_get("current_terms")?,
-            recovered_at: row
-                .try_get::<Option<i64>, _>("recovered_at")?
-                .map(Timestamp::from_micros),
-            issued_at: Timestamp::from_micros(row.try_get("created_at")?),
-            credential,
-        },
-        issued_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: if session {
-            Some(row.try_get("last_used_at")?)
-        } else {
-            None
-        },
-        banned: row.try_get::<Option<i64>, _>("banned_at")?.is_some(),
-        suspended_until: row.try_get("suspended_until")?,
-        locked_at: row.try_get("locked_at")?,
-    }))
+    Ok(record)
 }
 
 /// Where the pipeline finds tokens it has seen.
@@ -201,13 +149,9 @@ pub async fn authenticate(
             && now.micros() - last_used_at >= SESSION_TOUCH_MICROS
         {
             // Coarse: at most one write a minute per session.
-            sqlx::query(
-                "UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1",
-            )
-            .bind(now.micros())
-            .bind(id)
-            .execute(db.writer())
-            .await?;
+            let id = id.clone();
+            db.write(move |w| Ok(super::store::sessions::touch_in(w, &id, now)?))
+                .await?;
             record.last_used_at = Some(now.micros());
             cache.records.remove(&hash);
         }

@@ -5,8 +5,11 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::crypto::new_id;
+use crate::db::{Unit, UnitError};
 use crate::error::ApiResult;
 use crate::time::Timestamp;
+
+use super::store::ceremonies::{self as store, NewCeremony};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -28,7 +31,7 @@ impl Purpose {
         }
     }
 
-    fn parse(text: &str) -> Option<Purpose> {
+    pub(in crate::identity) fn parse(text: &str) -> Option<Purpose> {
         [
             Purpose::Registration,
             Purpose::SignIn,
@@ -59,6 +62,35 @@ pub struct Started {
     pub public_key: Value,
 }
 
+/// A ceremony to store: what for, whose, and the library's state to finish it with.
+pub(crate) struct Pending {
+    pub(crate) purpose: Purpose,
+    pub(crate) user_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) state: String,
+}
+
+/// Inside a unit of work: stores the ceremony to finish within `ttl_secs`; its id.
+pub(crate) fn store_in(
+    w: &mut Unit<'_>,
+    pending: &Pending,
+    now: Timestamp,
+    ttl_secs: i64,
+) -> Result<String, UnitError> {
+    let id = new_id("chl");
+    let ceremony = NewCeremony {
+        id: &id,
+        purpose: pending.purpose,
+        user_id: pending.user_id.as_deref(),
+        session_id: pending.session_id.as_deref(),
+        state: &pending.state,
+        expires_at: now.plus_seconds(ttl_secs),
+    };
+    store::insert_in(w, &ceremony, now)?;
+    Ok(id)
+}
+
+/// Stores a ceremony to finish within the code lifetime, as a unit of work; its id.
 pub async fn store(
     state: &AppState,
     purpose: Purpose,
@@ -67,50 +99,25 @@ pub async fn store(
     ceremony_state: String,
 ) -> ApiResult<String> {
     let now = state.clock.now();
-    let expires_at = now.plus_seconds(state.config.code_ttl_secs);
-    let id = new_id("chl");
-    let row = (
-        id.clone(),
-        user_id.map(str::to_string),
-        session_id.map(str::to_string),
-    );
+    let ttl = state.config.code_ttl_secs;
+    let pending = Pending {
+        purpose,
+        user_id: user_id.map(str::to_string),
+        session_id: session_id.map(str::to_string),
+        state: ceremony_state,
+    };
     state
         .db
-        .write(move |w| {
-            let (id, user_id, session_id) = row;
-            w.execute(
-                "INSERT INTO webauthn_challenges (id, purpose, user_id, session_id, state, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                crate::params![id, purpose.as_str(), user_id, session_id, ceremony_state, now, expires_at],
-            )?;
-            Ok(())
-        })
-        .await?;
-    Ok(id)
+        .write(move |w| Ok(store_in(w, &pending, now, ttl)?))
+        .await
 }
 
-/// Takes a ceremony for finishing: `None` when unknown, used or expired. Exactly one caller
-/// can take it.
+/// Takes a ceremony for finishing, as a unit of work: `None` when unknown, used or expired.
+/// Exactly one caller can take it.
 pub async fn take(state: &AppState, id: &str, now: Timestamp) -> ApiResult<Option<Ceremony>> {
     let id = id.to_string();
-    let row = state
+    state
         .db
-        .write(move |w| {
-            Ok(w.query_opt(
-                "UPDATE webauthn_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2
-                 RETURNING purpose, user_id, session_id, state",
-                crate::params![id, now],
-            )?)
-        })
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let Some(purpose) = Purpose::parse(&row.text("purpose")?) else {
-        return Ok(None);
-    };
-    Ok(Some(Ceremony {
-        purpose,
-        user_id: row.opt_text("user_id")?,
-        session_id: row.opt_text("session_id")?,
-        state: row.text("state")?,
-    }))
+        .write(move |w| Ok(store::take_in(w, &id, now)?))
+        .await
 }

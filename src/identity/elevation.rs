@@ -19,6 +19,9 @@ use super::ceremony::{self, Purpose as Ceremony};
 use super::codes::{self, NewChallenge, Purpose};
 use super::passkeys;
 use super::sessions::{self, AuthMethod};
+use super::signin::{answer, check_code_in};
+use super::store::{codes as code_store, sessions as session_store};
+use super::webauthn::Verified;
 
 /// The ways the caller could elevate: `["passkey"]` with a passkey, else `["email-otp"]`.
 async fn methods(state: &AppState, caller: &Caller) -> ApiResult<Vec<&'static str>> {
@@ -107,17 +110,16 @@ pub async fn start(
         }));
     }
     let now = state.clock.now();
-    codes::reserve_send(&state.db, &account.email, Purpose::Elevation, now).await?;
     let code = codes::new_numeric_code();
+    let mail = templates::elevation_code(&account.email, &code, state.config.code_ttl_secs);
     let new = NewChallenge {
         purpose: Purpose::Elevation,
-        email: &account.email,
-        user_id: Some(&account.id),
-        session_id: Some(&session_id),
-        code: &code,
+        email: account.email,
+        user_id: Some(account.id),
+        session_id: Some(session_id),
+        code,
     };
-    let mail = templates::elevation_code(&account.email, &code, state.config.code_ttl_secs);
-    let (challenge_id, _) = codes::issue(&state, new, mail, now).await?;
+    let (challenge_id, _) = codes::send(&state, new, mail, now).await?;
     Ok(Json(ElevationChallenge {
         challenge_id,
         public_key: None,
@@ -140,6 +142,27 @@ pub struct Elevated {
     elevated_until: Timestamp,
 }
 
+/// What the caller sent to finish an elevation.
+enum Sent {
+    /// A passkey assertion (`credential.toJSON()`).
+    Credential(Value),
+    /// The mailed code.
+    Code(String),
+}
+
+/// What the caller proves an elevation with.
+enum Proof {
+    /// An assertion that verified against these stored passkeys.
+    Passkey {
+        verified: Verified,
+        stored: Vec<passkeys::StoredPasskey>,
+    },
+    Code {
+        challenge_id: String,
+        code: String,
+    },
+}
+
 /// Finishes an elevation with the passkey credential or the mailed code.
 #[utoipa::path(post, path = "/v1/auth/elevate/finish", tag = "sessions", request_body = ElevateFinish,
     responses((status = 200, body = Elevated)))]
@@ -150,46 +173,9 @@ pub async fn finish(
     ApiJson(body): ApiJson<ElevateFinish>,
 ) -> ApiResult<Json<Elevated>> {
     let session_id = caller.session_id()?.to_string();
-    let now = state.clock.now();
-    let method = match (body.credential, body.code) {
-        (Some(credential), None) => {
-            let bad = |reason: &str| ApiError::validation("credential", reason);
-            let ceremony = ceremony::take(&state, &body.challenge_id, now)
-                .await?
-                .filter(|c| {
-                    c.purpose == Ceremony::Elevation
-                        && c.session_id.as_deref() == Some(session_id.as_str())
-                })
-                .ok_or_else(|| bad("the challenge is unknown, used or expired"))?;
-            let stored = passkeys::of_user(&state.db, &caller.user_id).await?;
-            let verified = state
-                .webauthn
-                .finish_authentication(&ceremony.state, &credential, &passkeys::serialized(&stored))
-                .map_err(|e| bad(&format!("did not verify: {e}")))?;
-            if !passkeys::record_use(&state.db, &verified, &stored, now).await? {
-                return Err(bad(
-                    "the passkey was used by another request at the same time",
-                ));
-            }
-            AuthMethod::Passkey
-        }
-        (None, Some(code)) => {
-            let challenge =
-                codes::find_challenge(&state.db, &body.challenge_id, Purpose::Elevation)
-                    .await?
-                    .filter(|c| c.session_id.as_deref() == Some(session_id.as_str()))
-                    .ok_or_else(codes::otp_failure)?;
-            super::signin::verify_code(
-                &state,
-                &origin,
-                &challenge,
-                &code,
-                Purpose::Elevation,
-                codes::otp_failure(),
-            )
-            .await?;
-            AuthMethod::EmailOtp
-        }
+    let sent = match (body.credential, body.code) {
+        (Some(credential), None) => Sent::Credential(credential),
+        (None, Some(code)) => Sent::Code(code),
         _ => {
             return Err(ApiError::validation(
                 "credential",
@@ -197,18 +183,85 @@ pub async fn finish(
             ));
         }
     };
-    sessions::mark_authenticated(&state, &session_id, method).await?;
-    audit::record(
-        state.db.writer(),
-        &origin,
-        now,
-        "session.elevated",
-        Some(&caller.user_id),
-        json!({ "sessionId": session_id, "method": method.as_str() }),
-    )
-    .await?;
+    let elevated_at = elevate(&state, &caller, origin, session_id, body.challenge_id, sent).await?;
     Ok(Json(Elevated {
         elevated: true,
-        elevated_until: now.plus_seconds(state.config.elevation_window_secs),
+        elevated_until: elevated_at.plus_seconds(state.config.elevation_window_secs),
     }))
+}
+
+/// A passkey answer's ceremony is taken and its signature checked first; then one unit of work
+/// records the passkey's use or checks the code (a wrong code's count commits), marks the
+/// session authenticated and audits. When the session was elevated.
+async fn elevate(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    session_id: String,
+    challenge_id: String,
+    sent: Sent,
+) -> ApiResult<Timestamp> {
+    let now = state.clock.now();
+    let proof = match sent {
+        Sent::Credential(credential) => {
+            let ceremony = ceremony::take(state, &challenge_id, now)
+                .await?
+                .filter(|c| {
+                    c.purpose == Ceremony::Elevation
+                        && c.session_id.as_deref() == Some(session_id.as_str())
+                })
+                .ok_or_else(|| bad_credential("the challenge is unknown, used or expired"))?;
+            let stored = passkeys::of_user(&state.db, &caller.user_id).await?;
+            let verified = state
+                .webauthn
+                .finish_authentication(&ceremony.state, &credential, &passkeys::serialized(&stored))
+                .map_err(|e| bad_credential(&format!("did not verify: {e}")))?;
+            Proof::Passkey { verified, stored }
+        }
+        Sent::Code(code) => Proof::Code { challenge_id, code },
+    };
+    let (key, user_id) = (state.key.clone(), caller.user_id.clone());
+    state
+        .db
+        .write(move |w| {
+            let method = match proof {
+                Proof::Passkey { verified, stored } => {
+                    if !passkeys::record_use_in(w, &verified, &stored, now)? {
+                        return Err(bad_credential(
+                            "the passkey was used by another request at the same time",
+                        ));
+                    }
+                    AuthMethod::Passkey
+                }
+                Proof::Code { challenge_id, code } => {
+                    let purpose = Purpose::Elevation;
+                    let Some(challenge) = code_store::challenge_in(w, &challenge_id, purpose)?
+                        .filter(|c| c.session_id.as_deref() == Some(session_id.as_str()))
+                    else {
+                        return Ok(Err(codes::otp_failure()));
+                    };
+                    let verdict = check_code_in(w, &key, &origin, &challenge, &code, purpose, now)?;
+                    if let Err(e) = answer(verdict, codes::otp_failure(), now) {
+                        return Ok(Err(e));
+                    }
+                    AuthMethod::EmailOtp
+                }
+            };
+            session_store::mark_authenticated_in(w, &session_id, method, now)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "session.elevated",
+                Some(&user_id),
+                json!({ "sessionId": session_id, "method": method.as_str() }),
+            )?;
+            Ok(Ok(()))
+        })
+        .await??;
+    Ok(now)
+}
+
+fn bad_credential(reason: &str) -> ApiError {
+    ApiError::validation("credential", reason)
 }

@@ -3,30 +3,14 @@
 //! minute per address (IPv6 per /64). One atomic upsert per start, so it holds across
 //! processes; the jobs delete windows that have ended.
 
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::db::{Unit, UnitError};
 use crate::error::ApiResult;
 use crate::time::Timestamp;
 
-const WINDOW_SECS: i64 = 60;
+use super::store::limits as store;
 
-/// Counts one start from the request's source address; over the limit answers 403005.
-pub async fn count_start(state: &AppState, origin: &Origin, now: Timestamp) -> ApiResult<()> {
-    let limit = state.config.auth_starts_per_minute;
-    if limit == 0 {
-        return Ok(());
-    }
-    let origin = origin.clone();
-    match state
-        .db
-        .write(move |w| Ok(count_start_in(w, &origin, limit, now)?))
-        .await?
-    {
-        Some(until) => Err(super::codes::locked_out(until, now)),
-        None => Ok(()),
-    }
-}
+const WINDOW_SECS: i64 = 60;
 
 /// Inside a unit of work: counts one start; over the limit, when the window ends (audited
 /// once per window). `limit` 0 counts nothing.
@@ -46,15 +30,8 @@ pub fn count_start_in(
         .and_then(|a| a.parse().ok())
         .map(crate::net::limit_key)
         .unwrap_or_else(|| "unknown".to_string());
-    let row = w.query_one(
-        "INSERT INTO start_limits (source, window_start, starts) VALUES ($1, $2, 1)
-         ON CONFLICT (source) DO UPDATE SET
-           starts = CASE WHEN start_limits.window_start <= $3 THEN 1 ELSE start_limits.starts + 1 END,
-           window_start = CASE WHEN start_limits.window_start <= $3 THEN $2 ELSE start_limits.window_start END
-         RETURNING starts, window_start",
-        crate::params![source.as_str(), now, now.minus_seconds(WINDOW_SECS)],
-    )?;
-    let starts = row.int("starts")?;
+    let counted = store::count_start_in(w, &source, now, now.minus_seconds(WINDOW_SECS))?;
+    let starts = counted.count;
     if starts <= limit {
         return Ok(None);
     }
@@ -69,14 +46,11 @@ pub fn count_start_in(
             serde_json::json!({ "source": source }),
         )?;
     }
-    Ok(Some(row.time("window_start")?.plus_seconds(WINDOW_SECS)))
+    Ok(Some(counted.window_start.plus_seconds(WINDOW_SECS)))
 }
 
 /// Deletes windows that have ended (a job).
-pub async fn purge(db: &crate::db::Db, now: Timestamp) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM start_limits WHERE window_start <= $1")
-        .bind(now.minus_seconds(WINDOW_SECS).micros())
-        .execute(db.writer())
-        .await?;
-    Ok(done.rows_affected())
+pub async fn purge(db: &crate::db::Db, now: Timestamp) -> ApiResult<u64> {
+    let cutoff = now.minus_seconds(WINDOW_SECS);
+    db.write(move |w| Ok(store::purge_in(w, cutoff)?)).await
 }

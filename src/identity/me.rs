@@ -12,10 +12,12 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::mail::templates;
 
-use super::account::{self, MeView};
+use super::account::{self, Account, MeView};
 use super::auth::Caller;
 use super::codes::{self, NewChallenge, Purpose};
-use super::sessions;
+use super::notices::Notice;
+use super::signin::{answer, check_code_in};
+use super::store::{accounts, codes as code_store};
 use super::users::Email;
 
 /// The view read from the database (after a change made in this request, which has not yet
@@ -70,12 +72,24 @@ pub async fn update(
         return fresh(&state, &caller.user_id).await;
     };
     let name = display_name(name)?;
-    sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
-        .bind(&caller.user_id)
-        .bind(name)
-        .execute(state.db.writer())
-        .await?;
-    fresh(&state, &caller.user_id).await
+    let account = set_display_name(&state, &caller.user_id, name).await?;
+    Ok(Json(account::me_view(&account)))
+}
+
+/// Sets (or clears) the user's display name; the account after it, read in the same unit.
+async fn set_display_name(
+    state: &AppState,
+    user_id: &str,
+    name: Option<String>,
+) -> ApiResult<Account> {
+    let user_id = user_id.to_string();
+    state
+        .db
+        .write(move |w| {
+            accounts::set_display_name_in(w, &user_id, name.as_deref())?;
+            accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
+        })
+        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -108,27 +122,22 @@ pub async fn email_start(
             "The new e-mail address is the current one.",
         ));
     }
-    if account::find_by_email(&state.db, new.as_str())
-        .await?
-        .is_some()
-    {
+    if accounts::by_email(&state.db, new.as_str()).await?.is_some() {
         return Err(email_update_failed(
             "The new e-mail address cannot be used.",
         ));
     }
     let now = state.clock.now();
-    codes::reserve_send(&state.db, new.as_str(), Purpose::EmailChange, now).await?;
     let code = codes::new_numeric_code();
-    let session_id = caller.session_id()?.to_string();
+    let mail = templates::email_change_code(new.as_str(), &code, state.config.code_ttl_secs);
     let challenge = NewChallenge {
         purpose: Purpose::EmailChange,
-        email: new.as_str(),
-        user_id: Some(&caller.user_id),
-        session_id: Some(&session_id),
-        code: &code,
+        email: new.as_str().to_string(),
+        user_id: Some(caller.user_id.clone()),
+        session_id: Some(caller.session_id()?.to_string()),
+        code,
     };
-    let mail = templates::email_change_code(new.as_str(), &code, state.config.code_ttl_secs);
-    let (challenge_id, _) = codes::issue(&state, challenge, mail, now).await?;
+    let (challenge_id, _) = codes::send(&state, challenge, mail, now).await?;
     Ok((StatusCode::ACCEPTED, Json(EmailChallenge { challenge_id })))
 }
 
@@ -147,53 +156,66 @@ pub async fn email_verify(
     origin: Origin,
     ApiJson(body): ApiJson<EmailVerify>,
 ) -> ApiResult<Json<MeView>> {
-    let challenge = codes::find_challenge(&state.db, &body.challenge_id, Purpose::EmailChange)
-        .await?
-        .filter(|c| c.user_id.as_deref() == Some(caller.user_id.as_str()))
-        .ok_or_else(codes::otp_failure)?;
-    super::signin::verify_code(
-        &state,
-        &origin,
-        &challenge,
-        &body.code,
-        Purpose::EmailChange,
-        codes::otp_failure(),
-    )
-    .await?;
+    let account = change_email(&state, &caller, origin, body.challenge_id, body.code).await?;
+    Ok(Json(account::me_view(&account)))
+}
+
+/// One unit of work: the code check (a wrong code's count commits), the change of address, its
+/// audit event and the notice to the old address; the account after it.
+async fn change_email(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    challenge_id: String,
+    code: String,
+) -> ApiResult<Account> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let changed = sqlx::query("UPDATE users SET email = $2, email_verified_at = $3 WHERE id = $1")
-        .bind(&caller.user_id)
-        .bind(&challenge.email)
-        .bind(now.micros())
-        .execute(&mut *tx)
-        .await;
-    match changed {
-        Err(e) if crate::db::is_unique_violation(&e) => {
-            return Err(email_update_failed(
-                "The new e-mail address cannot be used.",
-            ));
-        }
-        other => other?,
-    };
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "user.email_changed",
-        Some(&caller.user_id),
-        json!({ "from": caller.email, "to": challenge.email }),
-    )
-    .await?;
-    tx.commit().await?;
-    let notice = format!(
-        "The e-mail address of your account was changed to {}.",
-        challenge.email
-    );
-    state
-        .security_notice(now, &caller.email, &notice, "email-changed")
-        .await;
-    fresh(&state, &caller.user_id).await
+    let (key, mailer) = (state.key.clone(), state.mailer.clone());
+    let (user_id, old_email) = (caller.user_id.clone(), caller.email.clone());
+    let taken = || email_update_failed("The new e-mail address cannot be used.");
+    let (account, notice) = state
+        .db
+        .write(move |w| {
+            let purpose = Purpose::EmailChange;
+            let Some(challenge) = code_store::challenge_in(w, &challenge_id, purpose)?
+                .filter(|c| c.user_id.as_deref() == Some(user_id.as_str()))
+            else {
+                return Ok(Err(codes::otp_failure()));
+            };
+            let verdict = check_code_in(w, &key, &origin, &challenge, &code, purpose, now)?;
+            if let Err(e) = answer(verdict, codes::otp_failure(), now) {
+                return Ok(Err(e));
+            }
+            match accounts::change_email_in(w, &user_id, &challenge.email, now) {
+                Ok(true) => {}
+                // The used code stands: the address was taken before this unit.
+                Ok(false) => return Ok(Err(taken())),
+                // Taken by a unit racing this one: this unit ends here.
+                Err(e) if e.is_unique_violation() => return Err(taken()),
+                Err(e) => return Err(e.into()),
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "user.email_changed",
+                Some(&user_id),
+                json!({ "from": old_email, "to": challenge.email }),
+            )?;
+            let what = format!(
+                "The e-mail address of your account was changed to {}.",
+                challenge.email
+            );
+            let mail = templates::security_notice(&old_email, &what, "email-changed");
+            let notice = Notice::new(&mailer, mail);
+            notice.queue_in(w, now)?;
+            let account =
+                accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))?;
+            Ok(Ok((account, notice)))
+        })
+        .await??;
+    notice.send(now).await;
+    Ok(account)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -226,47 +248,48 @@ pub async fn require_passkeys(
     caller: Caller,
     origin: Origin,
 ) -> ApiResult<Json<PasskeyRequirement>> {
-    let account = account::get(&state.db, &caller.user_id).await?;
-    if !sessions::has_passkey(&state.db, &account.id).await? {
-        return Err(ApiError::new(
-            ErrorCode::NoPasskeysRegistered,
-            "Register a passkey before requiring passkeys.",
-        ));
-    }
-    if super::requirement::required(&account) {
-        return Err(ApiError::new(
-            ErrorCode::PasskeysAlreadyRequired,
-            "Passkeys are already required for this account.",
-        ));
-    }
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE users SET passkeys_required = 1 WHERE id = $1 AND passkeys_required = 0",
-    )
-    .bind(&account.id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::new(
-            ErrorCode::PasskeysAlreadyRequired,
-            "Passkeys are already required for this account.",
-        ));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "user.passkeys_required",
-        Some(&account.id),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    require_own_passkeys(&state, &caller.user_id, origin).await?;
     Ok(Json(PasskeyRequirement {
         passkeys_required: true,
         required_by: None,
     }))
+}
+
+/// Turns the user's own requirement on, audited, as one unit of work: 400 without a passkey,
+/// 409 when passkeys are required already (by the user or an organization).
+async fn require_own_passkeys(state: &AppState, user_id: &str, origin: Origin) -> ApiResult<()> {
+    let now = state.clock.now();
+    let user_id = user_id.to_string();
+    state
+        .db
+        .write(move |w| {
+            let account =
+                accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))?;
+            if !super::sessions::has_passkey_in(w, &account.id)? {
+                return Err(ApiError::new(
+                    ErrorCode::NoPasskeysRegistered,
+                    "Register a passkey before requiring passkeys.",
+                ));
+            }
+            if super::requirement::required(&account)
+                || !accounts::require_passkeys_in(w, &user_id)?
+            {
+                return Err(ApiError::new(
+                    ErrorCode::PasskeysAlreadyRequired,
+                    "Passkeys are already required for this account.",
+                ));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "user.passkeys_required",
+                Some(&user_id),
+                json!({}),
+            )?;
+            Ok(())
+        })
+        .await
 }
 
 /// Removes the caller's own requirement (organization policies stay).
@@ -276,21 +299,27 @@ pub async fn unrequire_passkeys(
     caller: Caller,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE users SET passkeys_required = 0 WHERE id = $1")
-        .bind(&caller.user_id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "user.passkeys_not_required",
-        Some(&caller.user_id),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    lift_own_requirement(&state, &caller.user_id, origin).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Turns the user's own requirement off, audited, as one unit of work.
+async fn lift_own_requirement(state: &AppState, user_id: &str, origin: Origin) -> ApiResult<()> {
+    let now = state.clock.now();
+    let user_id = user_id.to_string();
+    state
+        .db
+        .write(move |w| {
+            accounts::unrequire_passkeys_in(w, &user_id)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "user.passkeys_not_required",
+                Some(&user_id),
+                json!({}),
+            )?;
+            Ok(())
+        })
+        .await
 }

@@ -6,12 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
-use crate::db::Db;
+use crate::db::{Db, Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::list::{ListParams, Page};
@@ -20,6 +19,9 @@ use crate::time::Timestamp;
 use super::account::{self, Account};
 use super::auth::Caller;
 use super::ceremony::{self, Purpose, Started};
+use super::notices::Notice;
+use super::store::passkeys::{self as store, NewPasskey};
+use super::store::{accounts, sessions as session_store};
 use super::webauthn::Verified;
 
 /// A stored passkey.
@@ -30,23 +32,9 @@ pub struct StoredPasskey {
     pub passkey: String,
 }
 
+/// The user's passkeys, oldest first.
 pub async fn of_user(db: &Db, user_id: &str) -> ApiResult<Vec<StoredPasskey>> {
-    let rows = sqlx::query(
-        "SELECT id, credential_id, passkey FROM passkeys WHERE user_id = $1 ORDER BY created_at",
-    )
-    .bind(user_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredPasskey {
-                id: r.try_get("id")?,
-                credential_id: r.try_get("credential_id")?,
-                passkey: r.try_get("passkey")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    Ok(store::of_user(db, user_id).await?)
 }
 
 pub fn serialized(passkeys: &[StoredPasskey]) -> Vec<String> {
@@ -57,11 +45,11 @@ pub fn serialized(passkeys: &[StoredPasskey]) -> Vec<String> {
 /// conditional on the stored credential being the one verified against, so of two assertions
 /// racing with one counter value only one counts; `false` means this one lost.
 pub fn record_use_in(
-    w: &mut crate::db::Unit<'_>,
+    w: &mut Unit<'_>,
     verified: &Verified,
     stored: &[StoredPasskey],
     now: Timestamp,
-) -> Result<bool, crate::db::UnitError> {
+) -> Result<bool, UnitError> {
     let Some(previous) = stored
         .iter()
         .find(|p| p.credential_id == verified.credential_id)
@@ -72,37 +60,15 @@ pub fn record_use_in(
         .updated_passkey
         .as_deref()
         .unwrap_or(&previous.passkey);
-    let done = w.execute(
-        "UPDATE passkeys SET passkey = $3, last_used_at = $4 WHERE credential_id = $1 AND passkey = $2",
-        crate::params![
-            verified.credential_id.as_str(),
-            previous.passkey.as_str(),
-            next,
-            now,
-        ],
-    )?;
-    Ok(done == 1)
+    store::record_use_in(w, &verified.credential_id, &previous.passkey, next, now)
 }
 
-/// [`record_use_in`] as a unit of its own.
-pub async fn record_use(
-    db: &Db,
-    verified: &Verified,
-    stored: &[StoredPasskey],
-    now: Timestamp,
-) -> ApiResult<bool> {
-    let (verified, stored) = (verified.clone(), stored.to_vec());
-    db.write(move |w| Ok(record_use_in(w, &verified, &stored, now)?))
-        .await
-}
-
-/// Starts an assertion for a known user (sign-in with e-mail, second factor, elevation).
-pub async fn start_assertion(
+/// The options of an assertion by one of the account's passkeys and the ceremony state to
+/// finish it with; 400 when it has none.
+pub(crate) async fn assertion_options(
     state: &AppState,
-    purpose: Purpose,
     account: &Account,
-    session_id: Option<&str>,
-) -> ApiResult<Started> {
+) -> ApiResult<(Value, String)> {
     let passkeys = of_user(&state.db, &account.id).await?;
     if passkeys.is_empty() {
         return Err(ApiError::new(
@@ -110,10 +76,20 @@ pub async fn start_assertion(
             "No passkeys are registered for this account.",
         ));
     }
-    let (public_key, ceremony_state) = state
+    state
         .webauthn
         .start_authentication(&serialized(&passkeys))
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)
+}
+
+/// Starts an assertion for a known user (second factor, elevation).
+pub async fn start_assertion(
+    state: &AppState,
+    purpose: Purpose,
+    account: &Account,
+    session_id: Option<&str>,
+) -> ApiResult<Started> {
+    let (public_key, ceremony_state) = assertion_options(state, account).await?;
     let challenge_id = ceremony::store(
         state,
         purpose,
@@ -135,17 +111,6 @@ pub struct PasskeyView {
     pub name: String,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
-}
-
-fn view(row: &crate::db::Row) -> Result<PasskeyView, sqlx::Error> {
-    Ok(PasskeyView {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-        last_used_at: row
-            .try_get::<Option<i64>, _>("last_used_at")?
-            .map(Timestamp::from_micros),
-    })
 }
 
 /// Options to register a new passkey for the signed-in user.
@@ -219,8 +184,32 @@ pub async fn registration_finish(
 ) -> ApiResult<(StatusCode, Json<PasskeyView>)> {
     let session_id = caller.session_id()?.to_string();
     let name = passkey_name(body.name)?;
+    let view = register(
+        &state,
+        &caller,
+        origin,
+        session_id,
+        &body.challenge_id,
+        &body.credential,
+        name,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Takes the registration ceremony of the caller's session and verifies the credential, then
+/// one unit of work stores the passkey, lifts the session's restriction, audits and notices.
+async fn register(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    session_id: String,
+    challenge_id: &str,
+    credential: &Value,
+    name: String,
+) -> ApiResult<PasskeyView> {
     let now = state.clock.now();
-    let ceremony = ceremony::take(&state, &body.challenge_id, now)
+    let ceremony = ceremony::take(state, challenge_id, now)
         .await?
         .filter(|c| {
             c.purpose == Purpose::Registration
@@ -230,59 +219,52 @@ pub async fn registration_finish(
         .ok_or_else(|| bad_credential("the challenge is unknown, used or expired"))?;
     let registered = state
         .webauthn
-        .finish_registration(&ceremony.state, &body.credential)
+        .finish_registration(&ceremony.state, credential)
         .map_err(|e| bad_credential(&format!("did not verify: {e}")))?;
-    let id = new_id("pk");
-    let mut tx = state.db.begin_write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO passkeys (id, user_id, credential_id, name, passkey, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&id)
-    .bind(&caller.user_id)
-    .bind(&registered.credential_id)
-    .bind(&name)
-    .bind(&registered.passkey)
-    .bind(now.micros())
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(bad_credential("this credential is already registered"));
-    }
-    // Registering proves only that the caller holds this session, so it lifts the restriction
-    // of a session that could do nothing else (4.4) and is not an authentication (4.2): a
-    // stolen session must not turn itself into an elevated one this way.
-    sqlx::query("UPDATE sessions SET restricted = 0 WHERE id = $1 AND restricted <> 0")
-        .bind(&session_id)
-        .execute(&mut *tx)
+    let view = PasskeyView {
+        id: new_id("pk"),
+        name,
+        created_at: now,
+        last_used_at: None,
+    };
+    let what = format!(
+        "A passkey named \"{}\" was added to your account.",
+        view.name
+    );
+    let notice = Notice::security(state, &caller.email, &what, "passkey-added");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
+    let view = state
+        .db
+        .write(move |w| {
+            let passkey = NewPasskey {
+                id: &view.id,
+                user_id: &user_id,
+                credential_id: &registered.credential_id,
+                name: &view.name,
+                passkey: &registered.passkey,
+            };
+            if !store::insert_in(w, &passkey, now)? {
+                return Err(bad_credential("this credential is already registered"));
+            }
+            // Registering proves only that the caller holds this session, so it lifts the
+            // restriction of a session that could do nothing else (4.4) and is not an
+            // authentication (4.2): a stolen session must not turn itself into an elevated one
+            // this way.
+            session_store::unrestrict_in(w, &session_id)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "passkey.registered",
+                Some(&user_id),
+                json!({ "passkeyId": view.id, "name": view.name }),
+            )?;
+            queued.queue_in(w, now)?;
+            Ok(view)
+        })
         .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "passkey.registered",
-        Some(&caller.user_id),
-        json!({ "passkeyId": id, "name": name }),
-    )
-    .await?;
-    tx.commit().await?;
-    state
-        .security_notice(
-            now,
-            &caller.email,
-            &format!("A passkey named \"{name}\" was added to your account."),
-            "passkey-added",
-        )
-        .await;
-    Ok((
-        StatusCode::CREATED,
-        Json(PasskeyView {
-            id,
-            name,
-            created_at: now,
-            last_used_at: None,
-        }),
-    ))
+    notice.send(now).await;
+    Ok(view)
 }
 
 /// The caller's passkeys, newest first.
@@ -293,17 +275,7 @@ pub async fn list(
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<PasskeyView>>> {
-    let columns = "id, name, created_at, last_used_at";
-    let page = crate::db::page::by_key_rows(
-        &state.db,
-        &params,
-        columns,
-        "passkeys WHERE user_id = $1",
-        "created_at DESC, id DESC",
-        &caller.user_id,
-        view,
-    )
-    .await?;
+    let page = store::page(&state.db, &caller.user_id, &params).await?;
     Ok(Json(page))
 }
 
@@ -328,30 +300,42 @@ pub async fn rename(
         return Err(ApiError::validation("name", "must not be empty"));
     }
     let name = passkey_name(Some(name))?;
+    Ok(Json(
+        rename_passkey(&state, &caller, origin, id, name).await?,
+    ))
+}
+
+/// Renames one of the caller's passkeys, audited and noticed, as one unit of work.
+async fn rename_passkey(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    id: String,
+    name: String,
+) -> ApiResult<PasskeyView> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let row = sqlx::query("UPDATE passkeys SET name = $3 WHERE id = $1 AND user_id = $2 RETURNING id, name, created_at, last_used_at")
-        .bind(&id)
-        .bind(&caller.user_id)
-        .bind(&name)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The passkey"))?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "passkey.renamed",
-        Some(&caller.user_id),
-        json!({ "passkeyId": id, "name": name }),
-    )
-    .await?;
-    tx.commit().await?;
-    let notice = format!("A passkey of your account was renamed to \"{name}\".");
-    state
-        .security_notice(now, &caller.email, &notice, "passkey-renamed")
-        .await;
-    Ok(Json(view(&row)?))
+    let what = format!("A passkey of your account was renamed to \"{name}\".");
+    let notice = Notice::security(state, &caller.email, &what, "passkey-renamed");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
+    let view = state
+        .db
+        .write(move |w| {
+            let view = store::rename_in(w, &id, &user_id, &name)?
+                .ok_or_else(|| ApiError::not_found("The passkey"))?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "passkey.renamed",
+                Some(&user_id),
+                json!({ "passkeyId": id, "name": name }),
+            )?;
+            queued.queue_in(w, now)?;
+            Ok(view)
+        })
+        .await?;
+    notice.send(now).await;
+    Ok(view)
 }
 
 /// Deletes a passkey (elevated). The last passkey of a user who must use passkeys stays: 400002.
@@ -362,62 +346,44 @@ pub async fn delete(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    // Lock the user first: two deletes racing cannot both see "another passkey is left".
-    sqlx::query("UPDATE users SET id = id WHERE id = $1")
-        .bind(&caller.user_id)
-        .execute(&mut *tx)
-        .await?;
-    let sql = format!(
-        "SELECT {} FROM users WHERE id = $1",
-        account::ACCOUNT_COLUMNS
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&caller.user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let required = super::requirement::required(&account::Account::from_row(&row)?);
-    let exists = sqlx::query("SELECT id FROM passkeys WHERE id = $1 AND user_id = $2")
-        .bind(&id)
-        .bind(&caller.user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
-        return Err(ApiError::not_found("The passkey"));
-    }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
-        .bind(&caller.user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if required && count <= 1 {
-        return Err(ApiError::validation(
-            "id",
-            "passkeys are required for this account; register another passkey before deleting the last one",
-        ));
-    }
-    sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
-        .bind(&id)
-        .bind(&caller.user_id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "passkey.deleted",
-        Some(&caller.user_id),
-        json!({ "passkeyId": id }),
-    )
-    .await?;
-    tx.commit().await?;
-    state
-        .security_notice(
-            now,
-            &caller.email,
-            "A passkey was removed from your account.",
-            "passkey-removed",
-        )
-        .await;
+    remove(&state, &caller, origin, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one of the caller's passkeys, audited and noticed, as one unit of work: the user's
+/// row is locked first, so two deletes racing cannot both see "another passkey is left".
+async fn remove(state: &AppState, caller: &Caller, origin: Origin, id: String) -> ApiResult<()> {
+    let now = state.clock.now();
+    let what = "A passkey was removed from your account.";
+    let notice = Notice::security(state, &caller.email, what, "passkey-removed");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
+    state
+        .db
+        .write(move |w| {
+            accounts::lock_row_in(w, &user_id)?;
+            let account =
+                accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))?;
+            if !store::is_users_in(w, &id, &user_id)? {
+                return Err(ApiError::not_found("The passkey"));
+            }
+            if super::requirement::required(&account) && store::count_in(w, &user_id)? <= 1 {
+                return Err(ApiError::validation(
+                    "id",
+                    "passkeys are required for this account; register another passkey before deleting the last one",
+                ));
+            }
+            store::delete_in(w, &id, &user_id)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "passkey.deleted",
+                Some(&user_id),
+                json!({ "passkeyId": id }),
+            )?;
+            Ok(queued.queue_in(w, now)?)
+        })
+        .await?;
+    notice.send(now).await;
+    Ok(())
 }

@@ -7,75 +7,60 @@
 //! administrators where the user is the only owner). A platform administrator is also held out
 //! of the administrator routes for as long (step 5).
 
-use sqlx::Row as _;
-
 use crate::app::AppState;
-use crate::db::Tx;
+use crate::audit::{self, Origin};
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
+use crate::mail::{Mailer, templates};
 use crate::time::Timestamp;
 
+use super::notices::Notice;
+use super::store::recovery as store;
+
 /// An organization the reset holds, and who must hear of it.
-pub struct Held {
+pub(crate) struct Held {
     org_name: String,
     notify: Vec<String>,
 }
 
-/// In the reset's transaction: records the reset; returns the organizations it holds now.
-pub async fn start(tx: &mut Tx, user_id: &str, now: Timestamp) -> ApiResult<Vec<Held>> {
-    sqlx::query("UPDATE users SET recovered_at = $2 WHERE id = $1")
-        .bind(user_id)
-        .bind(now.micros())
-        .execute(&mut **tx)
-        .await?;
-    let orgs = sqlx::query(
-        "SELECT o.id, o.name FROM memberships m JOIN orgs o ON o.id = m.org_id
-         WHERE m.user_id = $1 AND o.passkeys_required <> 0 ORDER BY o.created_at",
-    )
-    .bind(user_id)
-    .fetch_all(&mut **tx)
-    .await?;
+/// Inside the reset's unit of work: records the reset; returns the organizations it holds now.
+pub(crate) fn start_in(
+    w: &mut Unit<'_>,
+    user_id: &str,
+    now: Timestamp,
+) -> Result<Vec<Held>, UnitError> {
+    store::mark_recovered_in(w, user_id, now)?;
+    let orgs = store::requiring_passkeys_in(w, user_id)?;
     let mut held = Vec::with_capacity(orgs.len());
     for org in orgs {
-        let org_id: String = org.try_get("id")?;
-        let mut notify: Vec<String> = sqlx::query_scalar(
-            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-             WHERE m.org_id = $1 AND m.role = 'owner' AND m.user_id <> $2 ORDER BY m.joined_at",
-        )
-        .bind(&org_id)
-        .bind(user_id)
-        .fetch_all(&mut **tx)
-        .await?;
+        let mut notify = store::other_owner_emails_in(w, &org.id, user_id)?;
         if notify.is_empty() {
-            notify = sqlx::query_scalar(
-                "SELECT email FROM users WHERE platform_admin <> 0 AND id <> $1 ORDER BY created_at",
-            )
-            .bind(user_id)
-            .fetch_all(&mut **tx)
-            .await?;
+            notify = store::other_admin_emails_in(w, user_id)?;
         }
         held.push(Held {
-            org_name: org.try_get("name")?,
+            org_name: org.name,
             notify,
         });
     }
     Ok(held)
 }
 
-/// After the commit: mails the owners (or administrators) of each held organization.
-pub async fn notify(
-    state: &AppState,
+/// The notices telling the owners (or administrators) of each held organization, to queue in
+/// the reset's unit.
+pub(crate) fn notices(
+    mailer: &Mailer,
     member_email: &str,
     held: &[Held],
     until: Timestamp,
-    now: Timestamp,
-) {
-    for org in held {
-        for to in &org.notify {
-            let mail =
-                crate::mail::templates::member_recovered(to, member_email, &org.org_name, until);
-            state.mailer.notify(&state.db, now, mail).await;
-        }
-    }
+) -> Vec<Notice> {
+    held.iter()
+        .flat_map(|org| {
+            org.notify.iter().map(|to| {
+                let mail = templates::member_recovered(to, member_email, &org.org_name, until);
+                Notice::new(mailer, mail)
+            })
+        })
+        .collect()
 }
 
 /// When a hold that began with the reset at `recovered_at` ends, if it has not yet.
@@ -112,70 +97,60 @@ async fn released(
     user_id: &str,
     recovered_at: Option<Timestamp>,
 ) -> ApiResult<bool> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM recovery_releases WHERE org_id = $1 AND user_id = $2 AND recovered_at = $3",
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .bind(recovered_at.map(|t| t.micros()))
-    .fetch_optional(state.db.pool())
-    .await?;
-    Ok(found.is_some())
+    Ok(store::is_released(&state.db, org_id, user_id, recovered_at).await?)
 }
 
-/// An owner ends a member's hold in an organization that requires passkeys; `false` when the
-/// member is not held there (no reset within the hold, or already released).
+/// An owner ends a member's hold in an organization that requires passkeys, audited, as one
+/// unit of work; `false` when the member is not held there (no reset within the hold, or
+/// already released).
 pub async fn release(
-    tx: &mut Tx,
+    db: &crate::db::Db,
+    origin: &Origin,
     org_id: &str,
     user_id: &str,
     owner_id: &str,
     hold_secs: i64,
     now: Timestamp,
 ) -> ApiResult<bool> {
-    let done = sqlx::query(
-        "INSERT INTO recovery_releases (org_id, user_id, recovered_at, released_by)
-         SELECT o.id, u.id, u.recovered_at, $3 FROM orgs o, users u
-         WHERE o.id = $1 AND u.id = $2 AND o.passkeys_required <> 0
-           AND u.recovered_at IS NOT NULL AND u.recovered_at > $4
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .bind(owner_id)
-    .bind(now.minus_seconds(hold_secs).micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let origin = origin.clone();
+    let (org_id, user_id, owner_id) = (
+        org_id.to_string(),
+        user_id.to_string(),
+        owner_id.to_string(),
+    );
+    db.write(move |w| {
+        if !release_in(w, &org_id, &user_id, &owner_id, hold_secs, now)? {
+            return Ok(false);
+        }
+        audit::record_in(
+            w,
+            &origin,
+            now,
+            "member.recovery_hold_ended",
+            Some(&org_id),
+            serde_json::json!({ "userId": user_id }),
+        )?;
+        Ok(true)
+    })
+    .await
 }
 
-/// `release` inside a unit of work.
+/// Inside a unit of work: ends the hold as [`release`] does, without the audit event.
 pub fn release_in(
-    w: &mut crate::db::Unit<'_>,
+    w: &mut Unit<'_>,
     org_id: &str,
     user_id: &str,
     owner_id: &str,
     hold_secs: i64,
     now: Timestamp,
-) -> Result<bool, crate::db::UnitError> {
-    let done = w.execute(
-        "INSERT INTO recovery_releases (org_id, user_id, recovered_at, released_by)
-         SELECT o.id, u.id, u.recovered_at, $3 FROM orgs o, users u
-         WHERE o.id = $1 AND u.id = $2 AND o.passkeys_required <> 0
-           AND u.recovered_at IS NOT NULL AND u.recovered_at > $4
-         ON CONFLICT DO NOTHING",
-        crate::params![org_id, user_id, owner_id, now.minus_seconds(hold_secs)],
-    )?;
-    Ok(done == 1)
+) -> Result<bool, UnitError> {
+    store::release_in(w, org_id, user_id, owner_id, now.minus_seconds(hold_secs))
 }
 
 /// Deletes releases of holds that are over (a job).
-pub async fn purge(db: &crate::db::Db, hold_secs: i64, now: Timestamp) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM recovery_releases WHERE recovered_at <= $1")
-        .bind(now.minus_seconds(hold_secs).micros())
-        .execute(db.writer())
-        .await?;
-    Ok(done.rows_affected())
+pub async fn purge(db: &crate::db::Db, hold_secs: i64, now: Timestamp) -> ApiResult<u64> {
+    let cutoff = now.minus_seconds(hold_secs);
+    db.write(move |w| Ok(store::purge_in(w, cutoff)?)).await
 }
 
 /// 403005 for a held user, with `lockedUntil` and `Retry-After`.

@@ -17,18 +17,6 @@ pub async fn required_by(db: &Db, account: &Account) -> ApiResult<Vec<String>> {
     if account.passkeys_required {
         by.push("self".to_string());
     }
-    by.extend(organizations_requiring(db, &account.id).await?);
+    by.extend(super::store::accounts::organizations_requiring_passkeys(db, &account.id).await?);
     Ok(by)
-}
-
-/// The organizations the user belongs to whose passkey policy is on.
-async fn organizations_requiring(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT o.id FROM orgs o JOIN memberships m ON m.org_id = o.id
-         WHERE m.user_id = $1 AND o.passkeys_required = 1 ORDER BY o.created_at",
-    )
-    .bind(user_id)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(ids)
 }

@@ -15,10 +15,12 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::mail::templates;
 
-use super::account;
-use super::codes::{self, NewChallenge, Purpose, Verdict};
+use super::codes::{self, NewChallenge, Purpose};
+use super::notices::Notice;
 use super::sessions::{self, AuthMethod, SessionGrant};
-use super::signin::{answer, parse_email, verify_code};
+use super::signin::{answer, check_code_in, parse_email};
+use super::store::{accounts, codes as code_store, passkeys, sessions as session_store};
+use super::users::Email;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,43 +43,65 @@ pub async fn reset_start(
     ApiJson(body): ApiJson<ResetStart>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let email = parse_email(&body.email)?;
-    let now = state.clock.now();
-    super::limits::count_start(&state, &origin, now).await?;
-    let account = account::find_by_email(&state.db, email.as_str()).await?;
-    // Over the quota nothing is mailed, and the answer does not say so. Otherwise both paths
-    // count the send, store a challenge, mail and audit: an unknown address's challenge has
-    // a code nobody is told.
-    if codes::reserve_send(&state.db, email.as_str(), Purpose::PasskeyReset, now)
-        .await
-        .is_ok()
-    {
-        let code = codes::new_reset_code();
-        let new = NewChallenge {
-            purpose: Purpose::PasskeyReset,
-            email: email.as_str(),
-            user_id: account.as_ref().map(|a| a.id.as_str()),
-            session_id: None,
-            code: &code,
-        };
-        let mail = match &account {
-            Some(_) => {
-                templates::passkey_reset_code(email.as_str(), &code, state.config.code_ttl_secs)
-            }
-            None => templates::passkey_reset_no_account(email.as_str()),
-        };
-        codes::issue(&state, new, mail, now).await?;
-        // No address of a non-user is kept in the audit log.
-        audit::record(
-            state.db.writer(),
-            &origin,
-            now,
-            "passkey_reset.requested",
-            account.as_ref().map(|a| a.id.as_str()),
-            json!({}),
-        )
-        .await?;
-    }
+    request(&state, origin, email).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
+}
+
+/// One unit of work: the start limit (403005), the account, the send quota, the challenge, the
+/// queued mail and the audit event; the mail is sent after the commit.
+async fn request(state: &AppState, origin: Origin, email: Email) -> ApiResult<()> {
+    let now = state.clock.now();
+    let (key, mailer) = (state.key.clone(), state.mailer.clone());
+    let (limit, ttl) = (
+        state.config.auth_starts_per_minute,
+        state.config.code_ttl_secs,
+    );
+    let sent = state
+        .db
+        .write(move |w| {
+            if let Some(until) = super::limits::count_start_in(w, &origin, limit, now)? {
+                return Ok(Err(codes::locked_out(until, now)));
+            }
+            let email = email.as_str();
+            let account = accounts::by_email_in(w, email)?;
+            let code = codes::new_reset_code();
+            let mail = match &account {
+                Some(_) => templates::passkey_reset_code(email, &code, ttl),
+                None => templates::passkey_reset_no_account(email),
+            };
+            let user_id = account.map(|a| a.id);
+            // An unknown address's challenge has a code nobody is told.
+            let new = NewChallenge {
+                purpose: Purpose::PasskeyReset,
+                email: email.to_string(),
+                user_id: user_id.clone(),
+                session_id: None,
+                code,
+            };
+            // Over the quota nothing is mailed, and the answer does not say so.
+            if codes::send_in(w, &key, &mailer, &new, &mail, now, ttl)?.is_err() {
+                return Ok(Ok(None));
+            }
+            // No address of a non-user is kept in the audit log.
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "passkey_reset.requested",
+                user_id.as_deref(),
+                json!({}),
+            )?;
+            Ok(Ok(Some(mail)))
+        })
+        .await??;
+    if let Some(mail) = sent {
+        state
+            .mailer
+            .after_commit(now, mail)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -94,8 +118,16 @@ fn wrong_reset_code() -> ApiError {
     )
 }
 
+/// What a passkey reset's unit of work answers with, and mails after it commits.
+struct Reset {
+    grant: SessionGrant,
+    notices: Vec<Notice>,
+}
+
 /// Removes every passkey, ends every other session, locks access tokens (403002), mails the
-/// user and returns a session (restricted when passkeys are required).
+/// user and returns a session (restricted when passkeys are required). One unit of work: the
+/// code check (whose failures count and commit), the reset, the recovery hold, the notices and
+/// the new session.
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/finish", tag = "sign-in", request_body = ResetFinish,
     responses((status = 200, body = SessionGrant)))]
 pub async fn reset_finish(
@@ -104,83 +136,84 @@ pub async fn reset_finish(
     ApiJson(body): ApiJson<ResetFinish>,
 ) -> ApiResult<Response> {
     let email = parse_email(&body.email)?;
-    let now = state.clock.now();
-    let challenge =
-        codes::latest_challenge(&state.db, email.as_str(), Purpose::PasskeyReset, now).await?;
     let code = body.code.trim().to_ascii_uppercase();
-    match &challenge {
-        Some(challenge) => {
-            verify_code(
-                &state,
-                &origin,
-                challenge,
-                &code,
-                Purpose::PasskeyReset,
-                wrong_reset_code(),
-            )
-            .await?
-        }
-        None => {
-            // No live code for this address: the same lockout rules and the same answer.
-            let address = email.as_str().to_string();
-            let verdict = state
-                .db
-                .write(move |w| {
-                    let purpose = Purpose::PasskeyReset;
-                    if let Some(until) = codes::reserve_attempt_in(w, &address, purpose, now)? {
-                        return Ok(Verdict::LockedOut(until));
-                    }
-                    codes::record_failure_in(w, &address, purpose, now)?;
-                    Ok(Verdict::Wrong)
-                })
-                .await?;
-            answer(verdict, wrong_reset_code(), now)?;
-            return Err(wrong_reset_code());
-        }
-    }
-    let account = account::find_by_email(&state.db, email.as_str())
-        .await?
-        .ok_or_else(wrong_reset_code)?;
-    account.check_standing(now)?;
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
-        .bind(&account.id)
-        .execute(&mut *tx)
-        .await?;
-    sessions::revoke_all_but(&mut tx, &account.id, None, now).await?;
+    Ok(reset(&state, origin, email, code).await?.into_response())
+}
+
+/// One unit of work: the code check (whose failures count and commit), the reset, the recovery
+/// hold, the notices and the new session; the notices are sent after the commit.
+async fn reset(
+    state: &AppState,
+    origin: Origin,
+    email: Email,
+    code: String,
+) -> ApiResult<SessionGrant> {
+    let now = state.clock.now();
+    let (key, mailer) = (state.key.clone(), state.mailer.clone());
     let held_until = now.plus_seconds(state.config.recovery_hold_secs);
-    let held = super::recovery::start(&mut tx, &account.id, now).await?;
-    // Credentials issued before this instant answer 403002 for good.
-    sqlx::query(crate::identity::account::LOCK_USER)
-        .bind(&account.id)
-        .bind(now.micros())
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "passkey_reset.completed",
-        Some(&account.id),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    let notice =
-        "Your passkeys were reset: every passkey was removed and your other sessions were ended.";
-    state
-        .security_notice(now, &account.email, notice, "passkey-reset")
-        .await;
-    super::recovery::notify(&state, &account.email, &held, held_until, now).await;
-    let account = account::get(&state.db, &account.id).await?;
-    let restricted = super::requirement::required(&account);
-    Ok(sessions::start(
-        &state,
-        &origin,
-        &account,
-        AuthMethod::PasskeyReset,
-        restricted,
-    )
-    .await?
-    .into_response())
+    let lifetime = state.config.session_absolute_secs;
+    let reset = state
+        .db
+        .write(move |w| {
+            let (address, purpose) = (email.as_str(), Purpose::PasskeyReset);
+            let Some(challenge) = code_store::latest_challenge_in(w, address, purpose, now)? else {
+                // No live code for this address: the same lockout rules and the same answer.
+                if let Some(until) = codes::reserve_attempt_in(w, address, purpose, now)? {
+                    return Ok(Err(codes::locked_out(until, now)));
+                }
+                codes::record_failure_in(w, address, purpose, now)?;
+                return Ok(Err(wrong_reset_code()));
+            };
+            let verdict = check_code_in(w, &key, &origin, &challenge, &code, purpose, now)?;
+            if let Err(e) = answer(verdict, wrong_reset_code(), now) {
+                return Ok(Err(e));
+            }
+            let Some(account) = accounts::by_email_in(w, address)? else {
+                return Ok(Err(wrong_reset_code()));
+            };
+            if let Err(e) = account.check_standing(now) {
+                return Ok(Err(e));
+            }
+            passkeys::delete_all_in(w, &account.id)?;
+            session_store::revoke_all_but_in(w, &account.id, None, now)?;
+            let held = super::recovery::start_in(w, &account.id, now)?;
+            // Credentials issued before this instant answer 403002 for good.
+            accounts::lock_in(w, &account.id, now)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "passkey_reset.completed",
+                Some(&account.id),
+                json!({}),
+            )?;
+            let what = "Your passkeys were reset: every passkey was removed and your other sessions were ended.";
+            let mail = templates::security_notice(&account.email, what, "passkey-reset");
+            let mut notices = vec![Notice::new(&mailer, mail)];
+            notices.extend(super::recovery::notices(
+                &mailer,
+                &account.email,
+                &held,
+                held_until,
+            ));
+            for notice in &notices {
+                notice.queue_in(w, now)?;
+            }
+            let restricted = super::requirement::required(&account);
+            let grant = sessions::insert_in(
+                w,
+                &origin,
+                &account,
+                AuthMethod::PasskeyReset,
+                restricted,
+                now,
+                lifetime,
+            )?;
+            Ok(Ok(Reset { grant, notices }))
+        })
+        .await??;
+    for notice in reset.notices {
+        notice.send(now).await;
+    }
+    Ok(reset.grant)
 }

@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::{hash_secret, new_id, new_token};
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiPath;
 use crate::http::idempotency::SecretResponse;
@@ -19,6 +19,7 @@ use crate::time::Timestamp;
 
 use super::account::{self, Account, MeView};
 use super::auth::Caller;
+use super::store::sessions::{self as store, NewSession};
 
 /// How a session's user last authenticated interactively.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -58,53 +59,30 @@ impl IntoResponse for SessionGrant {
     }
 }
 
-/// Starts a session for a user whose standing was checked. A lock (4.3) is never lifted: it
-/// holds the credentials older than it, and this session is newer.
-pub async fn start(
-    state: &AppState,
-    origin: &Origin,
-    account: &Account,
-    method: AuthMethod,
-    restricted: bool,
-) -> ApiResult<SessionGrant> {
-    let (origin, account) = (origin.clone(), account.clone());
-    let (now, lifetime) = (state.clock.now(), state.config.session_absolute_secs);
-    state
-        .db
-        .write(move |w| {
-            Ok(insert_in(
-                w, &origin, &account, method, restricted, now, lifetime,
-            )?)
-        })
-        .await
-}
-
-/// Inside a unit of work: the session row and its audit event; the grant to answer with.
+/// Inside a unit of work: starts a session for a user whose standing was checked, with its
+/// audit event; the grant to answer with. A lock (4.3) is never lifted: it holds the
+/// credentials older than it, and this session is newer.
 pub fn insert_in(
-    w: &mut crate::db::Unit<'_>,
+    w: &mut Unit<'_>,
     origin: &Origin,
     account: &Account,
     method: AuthMethod,
     restricted: bool,
     now: Timestamp,
     lifetime_secs: i64,
-) -> Result<SessionGrant, crate::db::UnitError> {
+) -> Result<SessionGrant, UnitError> {
     let id = new_id("ses");
     let token = new_token("chs");
     let expires_at = now.plus_seconds(lifetime_secs);
-    w.execute(
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_used_at, expires_at, auth_at, auth_method, restricted)
-         VALUES ($1, $2, $3, $4, $4, $5, $4, $6, $7)",
-        crate::params![
-            id.as_str(),
-            account.id.as_str(),
-            hash_secret(&token),
-            now,
-            expires_at,
-            method.as_str(),
-            restricted,
-        ],
-    )?;
+    let session = NewSession {
+        id: &id,
+        user_id: &account.id,
+        token_hash: &hash_secret(&token),
+        expires_at,
+        method,
+        restricted,
+    };
+    store::insert_in(w, &session, now)?;
     let origin = Origin {
         actor: Some(account.id.clone()),
         ..origin.clone()
@@ -123,21 +101,6 @@ pub fn insert_in(
         user: account::me_view(account),
         restricted,
     })
-}
-
-/// Records a new interactive authentication of a session (elevation).
-pub async fn mark_authenticated(
-    state: &AppState,
-    session_id: &str,
-    method: AuthMethod,
-) -> ApiResult<()> {
-    sqlx::query("UPDATE sessions SET auth_at = $2, auth_method = $3 WHERE id = $1")
-        .bind(session_id)
-        .bind(state.clock.now().micros())
-        .bind(method.as_str())
-        .execute(state.db.writer())
-        .await?;
-    Ok(())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -160,45 +123,18 @@ pub async fn list(
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<SessionView>>> {
-    let current = caller.session_id()?.to_string();
+    let current = caller.session_id()?;
     let now = state.clock.now();
-    let idle_cutoff = now.minus_seconds(state.config.session_idle_secs).micros();
-    let live = "user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM sessions WHERE {live}"
-    )))
-    .bind(&caller.user_id)
-    .bind(now.micros())
-    .bind(idle_cutoff)
-    .fetch_one(state.db.pool())
-    .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT id, created_at, last_used_at, expires_at FROM sessions WHERE {live}
-         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
-    )))
-    .bind(&caller.user_id)
-    .bind(now.micros())
-    .bind(idle_cutoff)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let id: String = r.try_get("id")?;
-            Ok(SessionView {
-                current: id == current,
-                id,
-                created_at: Timestamp::from_micros(r.try_get("created_at")?),
-                last_used_at: Timestamp::from_micros(r.try_get("last_used_at")?),
-                expires_at: Timestamp::from_micros(r.try_get("expires_at")?),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    let idle_cutoff = now.minus_seconds(state.config.session_idle_secs);
+    let mut page = store::live_page(&state.db, &caller.user_id, now, idle_cutoff, &params).await?;
+    for session in &mut page.items {
+        session.current = session.id == current;
+    }
+    Ok(Json(page))
 }
 
+/// Revokes one of the user's sessions, audited, as one unit of work; `false` when it is not
+/// theirs or was revoked already.
 async fn revoke(
     state: &AppState,
     origin: &Origin,
@@ -206,28 +142,25 @@ async fn revoke(
     session_id: &str,
 ) -> ApiResult<bool> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(session_id)
-    .bind(user_id)
-    .bind(now.micros())
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 1 {
-        audit::record(
-            &mut *tx,
-            origin,
-            now,
-            "session.revoked",
-            Some(user_id),
-            json!({ "sessionId": session_id }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(done.rows_affected() == 1)
+    let (origin, user_id, session_id) =
+        (origin.clone(), user_id.to_string(), session_id.to_string());
+    state
+        .db
+        .write(move |w| {
+            if !store::revoke_in(w, &session_id, &user_id, now)? {
+                return Ok(false);
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "session.revoked",
+                Some(&user_id),
+                json!({ "sessionId": session_id }),
+            )?;
+            Ok(true)
+        })
+        .await
 }
 
 /// Ends one of the caller's sessions.
@@ -264,40 +197,12 @@ pub async fn sign_out(
     Ok(Json(SignedOut { signed_out: true }))
 }
 
-/// Ends every session of a user but `keep` (after a passkey reset).
-pub async fn revoke_all_but(
-    tx: &mut crate::db::Tx,
-    user_id: &str,
-    keep: Option<&str>,
-    now: Timestamp,
-) -> ApiResult<u64> {
-    let done = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3")
-        .bind(user_id)
-        .bind(now.micros())
-        .bind(keep.unwrap_or(""))
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-/// Whether the user has a passkey, inside a unit of work.
-pub fn has_passkey_in(
-    w: &mut crate::db::Unit<'_>,
-    user_id: &str,
-) -> Result<bool, crate::db::UnitError> {
-    Ok(w.query_one(
-        "SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1",
-        crate::params![user_id],
-    )?
-    .int("n")?
-        > 0)
-}
-
 /// Whether the user has at least one passkey.
 pub async fn has_passkey(db: &crate::db::Db, user_id: &str) -> ApiResult<bool> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(db.pool())
-        .await?;
-    Ok(row.try_get::<i64, _>("n")? > 0)
+    Ok(super::store::passkeys::count(db, user_id).await? > 0)
+}
+
+/// Whether the user has at least one passkey, inside a unit of work.
+pub(crate) fn has_passkey_in(w: &mut Unit<'_>, user_id: &str) -> Result<bool, UnitError> {
+    Ok(super::store::passkeys::count_in(w, user_id)? > 0)
 }

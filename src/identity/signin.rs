@@ -23,6 +23,7 @@ use super::ceremony::{self, Purpose as Ceremony, Started};
 use super::codes::{self, NewChallenge, Purpose, Verdict};
 use super::passkeys;
 use super::sessions::{self, AuthMethod, SessionGrant};
+use super::store::{accounts, codes as code_store};
 use super::users::Email;
 
 pub(super) fn parse_email(text: &str) -> ApiResult<Email> {
@@ -43,8 +44,6 @@ pub struct CodeSent {
 }
 
 /// Mails a 6-digit sign-in code. The answer is the same whether or not an account exists.
-/// One unit of work: the per-address start limit, the address's send quota, the challenge and
-/// (SMTP) the queued mail.
 #[utoipa::path(post, path = "/v1/auth/email-otp/start", tag = "sign-in", request_body = EmailOtpStart,
     responses((status = 202, body = CodeSent)))]
 pub async fn email_otp_start(
@@ -53,6 +52,23 @@ pub async fn email_otp_start(
     ApiJson(body): ApiJson<EmailOtpStart>,
 ) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let email = parse_email(&body.email)?;
+    let (challenge_id, expires_at) = send_code(&state, origin, email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CodeSent {
+            challenge_id,
+            expires_at,
+        }),
+    ))
+}
+
+/// One unit of work: the per-address start limit, the address's send quota (its refusal
+/// audited), the challenge and (SMTP) the queued mail; the mail is sent after the commit.
+async fn send_code(
+    state: &AppState,
+    origin: Origin,
+    email: Email,
+) -> ApiResult<(String, Timestamp)> {
     let now = state.clock.now();
     let code = codes::new_numeric_code();
     let mail = templates::sign_in_code(email.as_str(), &code, state.config.code_ttl_secs);
@@ -67,27 +83,27 @@ pub async fn email_otp_start(
             if let Some(until) = super::limits::count_start_in(w, &origin, limit, now)? {
                 return Ok(Err(codes::locked_out(until, now)));
             }
-            let email = email.as_str();
-            if let Some(until) = codes::reserve_send_in(w, email, Purpose::SignIn, now)? {
-                audit::record_in(
-                    w,
-                    &origin,
-                    now,
-                    "sign_in.code_quota_exceeded",
-                    Some(email),
-                    json!({}),
-                )?;
-                return Ok(Err(codes::locked_out(until, now)));
-            }
             let new = NewChallenge {
                 purpose: Purpose::SignIn,
-                email,
+                email: email.as_str().to_string(),
                 user_id: None,
                 session_id: None,
-                code: &code,
+                code,
             };
-            let challenge = codes::create_challenge_in(w, &key, new, now, ttl)?;
-            mailer.queue_in(w, now, &queued)?;
+            let challenge = match codes::send_in(w, &key, &mailer, &new, &queued, now, ttl)? {
+                Ok(challenge) => challenge,
+                Err(until) => {
+                    audit::record_in(
+                        w,
+                        &origin,
+                        now,
+                        "sign_in.code_quota_exceeded",
+                        Some(email.as_str()),
+                        json!({}),
+                    )?;
+                    return Ok(Err(codes::locked_out(until, now)));
+                }
+            };
             Ok(Ok(challenge))
         })
         .await??;
@@ -96,13 +112,7 @@ pub async fn email_otp_start(
         .after_commit(now, mail)
         .await
         .map_err(ApiError::internal)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(CodeSent {
-            challenge_id,
-            expires_at,
-        }),
-    ))
+    Ok((challenge_id, expires_at))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -112,9 +122,7 @@ pub struct EmailOtpVerify {
     code: String,
 }
 
-/// Verifies a code and signs in (creating the user on first verification). One unit of work
-/// for the usual path: the attempt, the code, the account, the standing checks and the
-/// session; only the passkey second step (403013) starts its ceremony afterwards.
+/// Verifies a code and signs in (creating the user on first verification).
 #[utoipa::path(post, path = "/v1/auth/email-otp/verify", tag = "sign-in", request_body = EmailOtpVerify,
     responses((status = 200, body = SessionGrant)))]
 pub async fn email_otp_verify(
@@ -122,32 +130,38 @@ pub async fn email_otp_verify(
     origin: Origin,
     ApiJson(body): ApiJson<EmailOtpVerify>,
 ) -> ApiResult<Response> {
+    let grant = verify_code(&state, origin, body.challenge_id, body.code).await?;
+    Ok(grant.into_response())
+}
+
+/// One unit of work for the usual path: the attempt, the code, the account (signed up on
+/// first verification), the standing checks and the session; only the passkey second step
+/// (403013) starts its ceremony afterwards.
+async fn verify_code(
+    state: &AppState,
+    origin: Origin,
+    challenge_id: String,
+    code: String,
+) -> ApiResult<SessionGrant> {
     let now = state.clock.now();
     let key = state.key.clone();
     let lifetime = state.config.session_absolute_secs;
-    let unit_origin = origin.clone();
     let outcome = state
         .db
         .write(move |w| {
-            let origin = unit_origin;
-            let Some(challenge) =
-                codes::find_challenge_in(w, &body.challenge_id, Purpose::SignIn)?
+            let Some(challenge) = code_store::challenge_in(w, &challenge_id, Purpose::SignIn)?
             else {
                 return Ok(SignIn::Refused(codes::otp_failure()));
             };
-            let verdict =
-                check_code_in(w, &key, &origin, &challenge, &body.code, Purpose::SignIn, now)?;
+            let verdict = check_code_in(w, &key, &origin, &challenge, &code, Purpose::SignIn, now)?;
             if let Err(e) = answer(verdict, codes::otp_failure(), now) {
                 return Ok(SignIn::Refused(e));
             }
-            let account = match account::find_by_email_in(w, &challenge.email)? {
+            let account = match accounts::by_email_in(w, &challenge.email)? {
                 Some(account) if account.email_verified => account,
                 Some(mut account) => {
                     // The code proves the address, also of an account an administrator made.
-                    w.execute(
-                        "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
-                        crate::params![account.id.as_str(), now],
-                    )?;
+                    accounts::mark_email_verified_in(w, &account.id, now)?;
                     account.email_verified = true;
                     account
                 }
@@ -156,7 +170,7 @@ pub async fn email_otp_verify(
                     if account::insert_in(w, &id, &challenge.email, None, now, true)? {
                         audit::record_in(w, &origin, now, "user.signed_up", Some(&id), json!({}))?;
                     }
-                    account::find_by_email_in(w, &challenge.email)?
+                    accounts::by_email_in(w, &challenge.email)?
                         .ok_or_else(|| ApiError::internal("user vanished after sign-up"))?
                 }
             };
@@ -183,9 +197,9 @@ pub async fn email_otp_verify(
         })
         .await?;
     match outcome {
-        SignIn::Granted(grant) => Ok(grant.into_response()),
+        SignIn::Granted(grant) => Ok(*grant),
         SignIn::Refused(e) => Err(e),
-        SignIn::SecondFactor(account) => Err(second_factor(&state, &account).await?),
+        SignIn::SecondFactor(account) => Err(second_factor(state, &account).await?),
     }
 }
 
@@ -268,34 +282,6 @@ pub(super) fn answer(verdict: Verdict, wrong: ApiError, now: Timestamp) -> ApiRe
     }
 }
 
-/// Verifies a mailed code with the lockout rules and audits failures and lockouts, as one
-/// unit of work.
-pub async fn verify_code(
-    state: &AppState,
-    origin: &Origin,
-    challenge: &codes::Challenge,
-    code: &str,
-    purpose: Purpose,
-    wrong: ApiError,
-) -> ApiResult<()> {
-    let now = state.clock.now();
-    let (key, origin, challenge, code) = (
-        state.key.clone(),
-        origin.clone(),
-        challenge.clone(),
-        code.to_string(),
-    );
-    let verdict = state
-        .db
-        .write(move |w| {
-            Ok(check_code_in(
-                w, &key, &origin, &challenge, &code, purpose, now,
-            )?)
-        })
-        .await?;
-    answer(verdict, wrong, now)
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyStart {
@@ -312,35 +298,70 @@ pub async fn passkey_start(
 ) -> ApiResult<Json<Started>> {
     // Parameters (step 8) before the limit (step 9), as the other starts do.
     let email = body.email.as_deref().map(parse_email).transpose()?;
-    super::limits::count_start(&state, &origin, state.clock.now()).await?;
-    let no_passkeys = || {
-        ApiError::new(
-            ErrorCode::NoPasskeysRegistered,
-            "No passkeys are registered for this e-mail address.",
-        )
+    Ok(Json(start_assertion(&state, origin, email).await?))
+}
+
+/// The options are prepared first (reads only); then one unit of work counts the start (over
+/// the limit 403005 comes before any other answer) and stores the ceremony.
+async fn start_assertion(
+    state: &AppState,
+    origin: Origin,
+    email: Option<Email>,
+) -> ApiResult<Started> {
+    let now = state.clock.now();
+    let prepared = match email {
+        Some(email) => match accounts::by_email(&state.db, email.as_str()).await? {
+            Some(account) => passkeys::assertion_options(state, &account).await.map(
+                |(public_key, ceremony_state)| {
+                    let pending = ceremony::Pending {
+                        purpose: Ceremony::SignIn,
+                        user_id: Some(account.id),
+                        session_id: None,
+                        state: ceremony_state,
+                    };
+                    (public_key, pending)
+                },
+            ),
+            None => Err(ApiError::new(
+                ErrorCode::NoPasskeysRegistered,
+                "No passkeys are registered for this e-mail address.",
+            )),
+        },
+        None => state
+            .webauthn
+            .start_discoverable()
+            .map_err(ApiError::internal)
+            .map(|(public_key, ceremony_state)| {
+                let pending = ceremony::Pending {
+                    purpose: Ceremony::Discoverable,
+                    user_id: None,
+                    session_id: None,
+                    state: ceremony_state,
+                };
+                (public_key, pending)
+            }),
     };
-    match email {
-        Some(email) => {
-            let account = account::find_by_email(&state.db, email.as_str())
-                .await?
-                .ok_or_else(no_passkeys)?;
-            Ok(Json(
-                passkeys::start_assertion(&state, Ceremony::SignIn, &account, None).await?,
-            ))
-        }
-        None => {
-            let (public_key, ceremony_state) = state
-                .webauthn
-                .start_discoverable()
-                .map_err(ApiError::internal)?;
-            let challenge_id =
-                ceremony::store(&state, Ceremony::Discoverable, None, None, ceremony_state).await?;
-            Ok(Json(Started {
+    let (limit, ttl) = (
+        state.config.auth_starts_per_minute,
+        state.config.code_ttl_secs,
+    );
+    state
+        .db
+        .write(move |w| {
+            if let Some(until) = super::limits::count_start_in(w, &origin, limit, now)? {
+                return Ok(Err(codes::locked_out(until, now)));
+            }
+            let (public_key, pending) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => return Ok(Err(e)),
+            };
+            let challenge_id = ceremony::store_in(w, &pending, now, ttl)?;
+            Ok(Ok(Started {
                 challenge_id,
                 public_key,
             }))
-        }
-    }
+        })
+        .await?
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -377,7 +398,7 @@ async fn check_assertion(
         let Ok((handle, _)) = state.webauthn.identify(credential) else {
             return Ok(Err(None));
         };
-        match account::find_by_handle(&state.db, &handle).await? {
+        match accounts::by_webauthn_handle(&state.db, &handle).await? {
             Some(account) => account,
             None => return Ok(Err(None)),
         }
@@ -408,10 +429,7 @@ async fn check_assertion(
     })
 }
 
-/// Finishes a passkey sign-in or the passkey step after an e-mail code (403013): the ceremony
-/// is taken, the signature checked outside any transaction, then one unit of work records the
-/// passkey's use (of two racing assertions with one counter only one counts), checks the
-/// account's standing and starts the session.
+/// Finishes a passkey sign-in or the passkey step after an e-mail code (403013).
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", request_body = PasskeyFinish,
     responses((status = 200, body = SessionGrant)))]
 pub async fn passkey_finish(
@@ -419,8 +437,21 @@ pub async fn passkey_finish(
     origin: Origin,
     ApiJson(body): ApiJson<PasskeyFinish>,
 ) -> ApiResult<Response> {
+    let grant = finish_assertion(&state, origin, &body.challenge_id, &body.credential).await?;
+    Ok(grant.into_response())
+}
+
+/// The ceremony is taken, the signature checked outside any transaction, then one unit of work
+/// records the passkey's use (of two racing assertions with one counter only one counts),
+/// checks the account's standing and starts the session; a failure is audited.
+async fn finish_assertion(
+    state: &AppState,
+    origin: Origin,
+    challenge_id: &str,
+    credential: &Value,
+) -> ApiResult<SessionGrant> {
     let now = state.clock.now();
-    let ceremony = ceremony::take(&state, &body.challenge_id, now)
+    let ceremony = ceremony::take(state, challenge_id, now)
         .await?
         .filter(|c| {
             matches!(
@@ -429,7 +460,7 @@ pub async fn passkey_finish(
             )
         })
         .ok_or_else(assertion_failed)?;
-    let checked = check_assertion(&state, &ceremony, &body.credential).await?;
+    let checked = check_assertion(state, &ceremony, credential).await?;
     let lifetime = state.config.session_absolute_secs;
     let outcome = state
         .db
@@ -454,7 +485,7 @@ pub async fn passkey_finish(
                 return Ok(failed(w, Some(id))?);
             }
             // Read again inside the unit: a ban committed since the check counts.
-            let Some(account) = account::find_by_id_in(w, id)? else {
+            let Some(account) = accounts::by_id_in(w, id)? else {
                 return Ok(failed(w, Some(id))?);
             };
             let account = &account;
@@ -474,7 +505,7 @@ pub async fn passkey_finish(
         })
         .await?;
     match outcome {
-        SignIn::Granted(grant) => Ok(grant.into_response()),
+        SignIn::Granted(grant) => Ok(*grant),
         SignIn::Refused(e) => Err(e),
         SignIn::SecondFactor(_) => Err(ApiError::internal("a passkey is its own second step")),
     }

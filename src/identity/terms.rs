@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
@@ -14,31 +13,21 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::time::Timestamp;
 
-use super::account::{self, MeView};
+use super::account::{self, Account, MeView};
 use super::auth::Caller;
+use super::store::{accounts, terms as store};
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TermsView {
-    version: String,
-    url: String,
-    published_at: Timestamp,
+    pub(in crate::identity) version: String,
+    pub(in crate::identity) url: String,
+    pub(in crate::identity) published_at: Timestamp,
 }
 
 /// The latest published version, if any.
 pub async fn current(db: &Db) -> ApiResult<Option<TermsView>> {
-    let row = sqlx::query("SELECT version, url, published_at FROM terms ORDER BY published_at DESC, version DESC LIMIT 1")
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|r| {
-        Ok(TermsView {
-            version: r.try_get("version")?,
-            url: r.try_get("url")?,
-            published_at: Timestamp::from_micros(r.try_get("published_at")?),
-        })
-    })
-    .transpose()
-    .map_err(|e: sqlx::Error| e.into())
+    Ok(store::current(db).await?)
 }
 
 /// Step 4 of the pipeline: 451001 while the caller has not accepted the current version.
@@ -98,44 +87,48 @@ pub async fn publish(
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let inserted = sqlx::query("INSERT INTO terms (version, url, published_at, published_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(&version)
-        .bind(body.url.trim())
-        .bind(now.micros())
-        .bind(&caller.user_id)
-        .execute(&mut *tx)
-        .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(ApiError::validation(
-            "version",
-            "this version was already published",
-        ));
-    }
-    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1")
-        .bind(&caller.user_id)
-        .bind(&version)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "terms.published",
-        Some(&version),
-        json!({ "url": body.url.trim() }),
-    )
-    .await?;
-    tx.commit().await?;
+    let view = TermsView {
+        version,
+        url: body.url.trim().to_string(),
+        published_at: state.clock.now(),
+    };
     Ok((
         StatusCode::CREATED,
-        Json(TermsView {
-            version,
-            url: body.url.trim().to_string(),
-            published_at: now,
-        }),
+        Json(publish_version(&state, &caller, origin, view).await?),
     ))
+}
+
+/// Publishes the version, accepted by its publisher, audited, as one unit of work; 400 when it
+/// was published already.
+async fn publish_version(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    view: TermsView,
+) -> ApiResult<TermsView> {
+    let publisher = caller.user_id.clone();
+    state
+        .db
+        .write(move |w| {
+            let (version, now) = (view.version.as_str(), view.published_at);
+            if !store::insert_in(w, version, &view.url, &publisher, now)? {
+                return Err(ApiError::validation(
+                    "version",
+                    "this version was already published",
+                ));
+            }
+            accounts::accept_terms_in(w, &publisher, version)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "terms.published",
+                Some(version),
+                json!({ "url": view.url }),
+            )?;
+            Ok(view)
+        })
+        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -152,30 +145,40 @@ pub async fn accept(
     origin: Origin,
     ApiJson(body): ApiJson<AcceptTerms>,
 ) -> ApiResult<Json<MeView>> {
-    let current = current(&state.db).await?;
-    if current.as_ref().map(|c| c.version.as_str()) != Some(body.version.as_str()) {
-        return Err(ApiError::validation(
-            "version",
-            "is not the current terms version",
-        ));
-    }
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE users SET terms_accepted_version = $2 WHERE id = $1")
-        .bind(&caller.user_id)
-        .bind(&body.version)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "terms.accepted",
-        Some(&caller.user_id),
-        json!({ "version": body.version }),
-    )
-    .await?;
-    tx.commit().await?;
-    let account = account::get(&state.db, &caller.user_id).await?;
+    let account = accept_version(&state, &caller.user_id, origin, body.version).await?;
     Ok(Json(account::me_view(&account)))
+}
+
+/// Records the user's acceptance of `version`, audited, as one unit of work that checks it is
+/// the current one (400 otherwise); the account after it.
+async fn accept_version(
+    state: &AppState,
+    user_id: &str,
+    origin: Origin,
+    version: String,
+) -> ApiResult<Account> {
+    let now = state.clock.now();
+    let user_id = user_id.to_string();
+    state
+        .db
+        .write(move |w| {
+            let current = store::current_in(w)?;
+            if current.as_ref().map(|c| c.version.as_str()) != Some(version.as_str()) {
+                return Err(ApiError::validation(
+                    "version",
+                    "is not the current terms version",
+                ));
+            }
+            accounts::accept_terms_in(w, &user_id, &version)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "terms.accepted",
+                Some(&user_id),
+                json!({ "version": version }),
+            )?;
+            accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
+        })
+        .await
 }

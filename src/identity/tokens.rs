@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
+use crate::crypto::{hash_secret, new_id, new_token};
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::idempotency::SecretResponse;
@@ -17,7 +18,9 @@ use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
 use super::auth::Caller;
+use super::notices::Notice;
 use super::scope::{self, Scope};
+use super::store::tokens::{self as store, NewToken};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -30,14 +33,14 @@ pub struct CreateToken {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
-    id: String,
-    name: String,
-    scopes: Vec<Scope>,
-    expires_at: Option<Timestamp>,
-    created_at: Timestamp,
+    pub(in crate::identity) id: String,
+    pub(in crate::identity) name: String,
+    pub(in crate::identity) scopes: Vec<Scope>,
+    pub(in crate::identity) expires_at: Option<Timestamp>,
+    pub(in crate::identity) created_at: Timestamp,
     /// Only in the answer that creates it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
+    pub(in crate::identity) token: Option<String>,
 }
 
 impl IntoResponse for TokenView {
@@ -49,6 +52,33 @@ impl IntoResponse for TokenView {
         }
         response
     }
+}
+
+/// Inside a unit of work: stores a new access token; returns its id and the secret (shown
+/// once). `issued_under` is the start of the session that makes it (a lock holds the token as
+/// it holds the session).
+pub(crate) fn insert_in(
+    w: &mut Unit<'_>,
+    user_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<Timestamp>,
+    issued_under: Timestamp,
+    now: Timestamp,
+) -> Result<(String, String), UnitError> {
+    let id = new_id("tok");
+    let token = new_token("cht");
+    let row = NewToken {
+        id: &id,
+        user_id,
+        name,
+        token_hash: &hash_secret(&token),
+        scopes: &scope::encode(scopes),
+        expires_at,
+        issued_under,
+    };
+    store::insert_in(w, &row, now)?;
+    Ok((id, token))
 }
 
 /// Creates an access token (elevated session). Any scope may be granted; the user's own
@@ -96,31 +126,8 @@ pub async fn create(
         return Err(ApiError::validations(errors));
     }
     scopes.sort();
-    let mut tx = state.db.begin_write().await?;
-    let (id, token) = super::users::insert_access_token(
-        &mut tx,
-        &caller.user_id,
-        &name,
-        &scopes,
-        body.expires_at,
-        caller.issued_at,
-        now,
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "access_token.created",
-        Some(&caller.user_id),
-        json!({ "tokenId": id, "scopes": scope::encode(&scopes) }),
-    )
-    .await?;
-    tx.commit().await?;
-    let notice = format!("An access token named \"{name}\" was created.");
-    state
-        .security_notice(now, &caller.email, &notice, "token-created")
-        .await;
+    let (id, token) =
+        create_token(&state, &caller, origin, &name, &scopes, body.expires_at).await?;
     Ok(TokenView {
         id,
         name,
@@ -131,6 +138,42 @@ pub async fn create(
     })
 }
 
+/// Creates an access token of the caller, audited and noticed, as one unit of work; its id and
+/// secret.
+async fn create_token(
+    state: &AppState,
+    caller: &Caller,
+    origin: Origin,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<Timestamp>,
+) -> ApiResult<(String, String)> {
+    let now = state.clock.now();
+    let what = format!("An access token named \"{name}\" was created.");
+    let notice = Notice::security(state, &caller.email, &what, "token-created");
+    let (user_id, issued_under) = (caller.user_id.clone(), caller.issued_at);
+    let (name, scopes, queued) = (name.to_string(), scopes.to_vec(), notice.clone());
+    let created = state
+        .db
+        .write(move |w| {
+            let (id, token) =
+                insert_in(w, &user_id, &name, &scopes, expires_at, issued_under, now)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "access_token.created",
+                Some(&user_id),
+                json!({ "tokenId": id, "scopes": scope::encode(&scopes) }),
+            )?;
+            queued.queue_in(w, now)?;
+            Ok((id, token))
+        })
+        .await?;
+    notice.send(now).await;
+    Ok(created)
+}
+
 /// The caller's access tokens that are not revoked, newest first (without secrets).
 #[utoipa::path(get, path = "/v1/me/tokens", tag = "tokens",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<TokenView>)))]
@@ -139,30 +182,7 @@ pub async fn list(
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<TokenView>>> {
-    let view = |r: &crate::db::Row| {
-        Ok(TokenView {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            scopes: scope::decode(&r.try_get::<String, _>("scopes")?),
-            expires_at: r
-                .try_get::<Option<i64>, _>("expires_at")?
-                .map(Timestamp::from_micros),
-            created_at: Timestamp::from_micros(r.try_get("created_at")?),
-            token: None,
-        })
-    };
-    let columns = "id, name, scopes, expires_at, created_at";
-    let from = "access_tokens WHERE user_id = $1 AND revoked_at IS NULL";
-    let page = crate::db::page::by_key_rows(
-        &state.db,
-        &params,
-        columns,
-        from,
-        "created_at DESC, id DESC",
-        &caller.user_id,
-        view,
-    )
-    .await?;
+    let page = store::page(&state.db, &caller.user_id, &params).await?;
     Ok(Json(page))
 }
 
@@ -174,34 +194,33 @@ pub async fn delete(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query("UPDATE access_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
-        .bind(&id)
-        .bind(&caller.user_id)
-        .bind(now.micros())
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::not_found("The access token"));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "access_token.revoked",
-        Some(&caller.user_id),
-        json!({ "tokenId": id }),
-    )
-    .await?;
-    tx.commit().await?;
-    state
-        .security_notice(
-            now,
-            &caller.email,
-            "An access token was revoked.",
-            "token-revoked",
-        )
-        .await;
+    revoke(&state, &caller, origin, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes one of the caller's access tokens, audited and noticed, as one unit of work.
+async fn revoke(state: &AppState, caller: &Caller, origin: Origin, id: String) -> ApiResult<()> {
+    let now = state.clock.now();
+    let what = "An access token was revoked.";
+    let notice = Notice::security(state, &caller.email, what, "token-revoked");
+    let (user_id, queued) = (caller.user_id.clone(), notice.clone());
+    state
+        .db
+        .write(move |w| {
+            if !store::revoke_in(w, &id, &user_id, now)? {
+                return Err(ApiError::not_found("The access token"));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "access_token.revoked",
+                Some(&user_id),
+                json!({ "tokenId": id }),
+            )?;
+            Ok(queued.queue_in(w, now)?)
+        })
+        .await?;
+    notice.send(now).await;
+    Ok(())
 }

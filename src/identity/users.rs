@@ -1,13 +1,14 @@
-//! Users and access tokens as the foundation needs them (bootstrap of the first administrator).
-
-use sqlx::Row as _;
+//! E-mail addresses as identity compares them, and the bootstrap of the first platform
+//! administrator.
 
 use crate::audit::{self, Origin};
 use crate::clock::Clock;
-use crate::crypto::{hash_secret, new_id, new_token};
+use crate::crypto::new_id;
 use crate::db::Db;
-use crate::identity::scope::{self, Scope};
-use crate::time::Timestamp;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::scope::Scope;
+
+use super::store::accounts;
 
 /// An e-mail address, trimmed and lower-cased; the only way to compare addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -35,97 +36,44 @@ impl Email {
 }
 
 /// Creates (or finds) the user with `email`, makes them a platform administrator and returns
-/// the user id with a new access token holding every scope.
-pub async fn bootstrap_admin(
-    db: &Db,
-    clock: &Clock,
-    email: &Email,
-) -> Result<(String, String), sqlx::Error> {
+/// the user id with a new access token holding every scope, as one unit of work.
+pub async fn bootstrap_admin(db: &Db, clock: &Clock, email: &Email) -> ApiResult<(String, String)> {
     let now = clock.now();
-    let mut tx = db.begin_write().await?;
-    let existing = sqlx::query("SELECT id FROM users WHERE email = $1")
-        .bind(email.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let user_id = match existing {
-        Some(row) => row.try_get::<String, _>("id")?,
-        None => {
-            let id = new_id("usr");
-            sqlx::query("INSERT INTO users (id, email, created_at, webauthn_handle, email_verified_at) VALUES ($1, $2, $3, $4, $3)")
-                .bind(&id)
-                .bind(email.as_str())
-                .bind(now.micros())
-                .bind(super::webauthn::new_user_handle())
-                .execute(&mut *tx)
-                .await?;
-            id
-        }
-    };
-    sqlx::query("UPDATE users SET platform_admin = 1 WHERE id = $1")
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
-    let (token_id, token) = insert_access_token(
-        &mut tx,
-        &user_id,
-        "bootstrap-admin",
-        Scope::ALL,
-        None,
-        now,
-        now,
-    )
-    .await?;
-    let origin = Origin::command_line();
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "user.platform_admin_granted",
-        Some(&user_id),
-        serde_json::json!({}),
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "access_token.created",
-        Some(&user_id),
-        serde_json::json!({ "tokenId": token_id }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((user_id, token))
-}
-
-/// Stores a new access token; returns its id and the secret (shown once). `issued_under` is
-/// the start of the session that makes it (a lock holds the token as it holds the session).
-pub async fn insert_access_token(
-    tx: &mut crate::db::Tx,
-    user_id: &str,
-    name: &str,
-    scopes: &[Scope],
-    expires_at: Option<Timestamp>,
-    issued_under: Timestamp,
-    now: Timestamp,
-) -> Result<(String, String), sqlx::Error> {
-    let id = new_id("tok");
-    let token = new_token("cht");
-    sqlx::query(
-        "INSERT INTO access_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at, issued_under)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(user_id)
-    .bind(name)
-    .bind(hash_secret(&token))
-    .bind(scope::encode(scopes))
-    .bind(now.micros())
-    .bind(expires_at.map(|t| t.micros()))
-    .bind(issued_under.micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok((id, token))
+    let email = email.as_str().to_string();
+    db.write(move |w| {
+        let user_id = match accounts::by_email_in(w, &email)? {
+            Some(account) => account.id,
+            None => {
+                // Another process may insert the address meanwhile; then its user is the one.
+                super::account::insert_in(w, &new_id("usr"), &email, None, now, true)?;
+                accounts::by_email_in(w, &email)?
+                    .ok_or_else(|| ApiError::internal("the user vanished after its insert"))?
+                    .id
+            }
+        };
+        accounts::grant_platform_admin_in(w, &user_id)?;
+        let (token_id, token) =
+            super::tokens::insert_in(w, &user_id, "bootstrap-admin", Scope::ALL, None, now, now)?;
+        let origin = Origin::command_line();
+        audit::record_in(
+            w,
+            &origin,
+            now,
+            "user.platform_admin_granted",
+            Some(&user_id),
+            serde_json::json!({}),
+        )?;
+        audit::record_in(
+            w,
+            &origin,
+            now,
+            "access_token.created",
+            Some(&user_id),
+            serde_json::json!({ "tokenId": token_id }),
+        )?;
+        Ok((user_id, token))
+    })
+    .await
 }
 
 #[cfg(test)]

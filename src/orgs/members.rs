@@ -227,38 +227,19 @@ pub async fn end_recovery_hold(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (_, user_id) = path;
-    end_hold(&state, origin, ctx.org.id, user_id, caller.user_id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// One unit: the release (404003 when the member is not held) and its audit event.
-async fn end_hold(
-    state: &AppState,
-    origin: Origin,
-    org_id: String,
-    user_id: String,
-    owner_id: String,
-) -> ApiResult<()> {
     let now = state.clock.now();
-    let hold_secs = state.config.recovery_hold_secs;
-    state
-        .db
-        .write(move |w| {
-            let released = crate::identity::recovery::release_in(
-                w, &org_id, &user_id, &owner_id, hold_secs, now,
-            )?;
-            if !released {
-                return Err(ApiError::not_found("A recovery hold of this member"));
-            }
-            audit::record_in(
-                w,
-                &origin,
-                now,
-                "member.recovery_hold_ended",
-                Some(&org_id),
-                json!({ "userId": user_id }),
-            )?;
-            Ok(())
-        })
-        .await
+    let released = crate::identity::recovery::release(
+        &state.db,
+        &origin,
+        &ctx.org.id,
+        &user_id,
+        &caller.user_id,
+        state.config.recovery_hold_secs,
+        now,
+    )
+    .await?;
+    if !released {
+        return Err(ApiError::not_found("A recovery hold of this member"));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
