@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{TestApp, User};
+use crate::support::TestApp;
 
 /// An invitation does not outlive its inviter's right to invite at its role (5).
 #[tokio::test]
@@ -16,7 +16,15 @@ async fn invitations_end_with_the_inviters_right_to_make_them() {
     app.add_member(&org, &second, "owner").await;
     app.add_member(&org, &admin, "admin").await;
     app.add_member(&org, &leaver, "admin").await;
-    let invitees: Vec<User> = futures_join(&app, &["a", "b", "c", "d", "e"]).await;
+    let invitees = app
+        .sign_in_all(&[
+            "a@invitee.example",
+            "b@invitee.example",
+            "c@invitee.example",
+            "d@invitee.example",
+            "e@invitee.example",
+        ])
+        .await;
     let as_owner = app
         .invitation(&second, &org, &invitees[0].email, "owner")
         .create()
@@ -65,12 +73,4 @@ async fn invitations_end_with_the_inviters_right_to_make_them() {
     app.accept_invitation(&invitees[4], &kept)
         .await
         .assert_status(200);
-}
-
-async fn futures_join(app: &TestApp, names: &[&str]) -> Vec<User> {
-    let mut users = Vec::new();
-    for name in names {
-        users.push(app.sign_in(&format!("{name}@invitee.example")).await);
-    }
-    users
 }
