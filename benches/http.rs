@@ -4,7 +4,9 @@
 //! It reports requests per second for `/healthz` (the bare rate), an authenticated read
 //! (`GET /v1/me`), complete e-mail-code sign-ins (start + verify, the code read from the file
 //! outbox), and purchases (price calculation + checkout with a card), and the idle resident
-//! memory. Ratios are measured in one run on one machine; see docs/BENCHMARKS.md.
+//! memory and the peak under load. Ratios are measured in one run on one machine; see
+//! docs/BENCHMARKS.md. With `BENCH_DATABASE_URL=postgres://…/postgres` it runs on a fresh
+//! PostgreSQL database made (and dropped) through `psql` instead of SQLite.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -26,17 +28,50 @@ struct Server {
     child: Child,
     base: String,
     dir: tempfile::TempDir,
+    database_url: String,
+    /// On PostgreSQL: the admin URL and the database to drop afterwards.
+    postgres: Option<(String, String)>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((admin, name)) = &self.postgres {
+            let _ = Command::new("psql")
+                .args([
+                    admin.as_str(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name}"),
+                ])
+                .status();
+        }
+    }
+}
+
+/// A fresh database: a file in `dir`, or a new PostgreSQL database.
+fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+    match std::env::var("BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin) => {
+            let name = format!("charter_bench_{}", std::process::id());
+            let created = Command::new("psql")
+                .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+                .status()
+                .expect("run psql");
+            assert!(created.success(), "CREATE DATABASE {name}");
+            let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
+            (format!("{base}/{name}"), Some((admin.clone(), name)))
+        }
+        None => (format!("sqlite://{}/bench.db", dir.display()), None),
     }
 }
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let (database_url, postgres) = fresh_database(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -45,10 +80,7 @@ fn start_server() -> Server {
     // Production mode: no test clock (which would read its offset on every request).
     let child = Command::new(env!("CARGO_BIN_EXE_charter"))
         .env("CHARTER_BIND", format!("127.0.0.1:{port}"))
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/bench.db", dir.path().display()),
-        )
+        .env("DATABASE_URL", &database_url)
         .env(
             "CHARTER_MAIL",
             format!("file:{}/outbox.jsonl", dir.path().display()),
@@ -73,6 +105,8 @@ fn start_server() -> Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
         dir,
+        database_url,
+        postgres,
     }
 }
 
@@ -84,6 +118,23 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// Samples the resident memory every 50 ms and keeps the highest reading.
+fn watch_peak_rss(pid: u32) -> Arc<AtomicU64> {
+    let peak = Arc::new(AtomicU64::new(0));
+    let kept = peak.clone();
+    std::thread::spawn(move || {
+        loop {
+            let now = rss_kib(pid);
+            if now == 0 {
+                return;
+            }
+            kept.fetch_max(now, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    peak
 }
 
 /// Follows the outbox file and hands out codes by recipient.
@@ -240,11 +291,17 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_kib(server.child.id());
+    let peak_rss = watch_peak_rss(server.child.id());
     let outbox = Outbox::default();
     outbox.follow(server.dir.path().join("outbox.jsonl"));
 
     println!(
-        "charter HTTP benchmark: {CONCURRENCY} concurrent clients, {seconds} s per scenario, SQLite"
+        "charter HTTP benchmark: {CONCURRENCY} concurrent clients, {seconds} s per scenario, {}",
+        if server.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
     );
     println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
 
@@ -312,12 +369,20 @@ async fn main() {
         );
     }
 
-    if !wanted("purchase") {
-        return;
+    if wanted("purchase") {
+        purchases(&client, &base, &server, seconds).await;
     }
-    match setup_catalogue(&client, &base, server.dir.path()).await {
+    println!(
+        "RSS after the run: {:.1} MiB; peak under load: {:.1} MiB",
+        rss_kib(server.child.id()) as f64 / 1024.0,
+        peak_rss.load(Ordering::Relaxed) as f64 / 1024.0
+    );
+}
+
+async fn purchases(client: &reqwest::Client, base: &str, server: &Server, seconds: u64) {
+    match setup_catalogue(client, base, server).await {
         Some((admin, modules)) => {
-            let (c, b) = (client.clone(), base.clone());
+            let (c, b) = (client.clone(), base.to_string());
             let purchases = measure(seconds, move |worker, i| {
                 let (c, b, admin, modules) = (c.clone(), b.clone(), admin.clone(), modules.clone());
                 async move {
@@ -331,10 +396,6 @@ async fn main() {
         }
         None => println!("purchases: skipped (commerce routes not available)"),
     }
-    println!(
-        "RSS after the run: {:.1} MiB",
-        rss_kib(server.child.id()) as f64 / 1024.0
-    );
 }
 
 /// One user with a registered passkey per client, then passkey sign-ins with an e-mail
@@ -409,14 +470,12 @@ async fn passkey_sign_ins(
 async fn setup_catalogue(
     client: &reqwest::Client,
     base: &str,
-    dir: &std::path::Path,
+    server: &Server,
 ) -> Option<(String, Vec<String>)> {
+    let dir = server.dir.path();
     let output = Command::new(env!("CARGO_BIN_EXE_charter"))
         .args(["bootstrap-admin", "--email", "bench-admin@example.com"])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/bench.db", dir.display()),
-        )
+        .env("DATABASE_URL", &server.database_url)
         .env(
             "CHARTER_SECRET_KEY_FILE",
             format!("{}/secret.key", dir.display()),

@@ -101,6 +101,7 @@ impl AppState {
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::system::router())
+        .merge(crate::jobs::router())
         .merge(crate::identity::router())
         .merge(crate::orgs::router())
         .merge(crate::commerce::router())

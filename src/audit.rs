@@ -1,5 +1,7 @@
 //! The audit log: every security-relevant event, with actor, subject, request id and source.
 
+mod store;
+
 use serde_json::Value;
 
 use crate::crypto::new_id;
@@ -29,19 +31,11 @@ pub async fn purge(
     db: &crate::db::Db,
     now: Timestamp,
     retention_days: i64,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM audit_events WHERE created_at < $1")
-        .bind(
-            now.minus_seconds(retention_days.saturating_mul(86_400))
-                .micros(),
-        )
-        .execute(db.writer())
-        .await?;
-    Ok(done.rows_affected())
+) -> crate::error::ApiResult<u64> {
+    let cutoff = now.minus_seconds(retention_days.saturating_mul(86_400));
+    db.write(move |w| Ok(store::delete_before(w, cutoff)?))
+        .await
 }
-
-const INSERT_EVENT: &str = "INSERT INTO audit_events (id, created_at, action, actor, subject, details, request_id, source_address)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Records one event inside a unit of work.
 pub fn record_in(
@@ -52,23 +46,11 @@ pub fn record_in(
     subject: Option<&str>,
     details: Value,
 ) -> Result<(), crate::db::UnitError> {
-    w.execute(
-        INSERT_EVENT,
-        crate::params![
-            new_id("evt"),
-            at,
-            action,
-            origin.actor.clone(),
-            subject,
-            details.to_string(),
-            origin.request_id.clone(),
-            origin.source_address.clone(),
-        ],
-    )?;
-    Ok(())
+    store::insert_event(w, origin, at, action, subject, &details)
 }
 
-/// Records one event inside the caller's transaction or pool.
+/// Records one event inside the caller's sqlx transaction or pool, for writes that are not
+/// units of work yet (`record_in` is the unit's).
 pub async fn record<'e, E>(
     executor: E,
     origin: &Origin,
@@ -80,7 +62,7 @@ pub async fn record<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(INSERT_EVENT)
+    sqlx::query(store::INSERT_EVENT)
         .bind(new_id("evt"))
         .bind(at.micros())
         .bind(action)
@@ -134,29 +116,6 @@ pub async fn list(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     params: crate::list::ListParams,
 ) -> crate::error::ApiResult<axum::Json<crate::list::Page<AuditEvent>>> {
-    use sqlx::Row as _;
-    let page = crate::db::page::filtered_rows(
-        &state.db,
-        &params,
-        crate::query::AUDIT_EVENTS,
-        "id, action, actor, subject, created_at, request_id, source_address, details",
-        "audit_events",
-        None,
-        "created_at DESC, id DESC",
-        |r| {
-            Ok(AuditEvent {
-                id: r.try_get("id")?,
-                action: r.try_get("action")?,
-                actor: r.try_get("actor")?,
-                subject: r.try_get("subject")?,
-                created_at: Timestamp::from_micros(r.try_get("created_at")?),
-                request_id: r.try_get("request_id")?,
-                source_address: r.try_get("source_address")?,
-                details: serde_json::from_str(&r.try_get::<String, _>("details")?)
-                    .unwrap_or(Value::Null),
-            })
-        },
-    )
-    .await?;
+    let page = store::page(&state.db, &params).await?;
     Ok(axum::Json(page))
 }

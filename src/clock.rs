@@ -4,10 +4,13 @@
 //! in the database (`dev_clock`), so `POST /v1/dev/clock` moves time for every process; each
 //! request and each job run refreshes the offset first.
 
+mod store;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::db::Db;
+use crate::db::{Db, UnitError};
+use crate::error::ApiResult;
 use crate::time::{MICROS_PER_SECOND, Timestamp};
 
 #[derive(Clone)]
@@ -54,25 +57,19 @@ impl Clock {
     }
 
     /// Reads the shared offset from the database (a no-op without `--dev`).
-    pub async fn sync(&self, db: &Db) -> Result<(), sqlx::Error> {
+    pub async fn sync(&self, db: &Db) -> Result<(), UnitError> {
         if !self.inner.dev {
             return Ok(());
         }
-        let offset: i64 = sqlx::query_scalar("SELECT offset_us FROM dev_clock WHERE id = 1")
-            .fetch_one(db.pool())
-            .await?;
+        let offset = store::offset(db).await?;
         self.inner.offset_us.fetch_max(offset, Ordering::Relaxed);
         Ok(())
     }
 
     /// Moves the shared clock forward; returns the new time.
-    pub async fn advance(&self, db: &Db, seconds: i64) -> Result<Timestamp, sqlx::Error> {
-        let offset: i64 = sqlx::query_scalar(
-            "UPDATE dev_clock SET offset_us = offset_us + $1 WHERE id = 1 RETURNING offset_us",
-        )
-        .bind(seconds * MICROS_PER_SECOND)
-        .fetch_one(db.writer())
-        .await?;
+    pub async fn advance(&self, db: &Db, seconds: i64) -> ApiResult<Timestamp> {
+        let micros = seconds * MICROS_PER_SECOND;
+        let offset = db.write(move |w| Ok(store::advance(w, micros)?)).await?;
         self.inner.offset_us.fetch_max(offset, Ordering::Relaxed);
         Ok(self.now())
     }

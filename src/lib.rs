@@ -1,6 +1,7 @@
 //! Charter: accounts, organizations and subscription commerce behind one error contract.
 //! See docs/ARCHITECTURE.md for the map.
 
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod cache;

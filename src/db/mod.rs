@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod group;
+mod installation;
 mod migrations;
 pub mod page;
 mod read;
@@ -191,30 +192,6 @@ impl Db {
     /// (`BEGIN IMMEDIATE`), so a transaction never fails half-way upgrading a read lock.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         self.writer.begin().await
-    }
-
-    /// Records the server key's fingerprint on first start; afterwards refuses another key, so
-    /// processes sharing this database cannot disagree about codes and sealed mail.
-    pub async fn bind_server_key(
-        &self,
-        fingerprint: &str,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        sqlx::query("INSERT INTO installation_secrets (name, secret) VALUES ('server_key_fingerprint', $1) ON CONFLICT DO NOTHING")
-            .bind(fingerprint)
-            .execute(&self.writer)
-            .await?;
-        let stored: String = sqlx::query_scalar(
-            "SELECT secret FROM installation_secrets WHERE name = 'server_key_fingerprint'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        if !crate::crypto::constant_time_eq(&stored, fingerprint) {
-            return Err(Box::new(crate::server_key::KeyError::Mismatch {
-                stored,
-                ours: fingerprint.to_string(),
-            }));
-        }
-        Ok(())
     }
 
     pub async fn ping(&self) -> bool {

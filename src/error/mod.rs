@@ -1,6 +1,7 @@
 //! The one error type every request path returns, rendered as RFC 9457 problem+json.
 
 mod catalogue;
+pub mod request_id;
 
 pub use catalogue::ErrorCode;
 
@@ -8,8 +9,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-
-use crate::http::request_id;
 
 /// The most field errors one 400002 lists.
 pub const MAX_FIELD_ERRORS: usize = 20;

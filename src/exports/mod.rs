@@ -2,6 +2,7 @@
 //! dates (both inclusive), streamed from the database in keyset-paged chunks so memory stays
 //! flat for any number of rows (see `transactions`). Every check happens before the first byte.
 
+mod store;
 mod transactions;
 
 use axum::extract::State;

@@ -6,30 +6,12 @@ use std::io;
 
 use axum::body::{Body, Bytes};
 use futures_util::stream;
-use sqlx::Row as _;
 
+use super::store::{self, TRANSACTIONS_SQL};
 use super::{HEADER, Range, neutralise};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::time::{MICROS_PER_SECOND, Timestamp};
-
-/// Payments that succeeded and refunds (negative amounts) of one organization in a time range,
-/// oldest first (ties by id), after a keyset position (`$4`, `$5`), at most `$6` rows.
-/// Both arms are range scans of covering indexes in `(org_id, created_at, id)` order, starting
-/// at the keyset position; the ids of the two tables never collide (`pay_…`, `rf_…`), so
-/// `(created_at, id)` orders the union totally.
-const TRANSACTIONS_SQL: &str = "
-    SELECT created_at, 'payment' AS kind, id, invoice_id, '' AS subscription_id, amount, currency
-      FROM payments
-     WHERE org_id = $1 AND status = 'succeeded' AND created_at >= $2 AND created_at < $3
-       AND created_at >= $4 AND (created_at > $4 OR id > $5)
-    UNION ALL
-    SELECT created_at, 'refund' AS kind, id, invoice_id, subscription_id, -amount AS amount, currency
-      FROM refunds
-     WHERE org_id = $1 AND created_at >= $2 AND created_at < $3
-       AND created_at >= $4 AND (created_at > $4 OR id > $5)
-    ORDER BY created_at, id
-    LIMIT $6";
 
 /// Rows per page on the paged path.
 const PAGE: i64 = 5000;
@@ -290,41 +272,22 @@ fn paged(db: Db, org_id: String, range: Range) -> Body {
             Some(sink) => sink,
             None => c.sink.insert(CsvSink::with_header()?),
         };
-        let rows = sqlx::query(TRANSACTIONS_SQL)
-            .bind(&c.org_id)
-            .bind(c.range.from.micros())
-            .bind(c.range.to.micros())
-            .bind(c.after.0)
-            .bind(&c.after.1)
-            .bind(PAGE)
-            .fetch_all(c.db.pool())
-            .await
-            .map_err(io::Error::other)?;
+        let rows =
+            store::transactions_after(&c.db, &c.org_id, c.range, (c.after.0, &c.after.1), PAGE)
+                .await
+                .map_err(io::Error::other)?;
         c.done = (rows.len() as i64) < PAGE;
-        for row in &rows {
-            let text = |name: &str| -> io::Result<String> {
-                row.try_get::<Option<String>, _>(name)
-                    .map(Option::unwrap_or_default)
-                    .map_err(io::Error::other)
-            };
-            let (id, kind, invoice_id, subscription_id, currency) = (
-                text("id")?,
-                text("kind")?,
-                text("invoice_id")?,
-                text("subscription_id")?,
-                text("currency")?,
-            );
-            let at: i64 = row.try_get("created_at").map_err(io::Error::other)?;
+        for row in rows {
             sink.write(&Transaction {
-                at,
-                kind: &kind,
-                id: &id,
-                invoice_id: &invoice_id,
-                subscription_id: &subscription_id,
-                amount: row.try_get("amount").map_err(io::Error::other)?,
-                currency: &currency,
+                at: row.at,
+                kind: &row.kind,
+                id: &row.id,
+                invoice_id: &row.invoice_id,
+                subscription_id: &row.subscription_id,
+                amount: row.amount,
+                currency: &row.currency,
             })?;
-            c.after = (at, id);
+            c.after = (row.at, row.id);
         }
         sink.take().map(Some)
     }

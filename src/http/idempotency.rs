@@ -6,6 +6,8 @@
 //! body answer 400002, and while the owner runs they wait. Answers carrying a secret are not
 //! stored (the row becomes `secret`: reuse answers 400002); a 5xx answer releases the key.
 
+mod store;
+
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
@@ -14,19 +16,16 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
-use sqlx::Row as _;
 
 use crate::app::AppState;
-use crate::db::Db;
+use crate::db::{Db, Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
 use crate::time::Timestamp;
 
 pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// Put in a response's extensions by handlers whose answer holds a secret.
-#[derive(Clone, Copy, Debug)]
-pub struct SecretResponse;
+pub use crate::api::SecretResponse;
 
 /// A hash of the body that ignores key order and whitespace when it is JSON.
 ///
@@ -77,6 +76,8 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// What the key is scoped to, and the key.
+#[derive(Clone)]
 struct Key {
     caller: String,
     method: String,
@@ -84,24 +85,18 @@ struct Key {
     key: String,
 }
 
-/// Deletes a `running` reservation if the request never finished (client gone, time-out).
+/// Releases a `running` reservation if the request never finished (client gone, time-out).
 struct Reservation {
     db: Db,
-    key: Option<(String, String, String, String)>,
+    key: Option<Key>,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if let Some((caller, method, path, key)) = self.key.take() {
+        if let Some(id) = self.key.take() {
             let db = self.db.clone();
             tokio::spawn(async move {
-                let _ = sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4 AND state = 'running'")
-                    .bind(caller)
-                    .bind(method)
-                    .bind(path)
-                    .bind(key)
-                    .execute(db.writer())
-                    .await;
+                let _ = db.write(move |w| Ok(store::release_running(w, &id)?)).await;
             });
         }
     }
@@ -143,12 +138,7 @@ pub async fn run(
     }
     let mut reservation = Reservation {
         db: state.db.clone(),
-        key: Some((
-            id.caller.clone(),
-            id.method.clone(),
-            id.path.clone(),
-            id.key.clone(),
-        )),
+        key: Some(id.clone()),
     };
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
@@ -158,103 +148,99 @@ pub async fn run(
     result
 }
 
+/// One try at owning a key, as one unit of work.
+enum Attempt {
+    Owner,
+    /// Another request holds the key: its row.
+    Taken(store::Stored),
+    /// The row went away meanwhile, or someone else claimed it again: look again.
+    Again,
+}
+
+/// When a row found by another request no longer holds the key.
+struct Expiry {
+    /// By the (test) clock: `now` and the replay window.
+    now: Timestamp,
+    ttl_secs: i64,
+    /// By real time: a running owner is given up only by the system clock, since the test
+    /// clock may jump while it runs.
+    system_now: Timestamp,
+    stale_after_secs: i64,
+}
+
+impl Expiry {
+    fn ended(&self, row: &store::Stored) -> bool {
+        if row.state == "running" {
+            row.claimed_at
+                .is_none_or(|at| at.plus_seconds(self.stale_after_secs) <= self.system_now)
+        } else {
+            row.created_at.plus_seconds(self.ttl_secs) <= self.now
+        }
+    }
+}
+
+/// Reserves the key, or reads the row that holds it; a row that no longer holds it (expired,
+/// or abandoned by its owner) is deleted and the key reserved again.
+fn attempt_in(
+    w: &mut Unit<'_>,
+    id: &Key,
+    body_hash: &str,
+    expiry: &Expiry,
+) -> Result<Attempt, UnitError> {
+    if store::reserve(w, id, body_hash, expiry.now, expiry.system_now)? {
+        return Ok(Attempt::Owner);
+    }
+    let Some(row) = store::find(w, id)? else {
+        return Ok(Attempt::Again);
+    };
+    if !expiry.ended(&row) {
+        return Ok(Attempt::Taken(row));
+    }
+    store::forget(w, id, row.created_at)?;
+    Ok(
+        if store::reserve(w, id, body_hash, expiry.now, expiry.system_now)? {
+            Attempt::Owner
+        } else {
+            Attempt::Again
+        },
+    )
+}
+
 /// Becomes the owner of the key, or waits for the owner's answer and replays it.
 async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> {
-    let db = &state.db;
-    let stale_after = Duration::from_secs(state.config.request_timeout_secs + 5);
+    let stale_after_secs = state.config.request_timeout_secs as i64 + 5;
     let mut delay = Duration::from_millis(5);
     loop {
-        let now = state.clock.now();
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (caller, method, path, idem_key, body_hash, state, created_at, claimed_at)
-             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&id.caller)
-        .bind(&id.method)
-        .bind(&id.path)
-        .bind(&id.key)
-        .bind(body_hash)
-        .bind(now.micros())
-        .bind(Timestamp::system_now().micros())
-        .execute(db.writer())
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Claim::Owner);
-        }
-        let Some(row) = sqlx::query(
-            "SELECT body_hash, state, status, content_type, headers, body, created_at, claimed_at FROM idempotency_keys
-             WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4",
-        )
-        .bind(&id.caller)
-        .bind(&id.method)
-        .bind(&id.path)
-        .bind(&id.key)
-        .fetch_optional(db.pool())
-        .await?
-        else {
-            continue; // released meanwhile; try to own it
+        let expiry = Expiry {
+            now: state.clock.now(),
+            ttl_secs: state.config.idempotency_ttl_secs,
+            system_now: Timestamp::system_now(),
+            stale_after_secs,
         };
-        let created_at = Timestamp::from_micros(row.try_get("created_at")?);
-        let row_state: String = row.try_get("state")?;
-        // Replays end by the (test) clock; a running owner is given up only by real time, since
-        // the test clock may jump while it runs.
-        let running = row_state == "running";
-        let expired = !running && created_at.plus_seconds(state.config.idempotency_ttl_secs) <= now;
-        let claimed_at = row
-            .try_get::<Option<i64>, _>("claimed_at")?
-            .map(Timestamp::from_micros);
-        let abandoned = running
-            && claimed_at.is_none_or(|at| {
-                at.plus_seconds(stale_after.as_secs() as i64) <= Timestamp::system_now()
-            });
-        if expired || abandoned {
-            sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4 AND created_at = $5")
-                .bind(&id.caller)
-                .bind(&id.method)
-                .bind(&id.path)
-                .bind(&id.key)
-                .bind(created_at.micros())
-                .execute(db.writer())
-                .await?;
-            continue;
-        }
-        if row.try_get::<String, _>("body_hash")? != body_hash {
+        let (key, hash) = (id.clone(), body_hash.to_string());
+        let attempt = state
+            .db
+            .write(move |w| Ok(attempt_in(w, &key, &hash, &expiry)?))
+            .await?;
+        let row = match attempt {
+            Attempt::Owner => return Ok(Claim::Owner),
+            Attempt::Again => continue,
+            Attempt::Taken(row) => row,
+        };
+        if row.body_hash != body_hash {
             return Err(ApiError::validation(
                 "Idempotency-Key",
                 "was already used with another request body",
             ));
         }
-        match row_state.as_str() {
+        match row.state.as_str() {
             "secret" => {
                 return Err(ApiError::validation(
                     "Idempotency-Key",
                     "was already used for an answer holding a secret, which is not stored; use a new key",
                 ));
             }
-            "done" => {
-                let status = StatusCode::from_u16(row.try_get::<i64, _>("status")? as u16)
-                    .unwrap_or(StatusCode::OK);
-                let content_type: Option<String> = row.try_get("content_type")?;
-                let body: String = row
-                    .try_get::<Option<String>, _>("body")?
-                    .unwrap_or_default();
-                let mut response = Response::builder().status(status);
-                if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                    response = response.header(header::CONTENT_TYPE, ct);
-                }
-                let kept: Option<String> = row.try_get("headers")?;
-                let kept: Vec<(String, String)> = kept
-                    .and_then(|k| serde_json::from_str(&k).ok())
-                    .unwrap_or_default();
-                for (name, value) in kept {
-                    response = response.header(name, value);
-                }
-                let response = response
-                    .header(REPLAYED, "true")
-                    .body(Body::from(body))
-                    .map_err(ApiError::internal)?;
-                return Ok(Claim::Replay(response));
-            }
+            "done" => return Ok(Claim::Replay(replay(row)?)),
             _ => {
                 // The first request is still running: wait for it.
                 tokio::time::sleep(delay).await;
@@ -264,24 +250,41 @@ async fn claim(state: &AppState, id: &Key, body_hash: &str) -> ApiResult<Claim> 
     }
 }
 
+/// The stored answer, marked as replayed.
+fn replay(row: store::Stored) -> ApiResult<Response> {
+    let status = row
+        .status
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut response = Response::builder().status(status);
+    if let Some(ct) = row
+        .content_type
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        response = response.header(header::CONTENT_TYPE, ct);
+    }
+    let kept: Vec<(String, String)> = row
+        .headers
+        .and_then(|k| serde_json::from_str(&k).ok())
+        .unwrap_or_default();
+    for (name, value) in kept {
+        response = response.header(name, value);
+    }
+    response
+        .header(REPLAYED, "true")
+        .body(Body::from(row.body.unwrap_or_default()))
+        .map_err(ApiError::internal)
+}
+
 /// Stores the owner's answer (or releases the key) and passes the answer on.
 async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
-    let binds = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
-        q.bind(id.caller.clone())
-            .bind(id.method.clone())
-            .bind(id.path.clone())
-            .bind(id.key.clone())
-    };
+    let id = id.clone();
     if response.status().is_server_error() {
-        binds(sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4"))
-            .execute(db.writer())
-            .await?;
+        db.write(move |w| Ok(store::release(w, &id)?)).await?;
         return Ok(response);
     }
     if response.extensions().get::<SecretResponse>().is_some() {
-        binds(sqlx::query("UPDATE idempotency_keys SET state = 'secret' WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4"))
-            .execute(db.writer())
-            .await?;
+        db.write(move |w| Ok(store::mark_secret(w, &id)?)).await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
@@ -307,34 +310,35 @@ async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
                             .map(|v| (name.as_str().to_string(), v.to_string()))
                     })
                     .collect();
-            binds(sqlx::query(
-                "UPDATE idempotency_keys SET state = 'done', status = $5, content_type = $6, body = $7, headers = $8
-                 WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4",
-            ))
-            .bind(parts.status.as_u16() as i64)
-            .bind(content_type)
-            .bind(text.to_string())
-            .bind(serde_json::to_string(&kept).unwrap_or_default())
-            .execute(db.writer())
+            let status = parts.status.as_u16() as i64;
+            let (body, headers) = (
+                text.to_string(),
+                serde_json::to_string(&kept).unwrap_or_default(),
+            );
+            db.write(move |w| {
+                Ok(store::store_answer(
+                    w,
+                    &id,
+                    status,
+                    content_type,
+                    body,
+                    headers,
+                )?)
+            })
             .await?;
         }
         Err(_) => {
-            binds(sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND method = $2 AND path = $3 AND idem_key = $4"))
-                .execute(db.writer())
-                .await?;
+            db.write(move |w| Ok(store::release(w, &id)?)).await?;
         }
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
 /// Forgets keys older than the replay window (a background job).
-pub async fn purge_expired(db: &Db, now: Timestamp, ttl_secs: i64) -> Result<u64, sqlx::Error> {
-    let cutoff = now.minus_seconds(ttl_secs).micros();
-    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-        .bind(cutoff)
-        .execute(db.writer())
-        .await?;
-    Ok(done.rows_affected())
+pub async fn purge_expired(db: &Db, now: Timestamp, ttl_secs: i64) -> ApiResult<u64> {
+    let cutoff = now.minus_seconds(ttl_secs);
+    db.write(move |w| Ok(store::purge_created_before(w, cutoff)?))
+        .await
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
-//! The HTTP layer: the accept loop, extractors, the request pipeline, framework-level errors,
+//! The HTTP layer: the accept loop, the request pipeline, framework-level errors,
 //! idempotency, metrics and the API reference. Domains own their handlers.
 
-pub mod extract;
+pub use crate::api::extract;
 pub mod framework;
 pub mod idempotency;
-pub mod list;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

@@ -8,40 +8,7 @@ use std::sync::LazyLock;
 use crate::identity::Scope;
 use crate::orgs::permissions::{Action, Resource};
 
-/// What an organization route (`/v1/orgs/{orgId}/…`) needs of the caller's membership
-/// (section 3 step 6).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum OrgRule {
-    /// The role must allow this action in the permission table.
-    Permission(Resource, Action),
-    /// As `Permission`, but a member may always act on themselves (`{userId}` = caller).
-    PermissionUnlessSelf(Resource, Action),
-    /// A legal signatory of the organization, whatever the role (403007 otherwise).
-    LegalSignatory,
-}
-
-/// A nested id in the path that must belong to the organization (404003 otherwise).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Nested {
-    Member,
-    Invitation,
-    Agreement,
-    Invoice,
-    Subscription,
-}
-
-impl Nested {
-    /// The path parameter naming the nested id.
-    pub fn param(self) -> &'static str {
-        match self {
-            Nested::Member => "userId",
-            Nested::Invitation => "invitationId",
-            Nested::Agreement => "agreementId",
-            Nested::Invoice => "invoiceId",
-            Nested::Subscription => "subscriptionId",
-        }
-    }
-}
+pub use crate::orgs::access::{Nested, OrgRule};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Access {

@@ -1,27 +1,14 @@
-//! `X-Request-Id`: echoed when well-formed, otherwise generated; carried in a task-local so
-//! every error body and log line of the request can name it.
+//! `X-Request-Id`: echoed when well-formed, otherwise generated; carried in the task-local of
+//! `error::request_id` so every error body and log line of the request can name it.
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The current request's id ("" outside a request).
-pub fn current() -> String {
-    REQUEST_ID.try_with(|id| id.clone()).unwrap_or_default()
-}
-
-/// Runs `f` as part of the request `id`, for an answer made outside the router.
-pub(crate) fn scope<R>(id: String, f: impl FnOnce() -> R) -> R {
-    REQUEST_ID.sync_scope(id, f)
-}
+pub(crate) use crate::error::request_id::scope;
+pub use crate::error::request_id::{HEADER, current};
 
 fn is_acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())
@@ -42,9 +29,8 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("req_invalid"));
     request.headers_mut().insert(HEADER, value.clone());
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = REQUEST_ID
-        .scope(id, next.run(request).instrument(span))
-        .await;
+    let mut response =
+        crate::error::request_id::within(id, next.run(request).instrument(span)).await;
     response.headers_mut().insert(HEADER, value);
     response
 }

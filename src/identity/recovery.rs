@@ -149,6 +149,26 @@ pub async fn release(
     Ok(done.rows_affected() == 1)
 }
 
+/// `release` inside a unit of work.
+pub fn release_in(
+    w: &mut crate::db::Unit<'_>,
+    org_id: &str,
+    user_id: &str,
+    owner_id: &str,
+    hold_secs: i64,
+    now: Timestamp,
+) -> Result<bool, crate::db::UnitError> {
+    let done = w.execute(
+        "INSERT INTO recovery_releases (org_id, user_id, recovered_at, released_by)
+         SELECT o.id, u.id, u.recovered_at, $3 FROM orgs o, users u
+         WHERE o.id = $1 AND u.id = $2 AND o.passkeys_required <> 0
+           AND u.recovered_at IS NOT NULL AND u.recovered_at > $4
+         ON CONFLICT DO NOTHING",
+        crate::params![org_id, user_id, owner_id, now.minus_seconds(hold_secs)],
+    )?;
+    Ok(done == 1)
+}
+
 /// Deletes releases of holds that are over (a job).
 pub async fn purge(db: &crate::db::Db, hold_secs: i64, now: Timestamp) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM recovery_releases WHERE recovered_at <= $1")

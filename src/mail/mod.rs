@@ -4,6 +4,7 @@
 //! Queued messages are sealed under the server key (they hold codes) and leave the queue once
 //! sent.
 
+mod store;
 pub mod templates;
 
 use std::path::PathBuf;
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
-use sqlx::Row as _;
 
 use crate::crypto::new_id;
 use crate::db::Db;
@@ -50,9 +50,20 @@ pub enum MailError {
     #[error("writing the outbox: {0}")]
     Io(#[from] std::io::Error),
     #[error("mail outbox: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("queueing mail: {0}")]
-    Queue(String),
+    Outbox(String),
+}
+
+impl From<crate::db::UnitError> for MailError {
+    fn from(e: crate::db::UnitError) -> MailError {
+        MailError::Outbox(e.to_string())
+    }
+}
+
+impl From<crate::error::ApiError> for MailError {
+    /// A unit of work on the outbox that failed (its cause, which answers never show).
+    fn from(e: crate::error::ApiError) -> MailError {
+        MailError::Outbox(e.cause().unwrap_or(&e.detail).to_string())
+    }
 }
 
 impl Mailer {
@@ -93,8 +104,7 @@ impl Mailer {
         if let Mailer::Smtp { .. } = self {
             let (mailer, queued) = (self.clone(), mail.clone());
             db.write(move |w| Ok(mailer.queue_in(w, now, &queued)?))
-                .await
-                .map_err(|e| MailError::Queue(e.cause().unwrap_or(&e.detail).to_string()))?;
+                .await?;
         }
         self.after_commit(now, mail).await
     }
@@ -113,12 +123,7 @@ impl Mailer {
         let id = new_id("mail");
         let message = json!({ "to": mail.to, "subject": mail.subject, "text": mail.text });
         let sealed = key.seal(&id, message.to_string().as_bytes());
-        w.execute(
-            "INSERT INTO mail_outbox (id, recipient, subject, body, template, data, created_at, next_try_at)
-             VALUES ($1, '', '', $2, $3, '{}', $4, $4)",
-            crate::params![id, sealed, mail.template, now],
-        )?;
-        Ok(())
+        store::insert_sealed(w, &id, &sealed, mail.template, now)
     }
 
     /// After the unit of work committed, before the request answers: the file transport
@@ -172,35 +177,24 @@ impl Mailer {
         else {
             return Ok(0);
         };
-        let due = sqlx::query("SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_try_at <= $1 ORDER BY created_at LIMIT 50")
-            .bind(now.micros())
-            .fetch_all(db.pool())
-            .await?;
         let mut sent = 0;
-        for row in due {
-            let id: String = row.try_get("id")?;
-            let claimed = sqlx::query(
-                "UPDATE mail_outbox SET attempts = attempts + 1, next_try_at = $2
-                 WHERE id = $1 AND sent_at IS NULL AND next_try_at <= $3
-                 RETURNING recipient, subject, body, attempts",
-            )
-            .bind(&id)
-            .bind(now.plus_seconds(300).micros())
-            .bind(now.micros())
-            .fetch_optional(db.writer())
-            .await?;
+        for id in store::due(db, now, 50).await? {
+            let claimed = {
+                let id = id.clone();
+                let retry_at = now.plus_seconds(300);
+                db.write(move |w| Ok(store::claim(w, &id, now, retry_at)?))
+                    .await?
+            };
             let Some(message) = claimed else { continue };
-            let attempts: i64 = message.try_get("attempts")?;
-            let recipient: String = message.try_get("recipient")?;
-            let body: String = message.try_get("body")?;
-            let queued = if recipient.is_empty() {
-                unseal(key, &id, &body)
+            let attempts = message.attempts;
+            let queued = if message.recipient.is_empty() {
+                unseal(key, &id, &message.body)
             } else {
                 // Queued in plain text by a version before sealing; sent as it is.
                 Some(Queued {
-                    to: recipient,
-                    subject: message.try_get("subject")?,
-                    text: body,
+                    to: message.recipient,
+                    subject: message.subject,
+                    text: message.body,
                 })
             };
             let result = match queued {
@@ -224,23 +218,15 @@ impl Mailer {
             };
             match result {
                 Ok(()) => {
-                    sqlx::query("DELETE FROM mail_outbox WHERE id = $1")
-                        .bind(&id)
-                        .execute(db.writer())
-                        .await?;
+                    db.write(move |w| Ok(store::delete(w, &id)?)).await?;
                     sent += 1;
                 }
                 Err(error) => {
                     let backoff = 30i64 << attempts.clamp(0, 10);
                     tracing::warn!(mail_id = %id, attempts, error = %error, "mail delivery failed; will retry");
-                    sqlx::query(
-                        "UPDATE mail_outbox SET last_error = $2, next_try_at = $3 WHERE id = $1",
-                    )
-                    .bind(&id)
-                    .bind(error)
-                    .bind(now.plus_seconds(backoff.min(6 * 3600)).micros())
-                    .execute(db.writer())
-                    .await?;
+                    let next_try_at = now.plus_seconds(backoff.min(6 * 3600));
+                    db.write(move |w| Ok(store::record_failure(w, &id, &error, next_try_at)?))
+                        .await?;
                 }
             }
         }

@@ -5,15 +5,48 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::policy::{Nested, OrgRule};
 use crate::identity::Caller;
 
-use super::permissions::{self, Role};
+use super::permissions::{self, Action, Resource, Role};
 use super::store::{self, Org};
+
+/// What an organization route (`/v1/orgs/{orgId}/…`) needs of the caller's membership
+/// (section 3 step 6).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrgRule {
+    /// The role must allow this action in the permission table.
+    Permission(Resource, Action),
+    /// As `Permission`, but a member may always act on themselves (`{userId}` = caller).
+    PermissionUnlessSelf(Resource, Action),
+    /// A legal signatory of the organization, whatever the role (403007 otherwise).
+    LegalSignatory,
+}
+
+/// A nested id in the path that must belong to the organization (404003 otherwise).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Nested {
+    Member,
+    Invitation,
+    Agreement,
+    Invoice,
+    Subscription,
+}
+
+impl Nested {
+    /// The path parameter naming the nested id.
+    pub fn param(self) -> &'static str {
+        match self {
+            Nested::Member => "userId",
+            Nested::Invitation => "invitationId",
+            Nested::Agreement => "agreementId",
+            Nested::Invoice => "invoiceId",
+            Nested::Subscription => "subscriptionId",
+        }
+    }
+}
 
 /// The organization of the request and the caller's membership in it.
 #[derive(Clone, Debug)]
@@ -47,17 +80,11 @@ pub async fn authorize(
     rule: OrgRule,
     nested: Option<(Nested, &str)>,
 ) -> ApiResult<OrgContext> {
-    let org = store::find(&state.db, org_id)
+    let standing = store::access::standing(&state.db, org_id, &caller.user_id, nested)
         .await?
         .ok_or_else(org_not_found)?;
-    let membership = sqlx::query(
-        "SELECT role, legal_signatory FROM memberships WHERE org_id = $1 AND user_id = $2",
-    )
-    .bind(org_id)
-    .bind(&caller.user_id)
-    .fetch_optional(state.db.pool())
-    .await?
-    .ok_or_else(|| {
+    let org = standing.org;
+    let membership = standing.membership.ok_or_else(|| {
         ApiError::new(
             ErrorCode::UserUnauthorized,
             "You are not a member of this organization.",
@@ -74,9 +101,9 @@ pub async fn authorize(
         )
         .await?;
     }
-    let role = Role::parse(&membership.try_get::<String, _>("role")?)
-        .ok_or_else(|| ApiError::internal("unknown role stored"))?;
-    let legal_signatory = membership.try_get::<i64, _>("legal_signatory")? != 0;
+    let role =
+        Role::parse(&membership.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
+    let legal_signatory = membership.legal_signatory;
     let allowed = match rule {
         OrgRule::Permission(resource, action) => permissions::allows(role, resource, action)
             .then_some(())
@@ -108,9 +135,7 @@ pub async fn authorize(
             ),
         ));
     }
-    if let Some((kind, id)) = nested
-        && !nested_belongs(state, kind, org_id, id).await?
-    {
+    if nested.is_some() && !standing.nested_found {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             "The requested entity was not found in this organization.",
@@ -121,20 +146,4 @@ pub async fn authorize(
         role,
         legal_signatory,
     })
-}
-
-async fn nested_belongs(state: &AppState, kind: Nested, org_id: &str, id: &str) -> ApiResult<bool> {
-    let sql = match kind {
-        Nested::Member => "SELECT 1 FROM memberships WHERE org_id = $1 AND user_id = $2",
-        Nested::Invitation => "SELECT 1 FROM invitations WHERE org_id = $1 AND id = $2",
-        Nested::Agreement => "SELECT 1 FROM agreements WHERE org_id = $1 AND id = $2",
-        Nested::Invoice => "SELECT 1 FROM invoices WHERE org_id = $1 AND id = $2",
-        Nested::Subscription => "SELECT 1 FROM subscriptions WHERE org_id = $1 AND id = $2",
-    };
-    Ok(sqlx::query(sql)
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(state.db.pool())
-        .await?
-        .is_some())
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
+use crate::error::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiJson;
 use crate::identity::Caller;
@@ -17,7 +18,8 @@ use crate::list::{ListParams, Page};
 
 use super::access::OrgContext;
 use super::permissions::Role;
-use super::store::{self, ORG_COLUMNS, Org};
+use super::store::orgs::OrgChanges;
+use super::store::{self, Org};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,71 +37,59 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateOrg>,
 ) -> ApiResult<(StatusCode, Json<Org>)> {
     let mut errors = Vec::new();
-    let name = store::parse_name(&body.name, &mut errors);
-    let country = store::parse_country(&body.country, &mut errors);
+    let name = parse_name(&body.name, &mut errors);
+    let country = parse_country(&body.country, &mut errors);
     let (Some(name), Some(country)) = (name, country) else {
         return Err(ApiError::validations(errors));
     };
-    let now = state.clock.now();
-    let id = new_id("org");
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO orgs (id, name, country, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(&name)
-    .bind(&country)
-    .bind(now.micros())
-    .bind(&caller.user_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', $3)",
-    )
-    .bind(&id)
-    .bind(&caller.user_id)
-    .bind(now.micros())
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "org.created",
-        Some(&id),
-        json!({ "name": name }),
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "member.added",
-        Some(&id),
-        json!({ "userId": caller.user_id, "role": "owner" }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Org {
-            id,
-            name,
-            country,
-            billing_email: None,
-            passkeys_required: false,
-            created_at: now,
-        }),
-    ))
+    let org = Org {
+        id: new_id("org"),
+        name,
+        country,
+        billing_email: None,
+        passkeys_required: false,
+        created_at: state.clock.now(),
+    };
+    let org = create_org(&state, caller.user_id, origin, org).await?;
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+/// One unit: the organization, its creator as owner, and both audit events.
+async fn create_org(state: &AppState, creator: String, origin: Origin, org: Org) -> ApiResult<Org> {
+    state
+        .db
+        .write(move |w| {
+            let now = org.created_at;
+            store::orgs::insert(w, &org, &creator)?;
+            store::members::insert(w, &org.id, &creator, Role::Owner, now)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "org.created",
+                Some(&org.id),
+                json!({ "name": org.name }),
+            )?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "member.added",
+                Some(&org.id),
+                json!({ "userId": creator, "role": "owner" }),
+            )?;
+            Ok(org)
+        })
+        .await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MyOrg {
     #[serde(flatten)]
-    org: Org,
+    pub(crate) org: Org,
     /// The caller's role in it.
-    role: Role,
+    pub(crate) role: Role,
 }
 
 /// The organizations the caller belongs to, newest first.
@@ -110,35 +100,9 @@ pub async fn list(
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<MyOrg>>> {
-    use sqlx::Row as _;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
-        .bind(&caller.user_id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let columns = ORG_COLUMNS
-        .split(", ")
-        .map(|c| format!("o.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns}, m.role FROM orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1
-         ORDER BY o.created_at DESC, o.id DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(&caller.user_id)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(MyOrg {
-                org: Org::from_row(r)?,
-                role: Role::parse(&r.try_get::<String, _>("role")?).unwrap_or(Role::Member),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    Ok(Json(
+        store::orgs::of_member(&state.db, &caller.user_id, &params).await?,
+    ))
 }
 
 /// One organization (members only).
@@ -171,16 +135,16 @@ pub async fn update(
     let name = body
         .name
         .as_deref()
-        .and_then(|n| store::parse_name(n, &mut errors));
+        .and_then(|n| parse_name(n, &mut errors));
     let country = body
         .country
         .as_deref()
-        .and_then(|c| store::parse_country(c, &mut errors));
+        .and_then(|c| parse_country(c, &mut errors));
     let billing_email = match body.billing_email {
         Some(Some(text)) => match Email::parse(&text) {
             Some(e) => Some(Some(e.as_str().to_string())),
             None => {
-                errors.push(crate::error::FieldError {
+                errors.push(FieldError {
                     field: "billingEmail".into(),
                     message: "is not a valid e-mail address".into(),
                 });
@@ -193,34 +157,38 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    // Only the members sent change: a concurrent update of another field is kept.
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE orgs SET name = COALESCE($2, name), country = COALESCE($3, country),
-                billing_email = CASE WHEN $4 = 1 THEN $5 ELSE billing_email END
-         WHERE id = $1 RETURNING {ORG_COLUMNS}"
-    )))
-    .bind(&ctx.org.id)
-    .bind(name)
-    .bind(country)
-    .bind(billing_email.is_some() as i64)
-    .bind(billing_email.flatten())
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(super::access::org_not_found)?;
-    let org = Org::from_row(&row)?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "org.updated",
-        Some(&org.id),
-        json!({ "name": org.name, "country": org.country }),
-    )
-    .await?;
-    tx.commit().await?;
+    let changes = OrgChanges {
+        name,
+        country,
+        billing_email,
+    };
+    let org = update_org(&state, origin, ctx.org.id, changes).await?;
     Ok(Json(org))
+}
+
+async fn update_org(
+    state: &AppState,
+    origin: Origin,
+    org_id: String,
+    changes: OrgChanges,
+) -> ApiResult<Org> {
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |w| {
+            let org = store::orgs::update(w, &org_id, changes)?
+                .ok_or_else(super::access::org_not_found)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "org.updated",
+                Some(&org.id),
+                json!({ "name": org.name, "country": org.country }),
+            )?;
+            Ok(org)
+        })
+        .await
 }
 
 /// Deletes an organization (owner); refused with 400002 while it has active subscriptions.
@@ -230,28 +198,59 @@ pub async fn delete(
     ctx: OrgContext,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    super::lock_org(&mut tx, &ctx.org.id).await?;
-    if super::active_subscriptions(&mut tx, &ctx.org.id).await? > 0 {
-        return Err(ApiError::validation(
-            "orgId",
-            "the organization has active subscriptions; cancel them first",
-        ));
-    }
-    sqlx::query("DELETE FROM orgs WHERE id = $1")
-        .bind(&ctx.org.id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "org.deleted",
-        Some(&ctx.org.id),
-        json!({ "name": ctx.org.name }),
-    )
-    .await?;
-    tx.commit().await?;
+    delete_org(&state, origin, ctx.org).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refused with 400002 while the organization has subscriptions that are not final, counted
+/// after its row lock so that a checkout cannot slip in.
+async fn delete_org(state: &AppState, origin: Origin, org: Org) -> ApiResult<()> {
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |w| {
+            super::lock_org_in(w, &org.id)?;
+            if crate::commerce::subscriptions::live_count_in(w, &org.id)? > 0 {
+                return Err(ApiError::validation(
+                    "orgId",
+                    "the organization has active subscriptions; cancel them first",
+                ));
+            }
+            store::orgs::delete(w, &org.id)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "org.deleted",
+                Some(&org.id),
+                json!({ "name": org.name }),
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// An organization name (see `crate::names`).
+fn parse_name(text: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let name = crate::names::parse(text);
+    if name.is_none() {
+        errors.push(FieldError {
+            field: "name".into(),
+            message: crate::names::RULE.into(),
+        });
+    }
+    name
+}
+
+/// A country: two letters (ISO 3166-1 alpha-2), stored upper-case.
+fn parse_country(text: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let country = text.trim().to_ascii_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        errors.push(FieldError {
+            field: "country".into(),
+            message: "must be an ISO 3166-1 alpha-2 code such as DE".into(),
+        });
+        return None;
+    }
+    Some(country)
 }

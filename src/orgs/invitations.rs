@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::identity::Caller;
@@ -19,8 +19,9 @@ use crate::mail::templates;
 use crate::time::Timestamp;
 
 use super::access::OrgContext;
-use super::members::{self, Member};
+use super::members::Member;
 use super::permissions::Role;
+use super::store;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -36,26 +37,14 @@ pub struct Invitation {
     pub expires_at: Timestamp,
 }
 
-const COLUMNS: &str = "id, org_id, email, role, status, invited_by, created_at, expires_at";
-const SELECT: &str =
-    "SELECT id, org_id, email, role, status, invited_by, created_at, expires_at FROM invitations";
-
-fn invitation(row: &crate::db::Row, now: Timestamp) -> Result<Invitation, sqlx::Error> {
-    let expires_at = Timestamp::from_micros(row.try_get("expires_at")?);
-    let mut status: String = row.try_get("status")?;
-    if status == "pending" && expires_at <= now {
-        status = "expired".into();
+impl Invitation {
+    /// As seen at `now`: a pending invitation past its expiry reads `expired`.
+    fn seen_at(mut self, now: Timestamp) -> Invitation {
+        if self.status == "pending" && self.expires_at <= now {
+            self.status = "expired".into();
+        }
+        self
     }
-    Ok(Invitation {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        email: row.try_get("email")?,
-        role: Role::parse(&row.try_get::<String, _>("role")?).unwrap_or(Role::Member),
-        status,
-        invited_by: row.try_get("invited_by")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-        expires_at,
-    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -99,63 +88,68 @@ pub async fn create(
             "You cannot invite someone to a role above your own.",
         ));
     }
-    let already_member: Option<i64> = sqlx::query_scalar("SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND u.email = $2")
-        .bind(&ctx.org.id)
-        .bind(email.as_str())
-        .fetch_optional(state.db.pool())
-        .await?;
-    if already_member.is_some() {
-        return Err(ApiError::validation(
-            "email",
-            "this address already belongs to a member",
-        ));
-    }
     let now = state.clock.now();
-    let id = new_id("ivt");
-    let expires_at = now.plus_seconds(state.config.invitation_ttl_secs);
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO invitations (id, org_id, email, role, status, invited_by, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&ctx.org.id)
-    .bind(email.as_str())
-    .bind(role.as_str())
-    .bind(&caller.user_id)
-    .bind(now.micros())
-    .bind(expires_at.micros())
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "invitation.created",
-        Some(&ctx.org.id),
-        json!({ "invitationId": id, "email": email.as_str(), "role": role }),
-    )
-    .await?;
-    tx.commit().await?;
-    state
-        .mailer
-        .notify(
-            &state.db,
-            now,
-            templates::invitation(email.as_str(), &id, &ctx.org.name, role.as_str()),
-        )
-        .await;
     let invitation = Invitation {
-        id,
+        id: new_id("ivt"),
         org_id: ctx.org.id,
         email: email.as_str().to_string(),
         role,
         status: "pending".into(),
         invited_by: caller.user_id,
         created_at: now,
-        expires_at,
+        expires_at: now.plus_seconds(state.config.invitation_ttl_secs),
     };
+    let invitation = invite(&state, origin, invitation, &ctx.org.name).await?;
     Ok((StatusCode::CREATED, Json(invitation)))
+}
+
+/// One unit: the check that the address is not a member's, the invitation, its audit event
+/// and (SMTP) its queued mail; the file transport writes the mail after the commit.
+async fn invite(
+    state: &AppState,
+    origin: Origin,
+    invitation: Invitation,
+    org_name: &str,
+) -> ApiResult<Invitation> {
+    let now = invitation.created_at;
+    let mail = templates::invitation(
+        &invitation.email,
+        &invitation.id,
+        org_name,
+        invitation.role.as_str(),
+    );
+    let (mailer, queued) = (state.mailer.clone(), mail.clone());
+    let invitation = state
+        .db
+        .write(move |w| {
+            if store::members::has_member_with_email(w, &invitation.org_id, &invitation.email)? {
+                return Err(ApiError::validation(
+                    "email",
+                    "this address already belongs to a member",
+                ));
+            }
+            store::invitations::insert(w, &invitation)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "invitation.created",
+                Some(&invitation.org_id),
+                json!({
+                    "invitationId": invitation.id,
+                    "email": invitation.email,
+                    "role": invitation.role,
+                }),
+            )?;
+            mailer.queue_in(w, now, &queued)?;
+            Ok(invitation)
+        })
+        .await?;
+    // The invitation is committed: a mail that cannot be written is logged, not answered.
+    if let Err(e) = state.mailer.after_commit(now, mail).await {
+        tracing::error!(template = "invitation", error = %e, "could not send a notice mail");
+    }
+    Ok(invitation)
 }
 
 /// The organization's invitations, newest first.
@@ -167,17 +161,8 @@ pub async fn list(
     params: ListParams,
 ) -> ApiResult<Json<Page<Invitation>>> {
     let now = state.clock.now();
-    let from = "invitations WHERE org_id = $1";
-    let page = crate::db::page::by_key_rows(
-        &state.db,
-        &params,
-        COLUMNS,
-        from,
-        "created_at DESC, id DESC",
-        &ctx.org.id,
-        |r| invitation(r, now),
-    )
-    .await?;
+    let mut page = store::invitations::of_org(&state.db, &ctx.org.id, &params).await?;
+    page.items = page.items.into_iter().map(|i| i.seen_at(now)).collect();
     Ok(Json(page))
 }
 
@@ -191,28 +176,35 @@ pub async fn revoke(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (_, id) = path;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query("UPDATE invitations SET status = 'revoked', answered_at = $3 WHERE id = $1 AND org_id = $2 AND status = 'pending'")
-        .bind(&id)
-        .bind(&ctx.org.id)
-        .bind(now.micros())
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::not_found("A pending invitation"));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "invitation.revoked",
-        Some(&ctx.org.id),
-        json!({ "invitationId": id }),
-    )
-    .await?;
-    tx.commit().await?;
+    revoke_invitation(&state, origin, ctx.org.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One unit: the revocation of a pending invitation (404003 without one) and its audit event.
+async fn revoke_invitation(
+    state: &AppState,
+    origin: Origin,
+    org_id: String,
+    id: String,
+) -> ApiResult<()> {
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |w| {
+            if !store::invitations::revoke(w, &org_id, &id, now)? {
+                return Err(ApiError::not_found("A pending invitation"));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "invitation.revoked",
+                Some(&org_id),
+                json!({ "invitationId": id }),
+            )?;
+            Ok(())
+        })
+        .await
 }
 
 /// Pending invitations addressed to the caller's e-mail.
@@ -224,28 +216,9 @@ pub async fn mine(
     params: ListParams,
 ) -> ApiResult<Json<Page<Invitation>>> {
     let now = state.clock.now();
-    let live = "email = $1 AND status = 'pending' AND expires_at > $2";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM invitations WHERE {live}"
-    )))
-    .bind(&caller.email)
-    .bind(now.micros())
-    .fetch_one(state.db.pool())
-    .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE {live} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-    )))
-    .bind(&caller.email)
-    .bind(now.micros())
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| invitation(r, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    Ok(Json(
+        store::invitations::pending_for(&state.db, &caller.email, now, &params).await?,
+    ))
 }
 
 fn gone() -> ApiError {
@@ -255,25 +228,25 @@ fn gone() -> ApiError {
     )
 }
 
-/// The invitation if it can still be answered by the caller: 404003 when unknown or no longer
-/// pending, 400010 when it is addressed to someone else (or the caller's address is unverified).
-async fn answerable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Invitation> {
-    let now = state.clock.now();
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(state.db.pool())
-        .await?
-        .ok_or_else(gone)?;
-    let invitation = invitation(&row, now)?;
+/// Inside the answering unit: the invitation if the caller can still answer it. 404003 when
+/// unknown or no longer pending, 400010 when it is addressed to someone else (or the caller's
+/// address is unverified).
+fn answerable_in(
+    w: &mut Unit<'_>,
+    id: &str,
+    user_id: &str,
+    email: &str,
+    now: Timestamp,
+) -> ApiResult<Invitation> {
+    let invitation = store::invitations::find(w, id)?
+        .ok_or_else(gone)?
+        .seen_at(now);
     if invitation.status != "pending" {
         return Err(gone());
     }
-    let verified: Option<i64> =
-        sqlx::query_scalar("SELECT email_verified_at FROM users WHERE id = $1")
-            .bind(&caller.user_id)
-            .fetch_one(state.db.pool())
-            .await?;
-    if invitation.email != caller.email || verified.is_none() {
+    let verified = crate::identity::account::find_by_id_in(w, user_id)?
+        .is_some_and(|account| account.email_verified);
+    if invitation.email != email || !verified {
         return Err(ApiError::new(
             ErrorCode::OnlyInviteeCanAccept,
             "Only the invited address, verified by signing in with it, can answer this invitation.",
@@ -292,41 +265,41 @@ pub async fn accept(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Member>> {
-    let invitation = answerable(&state, &caller, &id).await?;
+    Ok(Json(
+        accept_invitation(&state, origin, id, caller.user_id, caller.email).await?,
+    ))
+}
+
+/// One unit: the checks, the single-use claim, the membership and its audit event.
+async fn accept_invitation(
+    state: &AppState,
+    origin: Origin,
+    id: String,
+    user_id: String,
+    email: String,
+) -> ApiResult<Member> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let claimed = sqlx::query(
-        "UPDATE invitations SET status = 'accepted', answered_at = $2, answered_by = $3 WHERE id = $1 AND status = 'pending' AND expires_at > $2",
-    )
-    .bind(&id)
-    .bind(now.micros())
-    .bind(&caller.user_id)
-    .execute(&mut *tx)
-    .await?;
-    if claimed.rows_affected() == 0 {
-        return Err(gone());
-    }
-    sqlx::query("INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(&invitation.org_id)
-        .bind(&caller.user_id)
-        .bind(invitation.role.as_str())
-        .bind(now.micros())
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "member.added",
-        Some(&invitation.org_id),
-        json!({ "userId": caller.user_id, "role": invitation.role, "invitationId": id }),
-    )
-    .await?;
-    let member = members::find(&mut *tx, &invitation.org_id, &caller.user_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("membership vanished"))?;
-    tx.commit().await?;
-    Ok(Json(member))
+    state
+        .db
+        .write(move |w| {
+            let invitation = answerable_in(w, &id, &user_id, &email, now)?;
+            // The claim is the single use: of two accepts at once, one updates the row.
+            if !store::invitations::accept(w, &id, &user_id, now)? {
+                return Err(gone());
+            }
+            store::members::insert(w, &invitation.org_id, &user_id, invitation.role, now)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "member.added",
+                Some(&invitation.org_id),
+                json!({ "userId": user_id, "role": invitation.role, "invitationId": id }),
+            )?;
+            store::members::find(w, &invitation.org_id, &user_id)?
+                .ok_or_else(|| ApiError::internal("membership vanished"))
+        })
+        .await
 }
 
 /// Declines an invitation.
@@ -338,42 +311,51 @@ pub async fn decline(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Invitation>> {
-    let mut invitation = answerable(&state, &caller, &id).await?;
+    Ok(Json(
+        decline_invitation(&state, origin, id, caller.user_id, caller.email).await?,
+    ))
+}
+
+/// One unit: the checks, the conditional update and its audit event.
+async fn decline_invitation(
+    state: &AppState,
+    origin: Origin,
+    id: String,
+    user_id: String,
+    email: String,
+) -> ApiResult<Invitation> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query("UPDATE invitations SET status = 'declined', answered_at = $2, answered_by = $3 WHERE id = $1 AND status = 'pending'")
-        .bind(&id)
-        .bind(now.micros())
-        .bind(&caller.user_id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(gone());
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "invitation.declined",
-        Some(&invitation.org_id),
-        json!({ "invitationId": id }),
-    )
-    .await?;
-    tx.commit().await?;
-    invitation.status = "declined".into();
-    Ok(Json(invitation))
+    state
+        .db
+        .write(move |w| {
+            let mut invitation = answerable_in(w, &id, &user_id, &email, now)?;
+            if !store::invitations::decline(w, &id, &user_id, now)? {
+                return Err(gone());
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "invitation.declined",
+                Some(&invitation.org_id),
+                json!({ "invitationId": id }),
+            )?;
+            invitation.status = "declined".into();
+            Ok(invitation)
+        })
+        .await
 }
 
 /// Revokes the pending invitations `inviter` made that their membership no longer backs (5):
 /// every one after leaving (`role` `None`) or losing the right to invite, else those above
-/// the new role. Runs in the transaction that changes the membership.
-pub async fn revoke_unbacked(
-    tx: &mut crate::db::Tx,
+/// the new role. Runs in the unit that changes the membership.
+pub(crate) fn revoke_unbacked(
+    w: &mut Unit<'_>,
     org_id: &str,
     inviter: &str,
     role: Option<Role>,
     now: Timestamp,
-) -> ApiResult<u64> {
+) -> Result<u64, UnitError> {
     use super::permissions::{Action, Resource};
     let may_invite =
         role.filter(|r| super::permissions::allows(*r, Resource::Invitations, Action::Create));
@@ -382,17 +364,7 @@ pub async fn revoke_unbacked(
         if may_invite.is_some_and(|r| invited.rank() <= r.rank()) {
             continue;
         }
-        revoked += sqlx::query(
-            "UPDATE invitations SET status = 'revoked', answered_at = $4
-             WHERE org_id = $1 AND invited_by = $2 AND role = $3 AND status = 'pending'",
-        )
-        .bind(org_id)
-        .bind(inviter)
-        .bind(invited.as_str())
-        .bind(now.micros())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        revoked += store::invitations::revoke_pending_by(w, org_id, inviter, invited, now)?;
     }
     Ok(revoked)
 }

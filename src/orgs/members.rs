@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
@@ -17,6 +16,7 @@ use crate::time::Timestamp;
 
 use super::access::OrgContext;
 use super::permissions::Role;
+use super::store;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -28,34 +28,6 @@ pub struct Member {
     pub joined_at: Timestamp,
 }
 
-const MEMBER_COLUMNS: &str = "m.user_id, u.email, m.role, m.legal_signatory, m.joined_at";
-const MEMBERS: &str = "memberships m JOIN users u ON u.id = m.user_id";
-
-fn member(row: &crate::db::Row) -> Result<Member, sqlx::Error> {
-    Ok(Member {
-        user_id: row.try_get("user_id")?,
-        email: row.try_get("email")?,
-        role: Role::parse(&row.try_get::<String, _>("role")?).unwrap_or(Role::Member),
-        legal_signatory: row.try_get::<i64, _>("legal_signatory")? != 0,
-        joined_at: Timestamp::from_micros(row.try_get("joined_at")?),
-    })
-}
-
-pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    org_id: &str,
-    user_id: &str,
-) -> ApiResult<Option<Member>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {MEMBER_COLUMNS} FROM {MEMBERS} WHERE m.org_id = $1 AND m.user_id = $2"
-    )))
-    .bind(org_id)
-    .bind(user_id)
-    .fetch_optional(executor)
-    .await?;
-    Ok(row.as_ref().map(member).transpose()?)
-}
-
 /// The members, oldest first (the founder leads).
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/members", tag = "members",
     params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Member>)))]
@@ -64,18 +36,9 @@ pub async fn list(
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Member>>> {
-    let from = format!("{MEMBERS} WHERE m.org_id = $1");
-    let page = crate::db::page::by_key_rows(
-        &state.db,
-        &params,
-        MEMBER_COLUMNS,
-        &from,
-        "m.joined_at, m.user_id",
-        &ctx.org.id,
-        member,
-    )
-    .await?;
-    Ok(Json(page))
+    Ok(Json(
+        store::members::list(&state.db, &ctx.org.id, &params).await?,
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -87,17 +50,6 @@ pub struct UpdateMember {
 
 fn last_owner() -> ApiError {
     ApiError::validation("role", "the organization must keep at least one owner")
-}
-
-/// Counts owners inside the transaction that changes them. The caller has locked the
-/// organization row first (`lock_org`), so two changes cannot both remove "the other" owner.
-async fn owners(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
-            .bind(org_id)
-            .fetch_one(&mut **tx)
-            .await?,
-    )
 }
 
 /// Changes a member's role and/or legal-signatory flag (owner; signatory changes elevated).
@@ -121,61 +73,73 @@ pub async fn update(
         })?),
         None => None,
     };
+    let change = MemberChange {
+        org_id: ctx.org.id,
+        user_id,
+        role,
+        legal_signatory: body.legal_signatory,
+    };
+    Ok(Json(change_member(&state, origin, change).await?))
+}
+
+/// A change to one membership; `None` keeps a field.
+struct MemberChange {
+    org_id: String,
+    user_id: String,
+    role: Option<Role>,
+    legal_signatory: Option<bool>,
+}
+
+/// One unit after the organization's row lock: the role (never the last owner's), the
+/// invitations the new role no longer backs, the signatory flag, their audit events.
+async fn change_member(
+    state: &AppState,
+    origin: Origin,
+    change: MemberChange,
+) -> ApiResult<Member> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    super::lock_org(&mut tx, &ctx.org.id).await?;
-    let current = find(&mut *tx, &ctx.org.id, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The member"))?;
-    if let Some(role) = role.filter(|r| *r != current.role) {
-        if current.role == Role::Owner && owners(&mut tx, &ctx.org.id).await? <= 1 {
-            return Err(last_owner());
-        }
-        sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
-            .bind(&ctx.org.id)
-            .bind(&user_id)
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await?;
-        super::invitations::revoke_unbacked(&mut tx, &ctx.org.id, &user_id, Some(role), now)
-            .await?;
-        audit::record(
-            &mut *tx,
-            &origin,
-            now,
-            "member.role_changed",
-            Some(&ctx.org.id),
-            json!({ "userId": user_id, "from": current.role, "to": role }),
-        )
-        .await?;
-    }
-    if let Some(flag) = body
-        .legal_signatory
-        .filter(|f| *f != current.legal_signatory)
-    {
-        sqlx::query(
-            "UPDATE memberships SET legal_signatory = $3 WHERE org_id = $1 AND user_id = $2",
-        )
-        .bind(&ctx.org.id)
-        .bind(&user_id)
-        .bind(flag as i64)
-        .execute(&mut *tx)
-        .await?;
-        audit::record(
-            &mut *tx,
-            &origin,
-            now,
-            "member.signatory_changed",
-            Some(&ctx.org.id),
-            json!({ "userId": user_id, "legalSignatory": flag }),
-        )
-        .await?;
-    }
-    let updated = find(&mut *tx, &ctx.org.id, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The member"))?;
-    tx.commit().await?;
-    Ok(Json(updated))
+    state
+        .db
+        .write(move |w| {
+            let MemberChange {
+                org_id,
+                user_id,
+                role,
+                legal_signatory,
+            } = change;
+            super::lock_org_in(w, &org_id)?;
+            let current = store::members::find(w, &org_id, &user_id)?
+                .ok_or_else(|| ApiError::not_found("The member"))?;
+            if let Some(role) = role.filter(|r| *r != current.role) {
+                if current.role == Role::Owner && store::members::owners(w, &org_id)? <= 1 {
+                    return Err(last_owner());
+                }
+                store::members::set_role(w, &org_id, &user_id, role)?;
+                super::invitations::revoke_unbacked(w, &org_id, &user_id, Some(role), now)?;
+                audit::record_in(
+                    w,
+                    &origin,
+                    now,
+                    "member.role_changed",
+                    Some(&org_id),
+                    json!({ "userId": user_id, "from": current.role, "to": role }),
+                )?;
+            }
+            if let Some(flag) = legal_signatory.filter(|f| *f != current.legal_signatory) {
+                store::members::set_legal_signatory(w, &org_id, &user_id, flag)?;
+                audit::record_in(
+                    w,
+                    &origin,
+                    now,
+                    "member.signatory_changed",
+                    Some(&org_id),
+                    json!({ "userId": user_id, "legalSignatory": flag }),
+                )?;
+            }
+            store::members::find(w, &org_id, &user_id)?
+                .ok_or_else(|| ApiError::not_found("The member"))
+        })
+        .await
 }
 
 /// Removes a member (owner or admin; admins cannot remove owners); anyone may leave.
@@ -189,44 +153,67 @@ pub async fn remove(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (_, user_id) = path;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    super::lock_org(&mut tx, &ctx.org.id).await?;
-    let target = find(&mut *tx, &ctx.org.id, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The member"))?;
-    let leaving = user_id == caller.user_id;
-    if !leaving && target.role == Role::Owner && ctx.role != Role::Owner {
-        return Err(ApiError::new(
-            ErrorCode::DeleteForbidden,
-            "Only an owner may remove an owner.",
-        ));
-    }
-    if target.role == Role::Owner && owners(&mut tx, &ctx.org.id).await? <= 1 {
-        return Err(last_owner());
-    }
-    sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
-        .bind(&ctx.org.id)
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
-    super::invitations::revoke_unbacked(&mut tx, &ctx.org.id, &user_id, None, now).await?;
-    let action = if leaving {
-        "member.left"
-    } else {
-        "member.removed"
+    let removal = Removal {
+        org_id: ctx.org.id,
+        leaving: user_id == caller.user_id,
+        user_id,
+        remover_role: ctx.role,
     };
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        action,
-        Some(&ctx.org.id),
-        json!({ "userId": user_id, "role": target.role }),
-    )
-    .await?;
-    tx.commit().await?;
+    remove_member(&state, origin, removal).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A member removed by someone else, or leaving.
+struct Removal {
+    org_id: String,
+    user_id: String,
+    leaving: bool,
+    remover_role: Role,
+}
+
+/// One unit after the organization's row lock: only an owner removes an owner, never the
+/// last one; the member's pending invitations go with them.
+async fn remove_member(state: &AppState, origin: Origin, removal: Removal) -> ApiResult<()> {
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |w| {
+            let Removal {
+                org_id,
+                user_id,
+                leaving,
+                remover_role,
+            } = removal;
+            super::lock_org_in(w, &org_id)?;
+            let target = store::members::find(w, &org_id, &user_id)?
+                .ok_or_else(|| ApiError::not_found("The member"))?;
+            if !leaving && target.role == Role::Owner && remover_role != Role::Owner {
+                return Err(ApiError::new(
+                    ErrorCode::DeleteForbidden,
+                    "Only an owner may remove an owner.",
+                ));
+            }
+            if target.role == Role::Owner && store::members::owners(w, &org_id)? <= 1 {
+                return Err(last_owner());
+            }
+            store::members::delete(w, &org_id, &user_id)?;
+            super::invitations::revoke_unbacked(w, &org_id, &user_id, None, now)?;
+            let action = if leaving {
+                "member.left"
+            } else {
+                "member.removed"
+            };
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                action,
+                Some(&org_id),
+                json!({ "userId": user_id, "role": target.role }),
+            )?;
+            Ok(())
+        })
+        .await
 }
 
 /// Ends a member's recovery hold early (4.5; owner, elevated): the owner vouches for them.
@@ -240,29 +227,38 @@ pub async fn end_recovery_hold(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (_, user_id) = path;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let released = crate::identity::recovery::release(
-        &mut tx,
-        &ctx.org.id,
-        &user_id,
-        &caller.user_id,
-        state.config.recovery_hold_secs,
-        now,
-    )
-    .await?;
-    if !released {
-        return Err(ApiError::not_found("A recovery hold of this member"));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "member.recovery_hold_ended",
-        Some(&ctx.org.id),
-        json!({ "userId": user_id }),
-    )
-    .await?;
-    tx.commit().await?;
+    end_hold(&state, origin, ctx.org.id, user_id, caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One unit: the release (404003 when the member is not held) and its audit event.
+async fn end_hold(
+    state: &AppState,
+    origin: Origin,
+    org_id: String,
+    user_id: String,
+    owner_id: String,
+) -> ApiResult<()> {
+    let now = state.clock.now();
+    let hold_secs = state.config.recovery_hold_secs;
+    state
+        .db
+        .write(move |w| {
+            let released = crate::identity::recovery::release_in(
+                w, &org_id, &user_id, &owner_id, hold_secs, now,
+            )?;
+            if !released {
+                return Err(ApiError::not_found("A recovery hold of this member"));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "member.recovery_hold_ended",
+                Some(&org_id),
+                json!({ "userId": user_id }),
+            )?;
+            Ok(())
+        })
+        .await
 }

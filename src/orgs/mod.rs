@@ -44,20 +44,10 @@ pub async fn lock_org(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// `lock_org` inside a unit of work.
+/// Serialises changes to one organization's memberships inside a unit of work: a row lock on
+/// PostgreSQL (SQLite's write transactions are serial already).
 pub fn lock_org_in(w: &mut crate::db::Unit<'_>, org_id: &str) -> Result<(), crate::db::UnitError> {
-    w.execute(
-        "UPDATE orgs SET id = id WHERE id = $1",
-        crate::params![org_id],
-    )?;
-    Ok(())
-}
-
-/// Subscriptions that keep an organization from being deleted: every one not yet final
-/// (`canceled` or `ended`).
-/// Counted inside the deleting transaction, after `lock_org`: a checkout cannot slip in.
-pub async fn active_subscriptions(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<i64> {
-    crate::commerce::subscriptions::live_count(&mut **tx, org_id).await
+    store::orgs::lock(w, org_id)
 }
 
 /// Called in the signing transaction: commerce activates what the signature unblocks.

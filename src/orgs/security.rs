@@ -13,6 +13,7 @@ use crate::identity::Caller;
 use crate::identity::sessions;
 
 use super::access::OrgContext;
+use super::store;
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -29,39 +30,47 @@ pub async fn require(
     ctx: OrgContext,
     origin: Origin,
 ) -> ApiResult<Json<OrgPasskeyPolicy>> {
-    if !sessions::has_passkey(&state.db, &caller.user_id).await? {
-        return Err(ApiError::new(
-            ErrorCode::NoPasskeysRegistered,
-            "Register a passkey yourself before requiring passkeys of the organization.",
-        ));
-    }
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE orgs SET passkeys_required = 1 WHERE id = $1 AND passkeys_required = 0",
-    )
-    .bind(&ctx.org.id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::new(
-            ErrorCode::PasskeysAlreadyRequired,
-            "This organization already requires passkeys.",
-        ));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "org.passkeys_required",
-        Some(&ctx.org.id),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    require_passkeys(&state, origin, ctx.org.id, caller.user_id).await?;
     Ok(Json(OrgPasskeyPolicy {
         passkeys_required: true,
     }))
+}
+
+/// One unit: the owner's own passkey, the conditional switch (400014 when the policy is on
+/// already) and its audit event.
+async fn require_passkeys(
+    state: &AppState,
+    origin: Origin,
+    org_id: String,
+    owner_id: String,
+) -> ApiResult<()> {
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |w| {
+            if !sessions::has_passkey_in(w, &owner_id)? {
+                return Err(ApiError::new(
+                    ErrorCode::NoPasskeysRegistered,
+                    "Register a passkey yourself before requiring passkeys of the organization.",
+                ));
+            }
+            if !store::orgs::require_passkeys(w, &org_id)? {
+                return Err(ApiError::new(
+                    ErrorCode::PasskeysAlreadyRequired,
+                    "This organization already requires passkeys.",
+                ));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "org.passkeys_required",
+                Some(&org_id),
+                json!({}),
+            )?;
+            Ok(())
+        })
+        .await
 }
 
 /// Turns the policy off.
@@ -72,21 +81,25 @@ pub async fn relax(
     ctx: OrgContext,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query("UPDATE orgs SET passkeys_required = 0 WHERE id = $1")
-        .bind(&ctx.org.id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "org.passkeys_not_required",
-        Some(&ctx.org.id),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    relax_passkeys(&state, origin, ctx.org.id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn relax_passkeys(state: &AppState, origin: Origin, org_id: String) -> ApiResult<()> {
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |w| {
+            store::orgs::relax_passkeys(w, &org_id)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "org.passkeys_not_required",
+                Some(&org_id),
+                json!({}),
+            )?;
+            Ok(())
+        })
+        .await
 }

@@ -148,7 +148,7 @@ fn write_term(f: &mut Filter, term: &Term) {
     let placeholder = f.next_placeholder();
     f.binds.push(match &term.value {
         Value::Int(v) => Bind::Int(*v),
-        Value::Bool(v) => Bind::Int(crate::db::flag(*v)),
+        Value::Bool(v) => Bind::Int(i64::from(*v)),
         Value::Text(v) => Bind::Text(v.clone()),
     });
     let operator = match term.op {

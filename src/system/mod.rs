@@ -1,7 +1,6 @@
 //! Routes that describe and operate the server itself: health, metrics, the API reference,
-//! the error catalogue and the test clock.
+//! the error catalogue.
 
-mod clock;
 mod errors;
 mod ops;
 
@@ -21,5 +20,4 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::docs))
         .routes(routes!(errors::list_errors))
         .routes(routes!(errors::get_error))
-        .routes(routes!(clock::get_clock, clock::advance_clock))
 }

@@ -295,6 +295,58 @@ async fn members_change_roles_and_the_organization_keeps_an_owner() {
     }
 }
 
+/// Two owners demoting each other at once, from two processes (on PostgreSQL two connections
+/// really race): one wins, the other is refused, and one owner always remains.
+#[tokio::test]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
+    let app = TestApp::spawn().await;
+    let peer = app.spawn_peer().await;
+    let client = reqwest::Client::new();
+    for round in 0..8 {
+        let first = app.sign_in(&format!("first{round}@example.com")).await;
+        let second = app.sign_in(&format!("second{round}@example.com")).await;
+        let org = create_org(&app, &first, &format!("Race {round}")).await;
+        add_member(&app, &org, &second, "owner").await;
+        let demote = |base: String, token: String, target: String| {
+            let client = client.clone();
+            let url = format!("{base}/v1/orgs/{org}/members/{target}");
+            async move {
+                client
+                    .patch(url)
+                    .bearer_auth(token)
+                    .json(&json!({"role": "admin"}))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status()
+                    .as_u16()
+            }
+        };
+        let (a, b) = tokio::join!(
+            demote(app.base.clone(), first.token.clone(), second.id.clone()),
+            demote(peer.base.clone(), second.token.clone(), first.id.clone()),
+        );
+        // The loser is refused as the last owner (400002), or, when the winner committed
+        // before its authorisation, as an admin who may not change an owner (403).
+        let mut statuses = [a, b];
+        statuses.sort();
+        assert!(
+            statuses[0] == 200 && [400, 403].contains(&statuses[1]),
+            "round {round}: {statuses:?}"
+        );
+        let members = app
+            .get_as(&first.token, &format!("/v1/orgs/{org}/members"))
+            .await;
+        let owners = members.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "owner")
+            .count();
+        assert_eq!(owners, 1, "round {round}: {}", members.text);
+    }
+}
+
 #[tokio::test]
 async fn invitations_are_answered_once_by_the_invitee() {
     let app = TestApp::spawn().await;

@@ -273,3 +273,30 @@ async fn a_transaction_lost_half_way_commits_nothing() {
     }
     drop_database(db, pg).await;
 }
+
+/// `Db::bind_server_key` (`installation.rs`): of processes starting at once with different
+/// keys, exactly one binds its key; that one binds again on every later start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_key_binds_and_any_other_is_refused() {
+    let (db, _dir, pg) = fresh().await;
+    let mut starts = Vec::new();
+    for fingerprint in ["fp-a", "fp-b", "fp-c", "fp-d"] {
+        let db = db.clone();
+        starts.push(tokio::spawn(async move {
+            (fingerprint, db.bind_server_key(fingerprint).await)
+        }));
+    }
+    let mut bound = Vec::new();
+    for start in starts {
+        let (fingerprint, result) = start.await.unwrap();
+        match result {
+            Ok(()) => bound.push(fingerprint),
+            Err(e) => assert!(e.to_string().contains("another server key"), "{e}"),
+        }
+    }
+    assert_eq!(bound.len(), 1, "{bound:?}");
+    db.bind_server_key(bound[0]).await.unwrap();
+    assert!(db.bind_server_key("fp-e").await.is_err());
+    assert_eq!(names(&db).await, ["server_key_fingerprint"]);
+    drop_database(db, pg).await;
+}

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::list::ListParams;
 
 /// A JSON body.
 pub struct ApiJson<T>(pub T);
@@ -137,7 +138,7 @@ fn classify(path: &serde_path_to_error::Path, message: &str) -> ApiError {
 }
 
 /// For PATCH bodies: tells an absent member (`None`) from an explicit `null` (`Some(None)`).
-/// Use with `#[serde(default, with = "crate::http::extract::double_option")]`.
+/// Use with `#[serde(default, with = "crate::api::extract::double_option")]`.
 pub mod double_option {
     use serde::{Deserialize, Deserializer};
 
@@ -202,6 +203,15 @@ pub fn client_addr(parts: &Parts, proxies: &crate::net::ProxyList) -> String {
         .iter()
         .filter_map(|v| v.to_str().ok());
     proxies.source(peer.0.ip(), forwarded).to_string()
+}
+
+/// `from`, `limit` and `query` of a list; a bad one is a catalogue error (section 3).
+impl<S: Send + Sync> FromRequestParts<S> for ListParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        ListParams::parse(parts.uri.query().unwrap_or(""))
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub async fn advance_clock(
         ));
     }
     state.clock.advance(&state.db, body.advance_seconds).await?;
-    crate::jobs::run_due(&state).await?;
+    super::run_due(&state).await?;
     Ok(Json(ClockView {
         now: state.clock.now(),
     }))

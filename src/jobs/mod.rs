@@ -2,10 +2,20 @@
 //! test clock runs them right after moving time. Each job claims its work with conditional
 //! updates, so several processes may run them at once.
 
+mod clock;
+
 use std::time::Duration;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+
+/// The test clock's routes (section 10): moving the clock runs the jobs then due.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(clock::get_clock, clock::advance_clock))
+}
 
 /// Runs every job whose work is due now.
 pub async fn run_due(state: &AppState) -> ApiResult<()> {
@@ -15,36 +25,41 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     let db = &state.db;
     // Each job on its own: one that fails is logged and retried next time, never in the way
     // of the others.
-    let purges = [
-        (
-            "idempotency",
-            crate::http::idempotency::purge_expired(db, now, config.idempotency_ttl_secs).await,
-        ),
-        ("identity", crate::identity::retention::purge(db, now).await),
-        (
-            "start limits",
-            crate::identity::limits::purge(db, now).await,
-        ),
-        (
-            "recovery releases",
-            crate::identity::recovery::purge(db, config.recovery_hold_secs, now).await,
-        ),
-        (
-            "audit",
-            crate::audit::purge(db, now, config.audit_retention_days).await,
-        ),
-    ];
-    for (job, result) in purges {
-        if let Err(e) = result {
-            tracing::warn!(job, error = %e, "a purge failed; will retry");
-        }
-    }
+    purged(
+        "idempotency",
+        crate::http::idempotency::purge_expired(db, now, config.idempotency_ttl_secs).await,
+    );
+    purged("identity", crate::identity::retention::purge(db, now).await);
+    purged(
+        "start limits",
+        crate::identity::limits::purge(db, now).await,
+    );
+    purged(
+        "recovery releases",
+        crate::identity::recovery::purge(db, config.recovery_hold_secs, now).await,
+    );
+    purged(
+        "audit",
+        crate::audit::purge(db, now, config.audit_retention_days).await,
+    );
     if let Err(e) = state.mailer.deliver_outbox(db, now).await {
         tracing::warn!(error = %e, "mail delivery failed; will retry");
     }
     crate::commerce::renewals::run_due(state).await?;
     state.epoch.bump();
     Ok(())
+}
+
+/// Logs a purge that failed; it is retried on the next run.
+fn purged<E: Into<ApiError>>(job: &'static str, result: Result<u64, E>) {
+    if let Err(e) = result {
+        tracing::warn!(job, error = %reason(&e.into()), "a purge failed; will retry");
+    }
+}
+
+/// What to log of a failed job: the cause of a 500001 (never shown to clients), else the error.
+fn reason(e: &ApiError) -> String {
+    e.cause().map_or_else(|| e.to_string(), str::to_string)
 }
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
@@ -57,7 +72,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             if let Err(e) = run_due(&state).await {
-                tracing::warn!(error = %e, "background jobs failed; will retry");
+                tracing::warn!(error = %reason(&e), "background jobs failed; will retry");
             }
         }
     })

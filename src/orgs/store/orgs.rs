@@ -1,0 +1,134 @@
+//! `orgs` rows: the organization itself, its row lock and its passkey policy flag.
+
+use serde::Serialize;
+
+use crate::db::{Db, FromRecord, Record, Unit, UnitError};
+use crate::list::{ListParams, Page};
+use crate::orgs::handlers::MyOrg;
+use crate::orgs::permissions::Role;
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    /// ISO 3166-1 alpha-2; decides the tax rate.
+    pub country: String,
+    pub billing_email: Option<String>,
+    pub passkeys_required: bool,
+    pub created_at: Timestamp,
+}
+
+impl FromRecord for Org {
+    fn from_record(r: &Record) -> Result<Org, UnitError> {
+        Ok(Org {
+            id: r.text("id")?,
+            name: r.text("name")?,
+            country: r.text("country")?,
+            billing_email: r.opt_text("billing_email")?,
+            passkeys_required: r.flag("passkeys_required")?,
+            created_at: r.time("created_at")?,
+        })
+    }
+}
+
+impl FromRecord for MyOrg {
+    fn from_record(r: &Record) -> Result<MyOrg, UnitError> {
+        Ok(MyOrg {
+            org: Org::from_record(r)?,
+            role: Role::parse(&r.text("role")?).unwrap_or(Role::Member),
+        })
+    }
+}
+
+pub(crate) fn insert(w: &mut Unit<'_>, org: &Org, created_by: &str) -> Result<(), UnitError> {
+    w.execute(
+        "INSERT INTO orgs (id, name, country, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
+        crate::params![
+            org.id.as_str(),
+            org.name.as_str(),
+            org.country.as_str(),
+            org.created_at,
+            created_by
+        ],
+    )?;
+    Ok(())
+}
+
+/// The fields to change; `None` keeps a field.
+pub(crate) struct OrgChanges {
+    pub(crate) name: Option<String>,
+    pub(crate) country: Option<String>,
+    /// `Some(None)` clears it.
+    pub(crate) billing_email: Option<Option<String>>,
+}
+
+/// Changes only the fields sent, so a concurrent update of another field is kept; the row
+/// after the change, `None` when the organization is gone.
+pub(crate) fn update(
+    w: &mut Unit<'_>,
+    id: &str,
+    changes: OrgChanges,
+) -> Result<Option<Org>, UnitError> {
+    w.query_opt(
+        "UPDATE orgs SET name = COALESCE($2, name), country = COALESCE($3, country),
+                billing_email = CASE WHEN $4 = 1 THEN $5 ELSE billing_email END
+         WHERE id = $1 RETURNING id, name, country, billing_email, passkeys_required, created_at",
+        crate::params![
+            id,
+            changes.name,
+            changes.country,
+            changes.billing_email.is_some(),
+            changes.billing_email.flatten()
+        ],
+    )?
+    .as_ref()
+    .map(Org::from_record)
+    .transpose()
+}
+
+pub(crate) fn delete(w: &mut Unit<'_>, id: &str) -> Result<(), UnitError> {
+    w.execute("DELETE FROM orgs WHERE id = $1", crate::params![id])?;
+    Ok(())
+}
+
+/// Serialises changes to one organization's memberships: a row lock on PostgreSQL (SQLite's
+/// write transactions are serial already).
+pub(crate) fn lock(w: &mut Unit<'_>, id: &str) -> Result<(), UnitError> {
+    w.execute("UPDATE orgs SET id = id WHERE id = $1", crate::params![id])?;
+    Ok(())
+}
+
+/// Turns the passkey policy on; `false` when it already was.
+pub(crate) fn require_passkeys(w: &mut Unit<'_>, id: &str) -> Result<bool, UnitError> {
+    Ok(w.execute(
+        "UPDATE orgs SET passkeys_required = 1 WHERE id = $1 AND passkeys_required = 0",
+        crate::params![id],
+    )? == 1)
+}
+
+pub(crate) fn relax_passkeys(w: &mut Unit<'_>, id: &str) -> Result<(), UnitError> {
+    w.execute(
+        "UPDATE orgs SET passkeys_required = 0 WHERE id = $1",
+        crate::params![id],
+    )?;
+    Ok(())
+}
+
+/// The organizations `user_id` belongs to with their role there, newest first.
+pub(crate) async fn of_member(
+    db: &Db,
+    user_id: &str,
+    params: &ListParams,
+) -> crate::error::ApiResult<Page<MyOrg>> {
+    crate::db::page::by_key(
+        db,
+        params,
+        "o.id, o.name, o.country, o.billing_email, o.passkeys_required, o.created_at, m.role",
+        "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1",
+        "o.created_at DESC, o.id DESC",
+        user_id,
+    )
+    .await
+}
