@@ -305,8 +305,13 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
     for round in 0..8 {
         let first = app.sign_in(&format!("first{round}@example.com")).await;
         let second = app.sign_in(&format!("second{round}@example.com")).await;
-        let org = create_org(&app, &first, &format!("Race {round}")).await;
-        add_member(&app, &org, &second, "owner").await;
+        let org = app
+            .org(&first)
+            .name(&format!("Race {round}"))
+            .member(&second, "owner")
+            .create()
+            .await
+            .id;
         let demote = |base: String, token: String, target: String| {
             let client = client.clone();
             let url = format!("{base}/v1/orgs/{org}/members/{target}");
