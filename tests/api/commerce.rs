@@ -1,199 +1,12 @@
 //! Commerce (7): catalogue, price calculation, checkout, invoices, payments, cancellation,
 //! refunds and the permission answers of section 9. Renewals are in `renewals.rs`.
 
-use charter::app::AppState;
-use charter::time::Timestamp;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::support::{Res, TestApp, User};
-
-pub const OK_CARD: &str = "4242424242424242";
-pub const DECLINED_CARD: &str = "4000000000000002";
-pub const NO_FUNDS_CARD: &str = "4000000000009995";
-pub const ONCE_CARD: &str = "4000000000000341";
-
-pub fn card(number: &str) -> Value {
-    json!({"type": "card", "number": number})
-}
-
-/// A monthly EUR offer valid since 2000, refundable for 14 days, without an agreement.
-pub fn offer(amount: i64) -> Value {
-    json!({"price": {"amount": amount, "currency": "EUR"}, "interval": "month", "validFrom": "2000-01-01T00:00:00Z",
-        "refundPeriodDays": 14, "agreementRequired": false})
-}
-
-/// A platform administrator's all-scopes access token (it never idles out).
-pub async fn admin_token(app: &TestApp) -> String {
-    app.admin_token("root@example.com").await.1
-}
-
-/// Creates a module with one offer; returns the module id.
-pub async fn module(app: &TestApp, admin: &str, key: &str, offer: Value) -> String {
-    let body = json!({"key": key, "name": format!("Module {key}"), "description": format!("Terms of {key}.")});
-    let id = app
-        .post_as(admin, "/v1/modules", &body)
-        .await
-        .assert_status(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.post_as(admin, &format!("/v1/modules/{id}/offers"), &offer)
-        .await
-        .assert_status(201);
-    id
-}
-
-pub async fn org(app: &TestApp, owner: &User, country: &str) -> String {
-    let res = app
-        .post_as(
-            &owner.token,
-            "/v1/orgs",
-            &json!({"name": "Acme", "country": country}),
-        )
-        .await;
-    res.assert_status(201)["id"].as_str().unwrap().to_string()
-}
-
-/// Signs `email` in and makes them a member of `org` with `role`, through an invitation.
-pub async fn member(app: &TestApp, owner: &User, org: &str, email: &str, role: &str) -> User {
-    let res = app
-        .post_as(
-            &owner.token,
-            &format!("/v1/orgs/{org}/invitations"),
-            &json!({"email": email, "role": role}),
-        )
-        .await;
-    let id = res.assert_status(201)["id"].as_str().unwrap().to_string();
-    let user = app.sign_in(email).await;
-    app.post_as(
-        &user.token,
-        &format!("/v1/invitations/{id}/accept"),
-        &json!({}),
-    )
-    .await
-    .assert_status(200);
-    user
-}
-
-pub async fn quote(
-    app: &TestApp,
-    token: &str,
-    org: &str,
-    items: Value,
-    coupon: Option<&str>,
-) -> Res {
-    let mut body = json!({ "items": items });
-    if let Some(code) = coupon {
-        body["couponCode"] = json!(code);
-    }
-    app.post_as(token, &format!("/v1/orgs/{org}/price-calculations"), &body)
-        .await
-}
-
-/// A price calculation for one unit of each module; returns its id.
-pub async fn calculation(app: &TestApp, token: &str, org: &str, modules: &[&str]) -> String {
-    let items: Vec<Value> = modules
-        .iter()
-        .map(|m| json!({"moduleId": m, "quantity": 1}))
-        .collect();
-    let res = quote(app, token, org, json!(items), None).await;
-    res.assert_status(201)["id"].as_str().unwrap().to_string()
-}
-
-pub async fn checkout(
-    app: &TestApp,
-    token: &str,
-    org: &str,
-    calc: &str,
-    number: Option<&str>,
-) -> Res {
-    let mut body = json!({ "priceCalculationId": calc });
-    if let Some(number) = number {
-        body["paymentMethod"] = card(number);
-    }
-    app.post_as(token, &format!("/v1/orgs/{org}/checkouts"), &body)
-        .await
-}
-
-/// Buys one unit of `module` with `number`; returns the checkout answer.
-pub async fn buy(
-    app: &TestApp,
-    token: &str,
-    org: &str,
-    module: &str,
-    number: Option<&str>,
-) -> Value {
-    let calc = calculation(app, token, org, &[module]).await;
-    checkout(app, token, org, &calc, number)
-        .await
-        .assert_status(201)
-        .clone()
-}
-
-pub async fn pay(app: &TestApp, token: &str, org: &str, invoice: &str, number: &str) -> Res {
-    app.post_as(
-        token,
-        &format!("/v1/orgs/{org}/invoices/{invoice}/payments"),
-        &json!({"paymentMethod": card(number)}),
-    )
-    .await
-}
-
-pub async fn subscription(app: &TestApp, token: &str, org: &str, id: &str) -> Value {
-    app.get_as(token, &format!("/v1/orgs/{org}/subscriptions/{id}"))
-        .await
-        .assert_status(200)
-        .clone()
-}
-
-pub async fn invoice(app: &TestApp, token: &str, org: &str, id: &str) -> Value {
-    app.get_as(token, &format!("/v1/orgs/{org}/invoices/{id}"))
-        .await
-        .assert_status(200)
-        .clone()
-}
-
-/// The number of audit events with this action.
-pub async fn audited(app: &TestApp, admin: &str, action: &str) -> i64 {
-    let res = app
-        .get_as(
-            admin,
-            &format!("/v1/audit-events?limit=0&query=action:%22{action}%22"),
-        )
-        .await;
-    res.assert_status(200)["total"].as_i64().unwrap()
-}
-
-pub fn time(value: &Value) -> Timestamp {
-    Timestamp::parse_rfc3339(value.as_str().expect("a time")).expect("RFC 3339")
-}
-
-/// A second server process on the same database (another `AppState`, another port).
-pub async fn second_instance(app: &TestApp) -> (AppState, String, tokio::task::JoinHandle<()>) {
-    let config = charter::config::Config {
-        database_url: app.database_url.clone(),
-        dev: true,
-        mail: format!("file:{}", app.dir.path().join("outbox-2.jsonl").display()),
-        db_max_connections: 4,
-        ..(*app.state.config).clone()
-    };
-    let state = AppState::start(config)
-        .await
-        .expect("second instance starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = charter::app::router(state.clone());
-    let serve_state = state.clone();
-    let server = tokio::spawn(async move {
-        let _ = charter::app::serve_router(serve_state, router, listener).await;
-    });
-    (state, base, server)
-}
-
-fn postgres() -> bool {
-    std::env::var("CHARTER_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
-}
+use crate::support::TestApp;
+use crate::support::database::is_postgres;
+use crate::support::fixtures::{DECLINED_CARD, NO_FUNDS_CARD, OK_CARD, card, offer, time};
 
 #[tokio::test]
 async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
@@ -385,37 +198,29 @@ async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
     .assert_problem(403001);
 
     let (_, root) = app.admin_token("admin@example.com").await;
-    assert_eq!(audited(&app, &root, "module.created").await, 1);
-    assert_eq!(audited(&app, &root, "offer.created").await, 5);
-    assert_eq!(audited(&app, &root, "coupon.created").await, 2);
+    assert_eq!(app.audited(&root, "module.created").await, 1);
+    assert_eq!(app.audited(&root, "offer.created").await, 5);
+    assert_eq!(app.audited(&root, "coupon.created").await, 2);
 }
 
 #[tokio::test]
 async fn price_calculations_follow_the_formulas() {
     let app = TestApp::spawn_configured(|c| c.tax_rates = "DE=19,CH=7.7".into()).await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let de = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
+    let de = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
     let mut yearly = offer(500);
     yearly["interval"] = json!("year");
-    let wiki = module(&app, &admin, "wiki", yearly).await;
-    app.post_as(
-        &admin,
-        "/v1/coupons",
-        &json!({"code": "TENOFF", "percentOff": 10}),
-    )
-    .await
-    .assert_status(201);
+    let wiki = app.module(&admin, "wiki").offer(yearly).create().await;
+    app.coupon(&admin, "TENOFF").percent_off(10).create().await;
 
-    let res = quote(
-        &app,
-        &owner.token,
-        &de,
-        json!([{"moduleId": crm, "quantity": 3}]),
-        Some("tenoff"),
-    )
-    .await;
+    let res = app
+        .calculation(&owner.token, &de)
+        .item(&crm, 3)
+        .coupon("tenoff")
+        .send()
+        .await;
     let calc = res.assert_status(201).clone();
     assert!(calc["id"].as_str().unwrap().starts_with("pc_"));
     let offer_id = app
@@ -450,7 +255,10 @@ async fn price_calculations_follow_the_formulas() {
 
     // Two lines, no coupon: 19 % of 29.99 = 5.6981 → 5.70.
     let items = json!([{"moduleId": crm, "quantity": 1}, {"moduleId": wiki, "quantity": 2}]);
-    let calc = quote(&app, &owner.token, &de, items, None)
+    let calc = app
+        .calculation(&owner.token, &de)
+        .items(items)
+        .send()
         .await
         .assert_status(201)
         .clone();
@@ -465,22 +273,14 @@ async fn price_calculations_follow_the_formulas() {
     );
 
     // Half up: 5 % of 19.90 = 0.995 → 1.00; 19 % of 18.90 = 3.591 → 3.59.
-    let half = module(&app, &admin, "half", offer(1990)).await;
-    app.post_as(
-        &admin,
-        "/v1/coupons",
-        &json!({"code": "FIVE", "percentOff": 5}),
-    )
-    .await
-    .assert_status(201);
-    let calc = quote(
-        &app,
-        &owner.token,
-        &de,
-        json!([{"moduleId": half, "quantity": 1}]),
-        Some("FIVE"),
-    )
-    .await;
+    let half = app.module(&admin, "half").price(1990).create().await;
+    app.coupon(&admin, "FIVE").percent_off(5).create().await;
+    let calc = app
+        .calculation(&owner.token, &de)
+        .module(&half)
+        .coupon("FIVE")
+        .send()
+        .await;
     let calc = calc.assert_status(201).clone();
     assert_eq!(
         (&calc["discount"], &calc["tax"], &calc["total"]),
@@ -488,44 +288,36 @@ async fn price_calculations_follow_the_formulas() {
     );
 
     // A fractional rate: 7.7 % of 1.50 = 0.1155 → 0.12.
-    let ch = org(&app, &owner, "CH").await;
-    let tiny = module(&app, &admin, "tiny", offer(150)).await;
-    let calc = quote(
-        &app,
-        &owner.token,
-        &ch,
-        json!([{"moduleId": tiny, "quantity": 1}]),
-        None,
-    )
-    .await;
+    let ch = app.org(&owner).country("CH").create().await.id;
+    let tiny = app.module(&admin, "tiny").price(150).create().await;
+    let calc = app
+        .calculation(&owner.token, &ch)
+        .module(&tiny)
+        .send()
+        .await;
     assert_eq!(
         (&calc.assert_status(201)["tax"], &calc.json["total"]),
         (&eur(12), &eur(162))
     );
 
     // A country without a rate pays 0 %; a fixed discount is capped at the subtotal.
-    let it = org(&app, &owner, "IT").await;
-    let calc = quote(
-        &app,
-        &owner.token,
-        &it,
-        json!([{"moduleId": tiny, "quantity": 1}]),
-        None,
-    )
-    .await;
+    let it = app.org(&owner).country("IT").create().await.id;
+    let calc = app
+        .calculation(&owner.token, &it)
+        .module(&tiny)
+        .send()
+        .await;
     assert_eq!(calc.assert_status(201)["tax"], eur(0));
-    let big = json!({"code": "BIG", "amountOff": {"amount": 100000, "currency": "EUR"}});
-    app.post_as(&admin, "/v1/coupons", &big)
-        .await
-        .assert_status(201);
-    let calc = quote(
-        &app,
-        &owner.token,
-        &de,
-        json!([{"moduleId": crm, "quantity": 1}]),
-        Some("big"),
-    )
-    .await;
+    app.coupon(&admin, "BIG")
+        .amount_off(100000, "EUR")
+        .create()
+        .await;
+    let calc = app
+        .calculation(&owner.token, &de)
+        .module(&crm)
+        .coupon("big")
+        .send()
+        .await;
     let calc = calc.assert_status(201).clone();
     assert_eq!(
         (&calc["discount"], &calc["tax"], &calc["total"]),
@@ -536,14 +328,14 @@ async fn price_calculations_follow_the_formulas() {
 #[tokio::test]
 async fn price_calculation_errors_answer_in_section_3_order() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    let wiki = module(&app, &admin, "wiki", offer(500)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let wiki = app.module(&admin, "wiki").price(500).create().await;
     let mut dollars = offer(700);
     dollars["price"]["currency"] = json!("USD");
-    let usd = module(&app, &admin, "usd", dollars).await;
+    let usd = app.module(&admin, "usd").offer(dollars).create().await;
     let bare = app
         .post_as(
             &admin,
@@ -552,135 +344,149 @@ async fn price_calculation_errors_answer_in_section_3_order() {
         )
         .await;
     let bare = bare.assert_status(201)["id"].as_str().unwrap().to_string();
-    let one = |m: &str| json!([{"moduleId": m, "quantity": 1}]);
     let t = &owner.token;
 
-    quote(&app, t, &org, one(&crm), Some("NOPE"))
+    app.calculation(t, &org)
+        .module(&crm)
+        .coupon("NOPE")
+        .send()
         .await
         .assert_problem(400012);
-    quote(&app, t, &org, one(&bare), None)
+    app.calculation(t, &org)
+        .module(&bare)
+        .send()
         .await
         .assert_problem(404002);
-    quote(&app, t, &org, one("mod_unknown"), None)
+    app.calculation(t, &org)
+        .module("mod_unknown")
+        .send()
         .await
         .assert_problem(404002);
-    quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": crm, "quantity": 1}, {"moduleId": usd, "quantity": 1}]),
-        None,
-    )
-    .await
-    .assert_problem(400012);
+    app.calculation(t, &org)
+        .module(&crm)
+        .module(&usd)
+        .send()
+        .await
+        .assert_problem(400012);
     for quantity in [0, -1, 1001] {
-        quote(
-            &app,
-            t,
-            &org,
-            json!([{"moduleId": crm, "quantity": quantity}]),
-            None,
-        )
-        .await
-        .assert_problem(400012);
+        app.calculation(t, &org)
+            .item(&crm, quantity)
+            .send()
+            .await
+            .assert_problem(400012);
     }
     // Step 8 (the body) before step 9: a bad quantity wins over an unknown module.
-    quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": "mod_unknown", "quantity": 0}]),
-        None,
-    )
-    .await
-    .assert_problem(400012);
-    quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": crm, "quantity": 1}, {"moduleId": crm, "quantity": 2}]),
-        None,
-    )
-    .await
-    .assert_problem(400012);
-    quote(&app, t, &org, json!([]), None)
-        .await
-        .assert_problem(400002);
-    quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": crm, "quantity": "x"}]),
-        None,
-    )
-    .await
-    .assert_problem(400001);
-    quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": crm, "quantity": 1, "extra": 1}]),
-        None,
-    )
-    .await
-    .assert_problem(400002);
-
-    // Coupons: another currency, expired, used up.
-    let usd_off = json!({"code": "USDOFF", "amountOff": {"amount": 100, "currency": "USD"}});
-    app.post_as(&admin, "/v1/coupons", &usd_off)
-        .await
-        .assert_status(201);
-    quote(&app, t, &org, one(&crm), Some("USDOFF"))
+    app.calculation(t, &org)
+        .item("mod_unknown", 0)
+        .send()
         .await
         .assert_problem(400012);
-    quote(&app, t, &org, one(&usd), Some("USDOFF"))
+    app.calculation(t, &org)
+        .module(&crm)
+        .item(&crm, 2)
+        .send()
+        .await
+        .assert_problem(400012);
+    app.calculation(t, &org)
+        .items(json!([]))
+        .send()
+        .await
+        .assert_problem(400002);
+    app.calculation(t, &org)
+        .items(json!([{"moduleId": crm, "quantity": "x"}]))
+        .send()
+        .await
+        .assert_problem(400001);
+    app.calculation(t, &org)
+        .items(json!([{"moduleId": crm, "quantity": 1, "extra": 1}]))
+        .send()
+        .await
+        .assert_problem(400002);
+
+    // Coupons: another currency, expired, used up.
+    app.coupon(&admin, "USDOFF")
+        .amount_off(100, "USD")
+        .create()
+        .await;
+    app.calculation(t, &org)
+        .module(&crm)
+        .coupon("USDOFF")
+        .send()
+        .await
+        .assert_problem(400012);
+    app.calculation(t, &org)
+        .module(&usd)
+        .coupon("USDOFF")
+        .send()
         .await
         .assert_status(201);
     let soon = app.state.clock.now().plus_seconds(60);
-    let expiring = json!({"code": "SOON", "percentOff": 5, "validUntil": soon});
-    app.post_as(&admin, "/v1/coupons", &expiring)
-        .await
-        .assert_status(201);
-    quote(&app, t, &org, one(&crm), Some("SOON"))
+    app.coupon(&admin, "SOON")
+        .percent_off(5)
+        .valid_until(soon)
+        .create()
+        .await;
+    app.calculation(t, &org)
+        .module(&crm)
+        .coupon("SOON")
+        .send()
         .await
         .assert_status(201);
     app.advance(61).await;
-    quote(&app, t, &org, one(&crm), Some("SOON"))
+    app.calculation(t, &org)
+        .module(&crm)
+        .coupon("SOON")
+        .send()
         .await
         .assert_problem(400012);
-    app.post_as(
-        &admin,
-        "/v1/coupons",
-        &json!({"code": "ONCE", "percentOff": 5, "maxRedemptions": 1}),
-    )
-    .await
-    .assert_status(201);
-    let calc = quote(&app, t, &org, one(&wiki), Some("ONCE"))
+    app.coupon(&admin, "ONCE")
+        .percent_off(5)
+        .max_redemptions(1)
+        .create()
+        .await;
+    let calc = app
+        .calculation(t, &org)
+        .module(&wiki)
+        .coupon("ONCE")
+        .send()
         .await
         .assert_status(201)["id"]
         .clone();
-    checkout(&app, t, &org, calc.as_str().unwrap(), Some(OK_CARD))
+    app.checkout(t, &org, calc.as_str().unwrap())
+        .card(OK_CARD)
+        .send()
         .await
         .assert_status(201);
-    quote(&app, t, &org, one(&crm), Some("ONCE"))
+    app.calculation(t, &org)
+        .module(&crm)
+        .coupon("ONCE")
+        .send()
         .await
         .assert_problem(400012);
 
     // Who may: a member may not (403008), an outsider is not a member (403001), a token needs
     // billing:write (403014).
-    let plain = member(&app, &owner, &org, "plain@example.com", "member").await;
-    quote(&app, &plain.token, &org, one(&crm), None)
+    let plain = app
+        .invited_member(&owner, &org, "plain@example.com", "member")
+        .await;
+    app.calculation(&plain.token, &org)
+        .module(&crm)
+        .send()
         .await
         .assert_problem(403008);
     let outsider = app.sign_in("outsider@example.com").await;
-    quote(&app, &outsider.token, &org, one(&crm), None)
+    app.calculation(&outsider.token, &org)
+        .module(&crm)
+        .send()
         .await
         .assert_problem(403001);
     let read_only = app.access_token(&owner, &["billing:read"]).await;
-    let res = quote(&app, &read_only, &org, one(&crm), None).await;
+    let res = app.calculation(&read_only, &org).module(&crm).send().await;
     assert_eq!(res.assert_problem(403014)["requiredScope"], "billing:write");
     let writer = app.access_token(&owner, &["billing:write"]).await;
-    quote(&app, &writer, &org, one(&crm), None)
+    app.calculation(&writer, &org)
+        .module(&crm)
+        .send()
         .await
         .assert_status(201);
 }
@@ -688,14 +494,14 @@ async fn price_calculation_errors_answer_in_section_3_order() {
 #[tokio::test]
 async fn checkout_creates_a_paid_invoice_and_active_subscriptions_once() {
     let app = TestApp::spawn_configured(|c| c.tax_rates = "DE=19".into()).await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
     let t = &owner.token;
 
-    let calc = calculation(&app, t, &org, &[&crm]).await;
-    let res = checkout(&app, t, &org, &calc, Some(OK_CARD)).await;
+    let calc = app.calculation(t, &org).module(&crm).create().await;
+    let res = app.checkout(t, &org, &calc).card(OK_CARD).send().await;
     let done = res.assert_status(201).clone();
     let invoice = &done["invoice"];
     let eur = |amount: i64| json!({"amount": amount, "currency": "EUR"});
@@ -737,23 +543,28 @@ async fn checkout_creates_a_paid_invoice_and_active_subscriptions_once() {
     assert_eq!(done["agreements"], json!([]));
 
     // Once only: the same calculation again, and the same module in a new calculation.
-    checkout(&app, t, &org, &calc, Some(OK_CARD))
+    app.checkout(t, &org, &calc)
+        .card(OK_CARD)
+        .send()
         .await
         .assert_problem(400013);
-    let again = calculation(&app, t, &org, &[&crm]).await;
-    checkout(&app, t, &org, &again, Some(OK_CARD))
+    let again = app.calculation(t, &org).module(&crm).create().await;
+    app.checkout(t, &org, &again)
+        .card(OK_CARD)
+        .send()
         .await
         .assert_problem(400013);
-    checkout(&app, t, &org, "pc_unknown", None)
+    app.checkout(t, &org, "pc_unknown")
+        .send()
         .await
         .assert_problem(400002);
     let id = invoice["id"].as_str().unwrap();
-    pay(&app, t, &org, id, OK_CARD).await.assert_problem(400007);
+    app.pay(t, &org, id, OK_CARD).await.assert_problem(400007);
 
     let list = app.get_as(t, &format!("/v1/orgs/{org}/invoices")).await;
     assert_eq!(list.assert_status(200)["total"], 1);
     assert_eq!(list.json["items"][0], *invoice);
-    assert_eq!(self::invoice(&app, t, &org, id).await, *invoice);
+    assert_eq!(app.invoice(t, &org, id).await, *invoice);
     app.get_as(t, &format!("/v1/orgs/{org}/invoices/inv_missing"))
         .await
         .assert_problem(404003);
@@ -786,21 +597,25 @@ async fn checkout_creates_a_paid_invoice_and_active_subscriptions_once() {
         .assert_problem(400015);
 
     let (_, root) = app.admin_token("admin@example.com").await;
-    assert_eq!(audited(&app, &root, "checkout.completed").await, 1);
-    assert_eq!(audited(&app, &root, "payment.succeeded").await, 1);
-    assert_eq!(audited(&app, &root, "subscription.activated").await, 1);
+    assert_eq!(app.audited(&root, "checkout.completed").await, 1);
+    assert_eq!(app.audited(&root, "payment.succeeded").await, 1);
+    assert_eq!(app.audited(&root, "subscription.activated").await, 1);
 }
 
 #[tokio::test]
 async fn racing_checkouts_of_one_calculation_create_one_invoice() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    let calc = calculation(&app, &owner.token, &org, &[&crm]).await;
-    let answers =
-        join_all((0..10).map(|_| checkout(&app, &owner.token, &org, &calc, Some(OK_CARD)))).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let calc = app
+        .calculation(&owner.token, &org)
+        .module(&crm)
+        .create()
+        .await;
+    let checkout = app.checkout(&owner.token, &org, &calc).card(OK_CARD);
+    let answers = join_all((0..10).map(|_| checkout.send())).await;
     let created = answers.iter().filter(|r| r.status == 201).count();
     assert_eq!(
         created,
@@ -827,14 +642,18 @@ async fn racing_checkouts_of_one_calculation_create_one_invoice() {
 #[tokio::test]
 async fn declined_cards_change_nothing_and_say_why() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
     let t = &owner.token;
-    let calc = calculation(&app, t, &org, &[&crm]).await;
+    let calc = app.calculation(t, &org).module(&crm).create().await;
 
-    let res = checkout(&app, t, &org, &calc, Some(DECLINED_CARD)).await;
+    let res = app
+        .checkout(t, &org, &calc)
+        .card(DECLINED_CARD)
+        .send()
+        .await;
     assert_eq!(res.assert_problem(400013)["declineCode"], "card_declined");
     let invoices = app.get_as(t, &format!("/v1/orgs/{org}/invoices")).await;
     assert_eq!(
@@ -860,7 +679,9 @@ async fn declined_cards_change_nothing_and_say_why() {
     }
 
     // The same calculation, without paying: an open invoice, a pending subscription.
-    let done = checkout(&app, t, &org, &calc, None)
+    let done = app
+        .checkout(t, &org, &calc)
+        .send()
         .await
         .assert_status(201)
         .clone();
@@ -874,12 +695,12 @@ async fn declined_cards_change_nothing_and_say_why() {
         (Some("pending"), &Value::Null)
     );
 
-    let res = pay(&app, t, &org, invoice, NO_FUNDS_CARD).await;
+    let res = app.pay(t, &org, invoice, NO_FUNDS_CARD).await;
     assert_eq!(
         res.assert_problem(400013)["declineCode"],
         "insufficient_funds"
     );
-    let res = pay(&app, t, &org, invoice, "4242424242424241").await;
+    let res = app.pay(t, &org, invoice, "4242424242424241").await;
     assert_eq!(
         res.assert_problem(400013)["declineCode"],
         "incorrect_number"
@@ -891,12 +712,10 @@ async fn declined_cards_change_nothing_and_say_why() {
     app.post_as(t, &path, &json!({}))
         .await
         .assert_problem(400001);
-    assert_eq!(
-        self::invoice(&app, t, &org, invoice).await["status"],
-        "open"
-    );
+    assert_eq!(app.invoice(t, &org, invoice).await["status"], "open");
 
-    let payment = pay(&app, t, &org, invoice, OK_CARD)
+    let payment = app
+        .pay(t, &org, invoice, OK_CARD)
         .await
         .assert_status(201)
         .clone();
@@ -906,7 +725,7 @@ async fn declined_cards_change_nothing_and_say_why() {
         (Some(invoice), Some("succeeded"))
     );
     assert_eq!(payment["amount"], done["invoice"]["total"]);
-    let paid = self::invoice(&app, t, &org, invoice).await;
+    let paid = app.invoice(t, &org, invoice).await;
     assert_eq!(
         (
             paid["status"].as_str(),
@@ -915,22 +734,26 @@ async fn declined_cards_change_nothing_and_say_why() {
         (Some("paid"), Some(0))
     );
     assert_eq!(paid["payments"][0], payment);
-    let sub = subscription(&app, t, &org, sub["id"].as_str().unwrap()).await;
+    let sub = app.subscription(t, &org, sub["id"].as_str().unwrap()).await;
     assert_eq!(sub["status"], "active");
     let (_, root) = app.admin_token("admin@example.com").await;
-    assert_eq!(audited(&app, &root, "payment.declined").await, 3);
+    assert_eq!(app.audited(&root, "payment.declined").await, 3);
 }
 
 #[tokio::test]
 async fn required_agreements_hold_subscriptions_pending_until_signed() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
+    let org = app.org(&owner).country("DE").create().await.id;
     let mut legal = offer(1999);
     legal["agreementRequired"] = json!(true);
-    let first = module(&app, &admin, "legal-a", legal.clone()).await;
-    let second = module(&app, &admin, "legal-b", legal).await;
+    let first = app
+        .module(&admin, "legal-a")
+        .offer(legal.clone())
+        .create()
+        .await;
+    let second = app.module(&admin, "legal-b").offer(legal).create().await;
     let t = &owner.token;
     let me = format!("/v1/orgs/{org}/members/{}", owner.id);
     app.patch_as(t, &me, &json!({"legalSignatory": true}))
@@ -938,7 +761,7 @@ async fn required_agreements_hold_subscriptions_pending_until_signed() {
         .assert_status(200);
 
     // Paid first, signed later.
-    let done = buy(&app, t, &org, &first, Some(OK_CARD)).await;
+    let done = app.buy(t, &org, &first).card(OK_CARD).create().await;
     assert_eq!(done["invoice"]["status"], "paid");
     let sub = done["subscriptions"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(done["subscriptions"][0]["status"], "pending");
@@ -955,119 +778,115 @@ async fn required_agreements_hold_subscriptions_pending_until_signed() {
         agreement["id"].as_str().unwrap()
     );
     app.post_as(t, &sign, &json!({})).await.assert_status(200);
-    let now = subscription(&app, t, &org, &sub).await;
+    let now = app.subscription(t, &org, &sub).await;
     assert_eq!(now["status"], "active");
     assert!(now["currentPeriodStart"].is_string());
 
     // Signed first, paid later.
-    let done = buy(&app, t, &org, &second, None).await;
+    let done = app.buy(t, &org, &second).create().await;
     let sub = done["subscriptions"][0]["id"].as_str().unwrap().to_string();
     let sign = format!(
         "/v1/orgs/{org}/agreements/{}/sign",
         done["agreements"][0]["id"].as_str().unwrap()
     );
     app.post_as(t, &sign, &json!({})).await.assert_status(200);
-    assert_eq!(subscription(&app, t, &org, &sub).await["status"], "pending");
+    assert_eq!(app.subscription(t, &org, &sub).await["status"], "pending");
     let invoice = done["invoice"]["id"].as_str().unwrap();
-    pay(&app, t, &org, invoice, OK_CARD)
-        .await
-        .assert_status(201);
-    assert_eq!(subscription(&app, t, &org, &sub).await["status"], "active");
+    app.pay(t, &org, invoice, OK_CARD).await.assert_status(201);
+    assert_eq!(app.subscription(t, &org, &sub).await["status"], "active");
 }
 
 #[tokio::test]
 async fn stale_calculations_answer_409001() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    let wiki = module(&app, &admin, "wiki", offer(500)).await;
-    let docs = module(&app, &admin, "docs", offer(300)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let wiki = app.module(&admin, "wiki").price(500).create().await;
+    let docs = app.module(&admin, "docs").price(300).create().await;
     let t = &owner.token;
 
     // Expired (30 minutes).
-    let calc = calculation(&app, t, &org, &[&crm]).await;
+    let calc = app.calculation(t, &org).module(&crm).create().await;
     app.advance(1801).await;
-    let res = checkout(&app, t, &org, &calc, Some(OK_CARD)).await;
+    let res = app.checkout(t, &org, &calc).card(OK_CARD).send().await;
     assert_eq!(res.assert_problem(409001)["priceCalculationId"], calc);
 
     // A new offer replaced the one it used.
-    let calc = calculation(&app, t, &org, &[&crm, &wiki]).await;
+    let calc = app
+        .calculation(t, &org)
+        .module(&crm)
+        .module(&wiki)
+        .create()
+        .await;
     let mut newer = offer(2499);
     newer["validFrom"] = json!(app.state.clock.now());
     app.post_as(&admin, &format!("/v1/modules/{crm}/offers"), &newer)
         .await
         .assert_status(201);
-    let res = checkout(&app, t, &org, &calc, None).await;
+    let res = app.checkout(t, &org, &calc).send().await;
     assert_eq!(res.assert_problem(409001)["priceCalculationId"], calc);
-    let fresh = quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": crm, "quantity": 1}]),
-        None,
-    )
-    .await;
+    let fresh = app.calculation(t, &org).module(&crm).send().await;
     assert_eq!(fresh.assert_status(201)["subtotal"]["amount"], 2499);
     let fresh = fresh.json["id"].as_str().unwrap().to_string();
-    checkout(&app, t, &org, &fresh, Some(OK_CARD))
+    app.checkout(t, &org, &fresh)
+        .card(OK_CARD)
+        .send()
         .await
         .assert_status(201);
 
     // The coupon was used up, or expired, in between.
-    app.post_as(
-        &admin,
-        "/v1/coupons",
-        &json!({"code": "ONCE", "percentOff": 50, "maxRedemptions": 1}),
-    )
-    .await
-    .assert_status(201);
-    let a = quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": wiki, "quantity": 1}]),
-        Some("ONCE"),
-    )
-    .await
-    .assert_status(201)["id"]
+    app.coupon(&admin, "ONCE")
+        .percent_off(50)
+        .max_redemptions(1)
+        .create()
+        .await;
+    let a = app
+        .calculation(t, &org)
+        .module(&wiki)
+        .coupon("ONCE")
+        .send()
+        .await
+        .assert_status(201)["id"]
         .clone();
-    let b = quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": docs, "quantity": 1}]),
-        Some("ONCE"),
-    )
-    .await
-    .assert_status(201)["id"]
+    let b = app
+        .calculation(t, &org)
+        .module(&docs)
+        .coupon("ONCE")
+        .send()
+        .await
+        .assert_status(201)["id"]
         .clone();
-    checkout(&app, t, &org, a.as_str().unwrap(), Some(OK_CARD))
+    app.checkout(t, &org, a.as_str().unwrap())
+        .card(OK_CARD)
+        .send()
         .await
         .assert_status(201);
-    let res = checkout(&app, t, &org, b.as_str().unwrap(), Some(OK_CARD)).await;
+    let res = app
+        .checkout(t, &org, b.as_str().unwrap())
+        .card(OK_CARD)
+        .send()
+        .await;
     assert_eq!(res.assert_problem(409001)["priceCalculationId"], b);
     let until = app.state.clock.now().plus_seconds(600);
-    app.post_as(
-        &admin,
-        "/v1/coupons",
-        &json!({"code": "BRIEF", "percentOff": 50, "validUntil": until}),
-    )
-    .await
-    .assert_status(201);
-    let c = quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": docs, "quantity": 1}]),
-        Some("BRIEF"),
-    )
-    .await
-    .assert_status(201)["id"]
+    app.coupon(&admin, "BRIEF")
+        .percent_off(50)
+        .valid_until(until)
+        .create()
+        .await;
+    let c = app
+        .calculation(t, &org)
+        .module(&docs)
+        .coupon("BRIEF")
+        .send()
+        .await
+        .assert_status(201)["id"]
         .clone();
     app.advance(601).await;
-    checkout(&app, t, &org, c.as_str().unwrap(), Some(OK_CARD))
+    app.checkout(t, &org, c.as_str().unwrap())
+        .card(OK_CARD)
+        .send()
         .await
         .assert_problem(409001);
     // Nothing was left behind by the refused checkouts.
@@ -1078,28 +897,22 @@ async fn stale_calculations_answer_409001() {
 #[tokio::test]
 async fn a_zero_total_checkout_is_paid_at_once_and_nothing_is_due() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    app.post_as(
-        &admin,
-        "/v1/coupons",
-        &json!({"code": "FREE", "percentOff": 100}),
-    )
-    .await
-    .assert_status(201);
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    app.coupon(&admin, "FREE").percent_off(100).create().await;
     let t = &owner.token;
-    let calc = quote(
-        &app,
-        t,
-        &org,
-        json!([{"moduleId": crm, "quantity": 2}]),
-        Some("FREE"),
-    )
-    .await;
+    let calc = app
+        .calculation(t, &org)
+        .item(&crm, 2)
+        .coupon("FREE")
+        .send()
+        .await;
     assert_eq!(calc.assert_status(201)["total"]["amount"], 0);
-    let done = checkout(&app, t, &org, calc.json["id"].as_str().unwrap(), None)
+    let done = app
+        .checkout(t, &org, calc.json["id"].as_str().unwrap())
+        .send()
         .await
         .assert_status(201)
         .clone();
@@ -1114,7 +927,7 @@ async fn a_zero_total_checkout_is_paid_at_once_and_nothing_is_due() {
     assert!(invoice["paidAt"].is_string());
     assert_eq!(invoice["payments"], json!([]));
     assert_eq!(done["subscriptions"][0]["status"], "active");
-    pay(&app, t, &org, invoice["id"].as_str().unwrap(), OK_CARD)
+    app.pay(t, &org, invoice["id"].as_str().unwrap(), OK_CARD)
         .await
         .assert_problem(400008);
     let sub = done["subscriptions"][0]["id"].as_str().unwrap();
@@ -1127,22 +940,22 @@ async fn a_zero_total_checkout_is_paid_at_once_and_nothing_is_due() {
 #[tokio::test]
 async fn two_hundred_racing_payments_pay_an_invoice_once() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    let done = buy(&app, &owner.token, &org, &crm, None).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let done = app.buy(&owner.token, &org, &crm).create().await;
     let invoice = done["invoice"]["id"].as_str().unwrap().to_string();
     // On PostgreSQL a second process on the same database serves half of the requests.
-    let second = match postgres() {
-        true => Some(second_instance(&app).await),
+    let peer = match is_postgres() {
+        true => Some(app.spawn_peer().await),
         false => None,
     };
     let path = format!("/v1/orgs/{org}/invoices/{invoice}/payments");
     let body = json!({"paymentMethod": card(OK_CARD)});
     let requests = (0..200).map(|i| {
-        let base = match (&second, i % 2) {
-            (Some((_, base, _)), 1) => base.clone(),
+        let base = match (&peer, i % 2) {
+            (Some(peer), 1) => peer.base.clone(),
             _ => app.base.clone(),
         };
         let request = app
@@ -1171,28 +984,31 @@ async fn two_hundred_racing_payments_pay_an_invoice_once() {
             .map(|(s, b)| (*s, b["code"].as_i64()))
             .collect::<std::collections::BTreeSet<_>>()
     );
-    let invoice = self::invoice(&app, &owner.token, &org, &invoice).await;
+    let invoice = app.invoice(&owner.token, &org, &invoice).await;
     assert_eq!(invoice["payments"].as_array().unwrap().len(), 1);
-    if let Some((_, _, server)) = second {
-        server.abort();
-    }
 }
 
 #[tokio::test]
 async fn roles_decide_who_reads_pays_cancels_and_refunds() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    let wiki = module(&app, &admin, "wiki", offer(500)).await;
-    let org_admin = member(&app, &owner, &org, "admin@acme.example", "admin").await;
-    let billing = member(&app, &owner, &org, "billing@acme.example", "billing").await;
-    let plain = member(&app, &owner, &org, "member@acme.example", "member").await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let wiki = app.module(&admin, "wiki").price(500).create().await;
+    let org_admin = app
+        .invited_member(&owner, &org, "admin@acme.example", "admin")
+        .await;
+    let billing = app
+        .invited_member(&owner, &org, "billing@acme.example", "billing")
+        .await;
+    let plain = app
+        .invited_member(&owner, &org, "member@acme.example", "member")
+        .await;
     let outsider = app.sign_in("outsider@example.com").await;
 
     // The billing member buys without paying, then pays.
-    let done = buy(&app, &billing.token, &org, &crm, None).await;
+    let done = app.buy(&billing.token, &org, &crm).create().await;
     let invoice = done["invoice"]["id"].as_str().unwrap().to_string();
     let sub = done["subscriptions"][0]["id"].as_str().unwrap().to_string();
     let invoices = format!("/v1/orgs/{org}/invoices");
@@ -1208,13 +1024,13 @@ async fn roles_decide_who_reads_pays_cancels_and_refunds() {
     app.get_as(&org_admin.token, &invoices)
         .await
         .assert_status(200);
-    pay(&app, &plain.token, &org, &invoice, OK_CARD)
+    app.pay(&plain.token, &org, &invoice, OK_CARD)
         .await
         .assert_problem(403008);
     let read_only = app.access_token(&billing, &["billing:read"]).await;
-    let res = pay(&app, &read_only, &org, &invoice, OK_CARD).await;
+    let res = app.pay(&read_only, &org, &invoice, OK_CARD).await;
     assert_eq!(res.assert_problem(403014)["requiredScope"], "billing:write");
-    pay(&app, &billing.token, &org, &invoice, OK_CARD)
+    app.pay(&billing.token, &org, &invoice, OK_CARD)
         .await
         .assert_status(201);
 
@@ -1245,14 +1061,14 @@ async fn roles_decide_who_reads_pays_cancels_and_refunds() {
     assert_eq!(res.assert_status(200)["cancelAtPeriodEnd"], true);
 
     // Nested ids must belong to the organization.
-    let elsewhere = self::org(&app, &outsider, "FR").await;
-    let theirs = buy(&app, &outsider.token, &elsewhere, &wiki, None).await;
+    let elsewhere = app.org(&outsider).country("FR").create().await.id;
+    let theirs = app.buy(&outsider.token, &elsewhere, &wiki).create().await;
     let their_invoice = theirs["invoice"]["id"].as_str().unwrap();
     let their_sub = theirs["subscriptions"][0]["id"].as_str().unwrap();
     app.get_as(&owner.token, &format!("{invoices}/{their_invoice}"))
         .await
         .assert_problem(404003);
-    pay(&app, &owner.token, &org, their_invoice, OK_CARD)
+    app.pay(&owner.token, &org, their_invoice, OK_CARD)
         .await
         .assert_problem(404003);
     app.post_as(
@@ -1270,19 +1086,27 @@ async fn roles_decide_who_reads_pays_cancels_and_refunds() {
 #[tokio::test]
 async fn refunds_give_back_the_current_period_once_within_the_refund_period() {
     let app = TestApp::spawn_configured(|c| c.tax_rates = "DE=19".into()).await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    let wiki = module(&app, &admin, "wiki", offer(1000)).await;
-    let docs = module(&app, &admin, "docs", offer(300)).await;
-    let late = module(&app, &admin, "late", offer(300)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let wiki = app.module(&admin, "wiki").price(1000).create().await;
+    let docs = app.module(&admin, "docs").price(300).create().await;
+    let late = app.module(&admin, "late").price(300).create().await;
     let t = &owner.token;
     let refund = |sub: &str| format!("/v1/orgs/{org}/subscriptions/{sub}/refund-requests");
 
     // Two lines on one invoice: each refund is its line's share of the total (incl. tax).
-    let calc = calculation(&app, t, &org, &[&crm, &wiki]).await;
-    let done = checkout(&app, t, &org, &calc, Some(OK_CARD))
+    let calc = app
+        .calculation(t, &org)
+        .module(&crm)
+        .module(&wiki)
+        .create()
+        .await;
+    let done = app
+        .checkout(t, &org, &calc)
+        .card(OK_CARD)
+        .send()
         .await
         .assert_status(201)
         .clone();
@@ -1308,10 +1132,10 @@ async fn refunds_give_back_the_current_period_once_within_the_refund_period() {
         ),
         (Some(2379), Some("succeeded"))
     );
-    let sub = subscription(&app, t, &org, first).await;
+    let sub = app.subscription(t, &org, first).await;
     assert_eq!(sub["status"], "ended");
     assert!(sub["endedAt"].is_string());
-    let after = self::invoice(&app, t, &org, invoice).await;
+    let after = app.invoice(t, &org, invoice).await;
     assert_eq!(after["status"], "paid", "finished invoices are not edited");
     assert_eq!(after["refunds"][0], refunded);
     app.post_as(t, &refund(first), &json!({"reason": "again"}))
@@ -1342,7 +1166,7 @@ async fn refunds_give_back_the_current_period_once_within_the_refund_period() {
     );
 
     // Nothing paid yet.
-    let open = buy(&app, t, &org, &docs, None).await;
+    let open = app.buy(t, &org, &docs).create().await;
     let pending = open["subscriptions"][0]["id"].as_str().unwrap();
     app.post_as(t, &refund(pending), &json!({"reason": "unpaid"}))
         .await
@@ -1352,7 +1176,7 @@ async fn refunds_give_back_the_current_period_once_within_the_refund_period() {
     let token = app
         .access_token(&owner, &["billing:read", "billing:write"])
         .await;
-    let bought = buy(&app, t, &org, &late, Some(OK_CARD)).await;
+    let bought = app.buy(t, &org, &late).card(OK_CARD).create().await;
     let sub = bought["subscriptions"][0]["id"].as_str().unwrap();
     app.advance(14 * 86400 + 60).await;
     let res = app
@@ -1360,23 +1184,23 @@ async fn refunds_give_back_the_current_period_once_within_the_refund_period() {
         .await;
     res.assert_problem(400016);
     let (_, root) = app.admin_token("admin@example.com").await;
-    assert_eq!(audited(&app, &root, "refund.succeeded").await, 2);
+    assert_eq!(app.audited(&root, "refund.succeeded").await, 2);
 }
 
 #[tokio::test]
 async fn canceled_subscriptions_end_at_the_period_end() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    let wiki = module(&app, &admin, "wiki", offer(500)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let wiki = app.module(&admin, "wiki").price(500).create().await;
     let token = app
         .access_token(&owner, &["orgs:write", "billing:read", "billing:write"])
         .await;
     let subs = format!("/v1/orgs/{org}/subscriptions");
 
-    let done = buy(&app, &token, &org, &crm, Some(OK_CARD)).await;
+    let done = app.buy(&token, &org, &crm).card(OK_CARD).create().await;
     let sub = done["subscriptions"][0].clone();
     let id = sub["id"].as_str().unwrap();
     let res = app
@@ -1396,14 +1220,14 @@ async fn canceled_subscriptions_end_at_the_period_end() {
         .assert_status(200);
 
     // A subscription that never started is canceled at once and its invoice voided.
-    let open = buy(&app, &token, &org, &wiki, None).await;
+    let open = app.buy(&token, &org, &wiki).create().await;
     let pending = open["subscriptions"][0]["id"].as_str().unwrap();
     let res = app
         .post_as(&token, &format!("{subs}/{pending}/cancel"), &json!({}))
         .await;
     assert_eq!(res.assert_status(200)["status"], "canceled");
     let invoice = open["invoice"]["id"].as_str().unwrap();
-    let voided = self::invoice(&app, &token, &org, invoice).await;
+    let voided = app.invoice(&token, &org, invoice).await;
     assert_eq!(
         (
             voided["status"].as_str(),
@@ -1411,7 +1235,7 @@ async fn canceled_subscriptions_end_at_the_period_end() {
         ),
         (Some("void"), Some(0))
     );
-    pay(&app, &token, &org, invoice, OK_CARD)
+    app.pay(&token, &org, invoice, OK_CARD)
         .await
         .assert_problem(400008);
     app.post_as(&token, &format!("{subs}/{pending}/cancel"), &json!({}))
@@ -1425,7 +1249,7 @@ async fn canceled_subscriptions_end_at_the_period_end() {
     let end = time(&sub["currentPeriodEnd"]);
     app.advance(app.state.clock.now().seconds_until(end) + 60)
         .await;
-    let ended = subscription(&app, &token, &org, id).await;
+    let ended = app.subscription(&token, &org, id).await;
     assert_eq!(
         (ended["status"].as_str(), &ended["endedAt"]),
         (Some("ended"), &sub["currentPeriodEnd"])
@@ -1446,33 +1270,22 @@ async fn canceled_subscriptions_end_at_the_period_end() {
 #[tokio::test]
 async fn a_card_given_with_a_zero_total_checkout_pays_the_renewals() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
-    app.post_as(
-        &admin,
-        "/v1/coupons",
-        &json!({"code": "FREE", "percentOff": 100}),
-    )
-    .await
-    .assert_status(201);
-    let calc = quote(
-        &app,
-        &owner.token,
-        &org,
-        json!([{"moduleId": crm, "quantity": 1}]),
-        Some("FREE"),
-    )
-    .await;
-    let done = checkout(
-        &app,
-        &owner.token,
-        &org,
-        calc.json["id"].as_str().unwrap(),
-        Some(OK_CARD),
-    )
-    .await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    app.coupon(&admin, "FREE").percent_off(100).create().await;
+    let calc = app
+        .calculation(&owner.token, &org)
+        .module(&crm)
+        .coupon("FREE")
+        .send()
+        .await;
+    let done = app
+        .checkout(&owner.token, &org, calc.json["id"].as_str().unwrap())
+        .card(OK_CARD)
+        .send()
+        .await;
     let done = done.assert_status(201).clone();
     assert_eq!(
         done["invoice"]["payments"],

@@ -1,47 +1,10 @@
 //! The transactions CSV export (7): checks before the first byte, RFC 4180 rows for payments and
 //! refunds, inclusive dates, and many rows streamed in chunks.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{TestApp, User};
-
-/// A module with an active monthly offer, made by a platform administrator's token.
-async fn module_with_offer(app: &TestApp, admin_token: &str, key: &str) -> String {
-    let module = app
-        .post_as(
-            admin_token,
-            "/v1/modules",
-            &json!({"key": key, "name": key, "description": "test"}),
-        )
-        .await;
-    let id = module.assert_status(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let offer = json!({"price": {"amount": 1999, "currency": "EUR"}, "interval": "month", "validFrom": "2000-01-01T00:00:00Z",
-        "refundPeriodDays": 14, "agreementRequired": false});
-    app.post_as(admin_token, &format!("/v1/modules/{id}/offers"), &offer)
-        .await
-        .assert_status(201);
-    id
-}
-
-/// Buys `module` for `org`, paying by card; returns the checkout answer.
-async fn buy(app: &TestApp, owner: &User, org: &str, module: &str) -> Value {
-    let calc = app
-        .post_as(
-            &owner.token,
-            &format!("/v1/orgs/{org}/price-calculations"),
-            &json!({"items": [{"moduleId": module, "quantity": 1}]}),
-        )
-        .await;
-    let calc = calc.assert_status(201).clone();
-    let body = json!({"priceCalculationId": calc["id"], "paymentMethod": {"type": "card", "number": "4242424242424242"}});
-    app.post_as(&owner.token, &format!("/v1/orgs/{org}/checkouts"), &body)
-        .await
-        .assert_status(201)
-        .clone()
-}
+use crate::support::TestApp;
+use crate::support::fixtures::OK_CARD;
 
 fn today(app: &TestApp) -> String {
     app.state.clock.now().to_rfc3339()[..10].to_string()
@@ -52,21 +15,18 @@ async fn payments_and_refunds_are_exported_as_csv() {
     let app = TestApp::spawn().await;
     let (_, admin_token) = app.admin_token("root@example.com").await;
     let owner = app.sign_in("csv@example.com").await;
-    let org = app
-        .post_as(
-            &owner.token,
-            "/v1/orgs",
-            &json!({"name": "CSV", "country": "FR"}),
-        )
-        .await
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let first = module_with_offer(&app, &admin_token, "alpha").await;
-    let second = module_with_offer(&app, &admin_token, "beta").await;
-    let bought = buy(&app, &owner, &org, &first).await;
-    buy(&app, &owner, &org, &second).await;
+    let org = app.org(&owner).name("CSV").country("FR").create().await.id;
+    let first = app.module(&admin_token, "alpha").create().await;
+    let second = app.module(&admin_token, "beta").create().await;
+    let bought = app
+        .buy(&owner.token, &org, &first)
+        .card(OK_CARD)
+        .create()
+        .await;
+    app.buy(&owner.token, &org, &second)
+        .card(OK_CARD)
+        .create()
+        .await;
     let subscription = bought["subscriptions"][0]["id"].as_str().unwrap();
     app.post_as(
         &owner.token,
@@ -141,17 +101,7 @@ async fn export_arguments_are_checked_before_the_first_byte() {
     let app = TestApp::spawn().await;
     let owner = app.sign_in("args@example.com").await;
     let member = app.sign_in("member@example.com").await;
-    let org = app
-        .post_as(
-            &owner.token,
-            "/v1/orgs",
-            &json!({"name": "Args", "country": "DE"}),
-        )
-        .await
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let org = app.org(&owner).name("Args").create().await.id;
     let path = |q: &str| format!("/v1/orgs/{org}/exports/transactions.csv{q}");
     let res = app.get_as(&owner.token, &path("")).await;
     assert_eq!(res.assert_problem(400001)["argument"], "since");
@@ -172,14 +122,7 @@ async fn export_arguments_are_checked_before_the_first_byte() {
         .assert_status(200);
 
     // Roles and scopes apply first.
-    sqlx::query(
-        "INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ($1, $2, 'member', 0)",
-    )
-    .bind(&org)
-    .bind(&member.id)
-    .execute(app.state.db.pool())
-    .await
-    .unwrap();
+    app.add_member(&org, &member, "member").await;
     app.get_as(&member.token, &path(""))
         .await
         .assert_problem(403009);

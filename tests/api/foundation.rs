@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::TestApp;
+use crate::support::database::TestDatabase;
 
 #[tokio::test]
 async fn the_error_catalogue_is_listed_and_resolvable() {
@@ -304,12 +305,36 @@ async fn the_clock_offset_is_shared_through_the_database() {
     assert!(other.clock.now() > charter::time::Timestamp::system_now().plus_seconds(3500));
 }
 
+/// Each test's database is a copy of a template migrated once (`support/database.rs`): the
+/// app's start finds every migration applied and applies none again.
+#[tokio::test]
+async fn test_databases_start_as_copies_of_the_migrated_template() {
+    let applied = |app: TestApp| async move {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT version, CAST(installed_on AS TEXT) FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap();
+        rows
+    };
+    let first = applied(TestApp::spawn().await).await;
+    let second = applied(TestApp::spawn().await).await;
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    assert_eq!(first.len(), files);
+    assert_eq!(first, second, "installed once, into the template");
+}
+
+/// On an empty database, as when several processes are first started together.
 #[tokio::test]
 async fn migrations_are_safe_when_processes_start_together() {
-    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::empty(dir.path()).await;
     let mut handles = Vec::new();
     for _ in 0..4 {
-        let url = app.database_url.clone();
+        let url = database.url.clone();
         handles.push(tokio::spawn(async move {
             let db = charter::db::Db::connect(&url, 1).await.unwrap();
             db.migrate().await.unwrap();

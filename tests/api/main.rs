@@ -1,5 +1,6 @@
-//! Black-box API tests: one binary, every test on a fresh database (SQLite, or PostgreSQL when
-//! `CHARTER_TEST_DATABASE_URL` is set).
+//! Black-box API tests: one binary, every test on a fresh database copied from a migrated
+//! template (SQLite, or PostgreSQL when `CHARTER_TEST_DATABASE_URL` is set). The harness and
+//! its fixtures are in `support/`; `contract.rs` holds the insta snapshots in `snapshots/`.
 
 mod soft_passkey;
 mod support;
@@ -7,12 +8,13 @@ mod trace_log;
 
 mod admin;
 mod commerce;
+mod contract;
 mod exports;
 mod foundation;
 mod hardening;
 mod idempotency;
 mod mail;
-pub(crate) mod orgs;
+mod orgs;
 mod passkeys;
 mod query;
 mod renewals;

@@ -9,51 +9,6 @@ use serde_json::{Value, json};
 use crate::soft_passkey::SoftAuthenticator;
 use crate::support::{ORIGIN, TestApp, User};
 
-pub(crate) async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
-    let res = app
-        .post_as(
-            &owner.token,
-            "/v1/orgs",
-            &json!({"name": name, "country": "de"}),
-        )
-        .await;
-    res.assert_status(201)["id"].as_str().unwrap().to_string()
-}
-
-/// Adds a member directly (a fixture; invitations are tested on their own).
-pub(crate) async fn add_member(app: &TestApp, org: &str, user: &User, role: &str) {
-    sqlx::query(
-        "INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(org)
-    .bind(&user.id)
-    .bind(role)
-    .bind(app.state.clock.now().micros())
-    .execute(app.state.db.pool())
-    .await
-    .unwrap();
-}
-
-/// Invites and accepts through the API.
-async fn invite(app: &TestApp, inviter: &User, org: &str, invitee: &User, role: &str) -> Value {
-    let res = app
-        .post_as(
-            &inviter.token,
-            &format!("/v1/orgs/{org}/invitations"),
-            &json!({"email": invitee.email, "role": role}),
-        )
-        .await;
-    let id = res.assert_status(201)["id"].as_str().unwrap().to_string();
-    let res = app
-        .post_as(
-            &invitee.token,
-            &format!("/v1/invitations/{id}/accept"),
-            &json!({}),
-        )
-        .await;
-    res.assert_status(200).clone()
-}
-
 #[tokio::test]
 async fn organizations_are_created_read_updated_and_deleted() {
     let app = TestApp::spawn().await;
@@ -169,7 +124,7 @@ async fn an_access_token_needs_the_orgs_scopes() {
         .post_as(&read, "/v1/orgs", &json!({"name": "A", "country": "DE"}))
         .await;
     assert_eq!(res.assert_problem(403014)["requiredScope"], "orgs:write");
-    let org = create_org(&app, &owner, "Scoped").await;
+    let org = app.org(&owner).name("Scoped").create().await.id;
     app.get_as(&read, &format!("/v1/orgs/{org}"))
         .await
         .assert_status(200);
@@ -200,9 +155,9 @@ async fn the_whole_permission_table_answers_as_written() {
             .collect();
         for route in routes {
             for (i, role) in Role::ALL.iter().enumerate() {
-                let org = create_org(&app, &owner, "Walk").await;
+                let org = app.org(&owner).name("Walk").create().await.id;
                 for (other_role, user) in &others {
-                    add_member(&app, &org, user, other_role.as_str()).await;
+                    app.add_member(&org, user, other_role.as_str()).await;
                 }
                 let caller = if *role == Role::Owner {
                     &owner
@@ -259,10 +214,11 @@ async fn members_change_roles_and_the_organization_keeps_an_owner() {
     let admin = app.sign_in("a@example.com").await;
     let billing = app.sign_in("b@example.com").await;
     let member = app.sign_in("m@example.com").await;
-    let org = create_org(&app, &owner, "Roles").await;
-    invite(&app, &owner, &org, &admin, "admin").await;
-    invite(&app, &owner, &org, &billing, "billing").await;
-    let joined = invite(&app, &admin, &org, &member, "member").await;
+    let org = app.org(&owner).name("Roles").create().await.id;
+    app.invite_and_accept(&owner, &org, &admin, "admin").await;
+    app.invite_and_accept(&owner, &org, &billing, "billing")
+        .await;
+    let joined = app.invite_and_accept(&admin, &org, &member, "member").await;
     assert_eq!(
         (joined["role"].as_str(), joined["legalSignatory"].as_bool()),
         (Some("member"), Some(false))
@@ -349,8 +305,13 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
     for round in 0..8 {
         let first = app.sign_in(&format!("first{round}@example.com")).await;
         let second = app.sign_in(&format!("second{round}@example.com")).await;
-        let org = create_org(&app, &first, &format!("Race {round}")).await;
-        add_member(&app, &org, &second, "owner").await;
+        let org = app
+            .org(&first)
+            .name(&format!("Race {round}"))
+            .member(&second, "owner")
+            .create()
+            .await
+            .id;
         let demote = |base: String, token: String, target: String| {
             let client = client.clone();
             let url = format!("{base}/v1/orgs/{org}/members/{target}");
@@ -398,23 +359,29 @@ async fn invitations_are_answered_once_by_the_invitee() {
     let member = app.sign_in("im@example.com").await;
     let guest = app.sign_in("guest@example.com").await;
     let other = app.sign_in("other@example.com").await;
-    let org = create_org(&app, &owner, "Invites").await;
-    invite(&app, &owner, &org, &member, "member").await;
+    let org = app.org(&owner).name("Invites").create().await.id;
+    app.invite_and_accept(&owner, &org, &member, "member").await;
 
-    invitation(&app, &member, &org, "x@example.com", "member")
+    app.invitation(&member, &org, "x@example.com", "member")
+        .send()
         .await
         .assert_problem(403008);
     app.get_as(&member.token, &format!("/v1/orgs/{org}/invitations"))
         .await
         .assert_problem(403009);
-    invitation(&app, &owner, &org, "nope", "member")
+    app.invitation(&owner, &org, "nope", "member")
+        .send()
         .await
         .assert_problem(400002);
-    invitation(&app, &owner, &org, "im@example.com", "member")
+    app.invitation(&owner, &org, "im@example.com", "member")
+        .send()
         .await
         .assert_problem(400002);
 
-    let res = invitation(&app, &owner, &org, "Guest@Example.com", "billing").await;
+    let res = app
+        .invitation(&owner, &org, "Guest@Example.com", "billing")
+        .send()
+        .await;
     let created = res.assert_status(201).clone();
     let id = created["id"].as_str().unwrap();
     assert!(id.starts_with("ivt_"));
@@ -463,7 +430,9 @@ async fn invitations_are_answered_once_by_the_invitee() {
     assert_eq!(members.json["total"], 3);
 
     // Revoked and expired invitations are gone.
-    let revoked = invitation(&app, &owner, &org, "other@example.com", "member")
+    let revoked = app
+        .invitation(&owner, &org, "other@example.com", "member")
+        .send()
         .await
         .json["id"]
         .as_str()
@@ -482,7 +451,9 @@ async fn invitations_are_answered_once_by_the_invitee() {
     )
     .await
     .assert_problem(404003);
-    let expired = invitation(&app, &owner, &org, "other@example.com", "member")
+    let expired = app
+        .invitation(&owner, &org, "other@example.com", "member")
+        .send()
         .await
         .json["id"]
         .as_str()
@@ -501,7 +472,9 @@ async fn invitations_are_answered_once_by_the_invitee() {
     )
     .await
     .assert_problem(404003);
-    let declined = invitation(&app, &owner, &org, "other@example.com", "member")
+    let declined = app
+        .invitation(&owner, &org, "other@example.com", "member")
+        .send()
         .await
         .json["id"]
         .as_str()
@@ -523,7 +496,7 @@ async fn invitations_are_answered_once_by_the_invitee() {
     .await
     .assert_problem(404003);
     // A nested id of another organization is not found.
-    let elsewhere = create_org(&app, &other, "Elsewhere").await;
+    let elsewhere = app.org(&other).name("Elsewhere").create().await.id;
     app.delete_as(
         &other.token,
         &format!("/v1/orgs/{elsewhere}/invitations/{declined}"),
@@ -537,7 +510,7 @@ async fn an_invitation_to_an_unverified_address_waits_for_its_sign_in() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let owner = app.sign_in("uo@example.com").await;
-    let org = create_org(&app, &owner, "Unverified").await;
+    let org = app.org(&owner).name("Unverified").create().await.id;
     // An administrator created the account; nobody has proved the address yet.
     app.post_as(
         &admin.token,
@@ -567,21 +540,6 @@ async fn an_invitation_to_an_unverified_address_waits_for_its_sign_in() {
 
 static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({}));
 
-async fn invitation(
-    app: &TestApp,
-    who: &User,
-    org: &str,
-    email: &str,
-    role: &str,
-) -> crate::support::Res {
-    app.post_as(
-        &who.token,
-        &format!("/v1/orgs/{org}/invitations"),
-        &json!({"email": email, "role": role}),
-    )
-    .await
-}
-
 async fn agreement_fixture(app: &TestApp, org: &str) -> String {
     let mut tx = app.state.db.begin_write().await.unwrap();
     let new = charter::orgs::agreements::NewAgreement {
@@ -604,9 +562,10 @@ async fn only_legal_signatories_sign_agreements() {
     let owner = app.sign_in("so@example.com").await;
     let signer = app.sign_in("signer@example.com").await;
     let member = app.sign_in("sm@example.com").await;
-    let org = create_org(&app, &owner, "Signing").await;
-    invite(&app, &owner, &org, &signer, "member").await;
-    invite(&app, &owner, &org, &member, "billing").await;
+    let org = app.org(&owner).name("Signing").create().await.id;
+    app.invite_and_accept(&owner, &org, &signer, "member").await;
+    app.invite_and_accept(&owner, &org, &member, "billing")
+        .await;
     let agreement = agreement_fixture(&app, &org).await;
     let sign_path = format!("/v1/orgs/{org}/agreements/{agreement}/sign");
 
@@ -671,9 +630,9 @@ async fn an_organization_passkey_policy_applies_to_its_members() {
     let owner = app.sign_in("po@example.com").await;
     let member = app.sign_in("pm@example.com").await;
     let keyed = app.sign_in("pk@example.com").await;
-    let org = create_org(&app, &owner, "Policy").await;
-    invite(&app, &owner, &org, &member, "member").await;
-    invite(&app, &owner, &org, &keyed, "admin").await;
+    let org = app.org(&owner).name("Policy").create().await.id;
+    app.invite_and_accept(&owner, &org, &member, "member").await;
+    app.invite_and_accept(&owner, &org, &keyed, "admin").await;
     let path = format!("/v1/orgs/{org}/security/require-passkeys");
 
     app.post_as(&keyed.token, &path, &json!({}))
@@ -699,7 +658,7 @@ async fn an_organization_passkey_policy_applies_to_its_members() {
     )
     .await
     .assert_status(201);
-    crate::passkeys::elevate_by_passkey(&app, &owner, &mut owner_key).await;
+    app.elevate_by_passkey(&owner, &mut owner_key).await;
     let mut keyed_key = SoftAuthenticator::new();
     let start = app
         .post_as(
@@ -729,7 +688,7 @@ async fn an_organization_passkey_policy_applies_to_its_members() {
         .get_as(&keyed.token, "/v1/me/security/require-passkeys")
         .await;
     assert_eq!(res.assert_status(200)["requiredBy"], json!([org]));
-    crate::passkeys::elevate_by_passkey(&app, &keyed, &mut keyed_key).await;
+    app.elevate_by_passkey(&keyed, &mut keyed_key).await;
     app.post_as(&keyed.token, "/v1/me/security/require-passkeys", &json!({}))
         .await
         .assert_problem(400014);

@@ -6,70 +6,6 @@ use serde_json::{Value, json};
 use crate::soft_passkey::SoftAuthenticator;
 use crate::support::{ORIGIN, TestApp, User};
 
-/// Registers a passkey for a signed-in user; returns the passkey view.
-pub(crate) async fn register(
-    app: &TestApp,
-    user: &User,
-    authenticator: &mut SoftAuthenticator,
-) -> Value {
-    let start = app
-        .post_as(
-            &user.token,
-            "/v1/me/passkeys/registration/start",
-            &json!({}),
-        )
-        .await;
-    let start = start.assert_status(200).clone();
-    let credential = authenticator.register(&start["publicKey"], ORIGIN);
-    let res = app
-        .post_as(&user.token, "/v1/me/passkeys/registration/finish", &json!({"challengeId": start["challengeId"], "credential": credential, "name": "Laptop"}))
-        .await;
-    res.assert_status(201).clone()
-}
-
-/// Elevates a session with a passkey assertion.
-pub(crate) async fn elevate_by_passkey(
-    app: &TestApp,
-    user: &User,
-    authenticator: &mut SoftAuthenticator,
-) {
-    let start = app
-        .post_as(
-            &user.token,
-            "/v1/auth/elevate/start",
-            &json!({"method": "passkey"}),
-        )
-        .await;
-    let start = start.assert_status(200).clone();
-    let credential = authenticator.authenticate(&start["publicKey"], ORIGIN);
-    app.post_as(
-        &user.token,
-        "/v1/auth/elevate/finish",
-        &json!({"challengeId": start["challengeId"], "credential": credential}),
-    )
-    .await
-    .assert_status(200);
-}
-
-pub(crate) async fn passkey_sign_in(
-    app: &TestApp,
-    email: Option<&str>,
-    authenticator: &mut SoftAuthenticator,
-) -> crate::support::Res {
-    let body = match email {
-        Some(e) => json!({"email": e}),
-        None => json!({}),
-    };
-    let start = app.post("/v1/auth/passkey/start", &body).await;
-    let start = start.assert_status(200).clone();
-    let credential = authenticator.authenticate(&start["publicKey"], ORIGIN);
-    app.post(
-        "/v1/auth/passkey/finish",
-        &json!({"challengeId": start["challengeId"], "credential": credential}),
-    )
-    .await
-}
-
 fn has_no_nulls(value: &Value) -> bool {
     match value {
         Value::Null => false,
@@ -126,7 +62,7 @@ async fn a_registered_passkey_signs_in_with_and_without_an_email() {
     let app = TestApp::spawn().await;
     let user = app.sign_in("pk@example.com").await;
     let mut authenticator = SoftAuthenticator::new();
-    let passkey = register(&app, &user, &mut authenticator).await;
+    let passkey = app.register_passkey(&user, &mut authenticator).await;
     assert!(passkey["id"].as_str().unwrap().starts_with("pk_"));
     assert_eq!(passkey["name"], "Laptop");
     app.last_mail("pk@example.com", "passkey-added");
@@ -134,11 +70,13 @@ async fn a_registered_passkey_signs_in_with_and_without_an_email() {
     let list = app.get_as(&user.token, "/v1/me/passkeys").await;
     assert_eq!(list.assert_status(200)["total"], 1);
 
-    let res = passkey_sign_in(&app, Some("PK@example.com"), &mut authenticator).await;
+    let res = app
+        .passkey_sign_in(Some("PK@example.com"), &mut authenticator)
+        .await;
     let grant = res.assert_status(200);
     assert_eq!(grant["user"]["id"], user.id.as_str());
     assert_eq!(grant["restricted"], false);
-    let res = passkey_sign_in(&app, None, &mut authenticator).await;
+    let res = app.passkey_sign_in(None, &mut authenticator).await;
     assert_eq!(res.assert_status(200)["user"]["id"], user.id.as_str());
     let list = app.get_as(&user.token, "/v1/me/passkeys").await;
     assert!(list.json["items"][0]["lastUsedAt"].is_string());
@@ -154,7 +92,7 @@ async fn a_registered_passkey_signs_in_with_and_without_an_email() {
         .await;
     assert_eq!(res.assert_status(200)["name"], "Phone");
     // A second passkey needs the first one's proof (4.2).
-    elevate_by_passkey(&app, &user, &mut authenticator).await;
+    app.elevate_by_passkey(&user, &mut authenticator).await;
     let start = app
         .post_as(
             &user.token,
@@ -194,7 +132,7 @@ async fn forged_replayed_and_foreign_assertions_answer_401001() {
     let app = TestApp::spawn().await;
     let user = app.sign_in("hostile@example.com").await;
     let mut authenticator = SoftAuthenticator::new();
-    register(&app, &user, &mut authenticator).await;
+    app.register_passkey(&user, &mut authenticator).await;
 
     // A tampered signature.
     let start = app
@@ -286,7 +224,7 @@ async fn forged_replayed_and_foreign_assertions_answer_401001() {
     // Another authenticator's credential for this user's challenge.
     let mut stranger = SoftAuthenticator::new();
     let other = app.sign_in("stranger@example.com").await;
-    register(&app, &other, &mut stranger).await;
+    app.register_passkey(&other, &mut stranger).await;
     let start = app
         .post(
             "/v1/auth/passkey/start",
@@ -338,9 +276,9 @@ async fn passkey_users_elevate_with_a_passkey_only() {
     let app = TestApp::spawn().await;
     let user = app.sign_in("elev@example.com").await;
     let mut authenticator = SoftAuthenticator::new();
-    let passkey = register(&app, &user, &mut authenticator).await;
+    let passkey = app.register_passkey(&user, &mut authenticator).await;
     // Registering is no authentication (4.2): elevate with the passkey.
-    elevate_by_passkey(&app, &user, &mut authenticator).await;
+    app.elevate_by_passkey(&user, &mut authenticator).await;
     app.post_as(
         &user.token,
         "/v1/me/tokens",
@@ -406,8 +344,8 @@ async fn requiring_passkeys_adds_a_second_step_to_email_sign_in() {
         .await
         .assert_problem(404004);
     let mut authenticator = SoftAuthenticator::new();
-    let passkey = register(&app, &user, &mut authenticator).await;
-    elevate_by_passkey(&app, &user, &mut authenticator).await;
+    let passkey = app.register_passkey(&user, &mut authenticator).await;
+    app.elevate_by_passkey(&user, &mut authenticator).await;
     let res = app.post_as(&user.token, path, &json!({})).await;
     assert_eq!(res.assert_status(200)["passkeysRequired"], true);
     app.post_as(&user.token, path, &json!({}))
@@ -449,8 +387,8 @@ async fn a_passkey_reset_removes_passkeys_ends_sessions_and_locks_tokens() {
     let app = TestApp::spawn().await;
     let user = app.sign_in("reset@example.com").await;
     let mut authenticator = SoftAuthenticator::new();
-    register(&app, &user, &mut authenticator).await;
-    elevate_by_passkey(&app, &user, &mut authenticator).await;
+    app.register_passkey(&user, &mut authenticator).await;
+    app.elevate_by_passkey(&user, &mut authenticator).await;
     let token = app.access_token(&user, &["orgs:read"]).await;
     app.post_as(&user.token, "/v1/me/security/require-passkeys", &json!({}))
         .await
@@ -511,9 +449,11 @@ async fn a_passkey_reset_removes_passkeys_ends_sessions_and_locks_tokens() {
         token: restricted.to_string(),
         ..user.clone()
     };
-    register(&app, &new_user, &mut fresh).await;
+    app.register_passkey(&new_user, &mut fresh).await;
     // The new passkey signs in; what existed at the reset stays dead (4.3).
-    let res = passkey_sign_in(&app, Some("reset@example.com"), &mut fresh).await;
+    let res = app
+        .passkey_sign_in(Some("reset@example.com"), &mut fresh)
+        .await;
     let signed_in = res.assert_status(200)["sessionToken"]
         .as_str()
         .unwrap()

@@ -5,11 +5,8 @@
 use charter::time::Timestamp;
 use serde_json::{Value, json};
 
-use crate::commerce::{
-    OK_CARD, ONCE_CARD, admin_token, audited, buy, invoice, member, module, offer, org, pay,
-    second_instance, subscription, time,
-};
 use crate::support::TestApp;
+use crate::support::fixtures::{OK_CARD, ONCE_CARD, offer, time};
 
 const DAY: i64 = 86_400;
 
@@ -29,35 +26,35 @@ fn renewal_mails(app: &TestApp, to: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_purchase_renews_at_the_period_end_and_the_renewal_is_refunded() {
     let app = TestApp::spawn_configured(|c| c.tax_rates = "DE=19".into()).await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
     // Sessions idle out after 7 days; an access token does not.
     let token = app
         .access_token(&owner, &["billing:read", "billing:write"])
         .await;
 
-    let done = buy(&app, &token, &org, &crm, Some(OK_CARD)).await;
+    let done = app.buy(&token, &org, &crm).card(OK_CARD).create().await;
     let first_invoice = done["invoice"]["id"].as_str().unwrap().to_string();
     let sub = done["subscriptions"][0].clone();
     let id = sub["id"].as_str().unwrap();
     let end = time(&sub["currentPeriodEnd"]);
     advance_past(&app, end.minus_seconds(60), 0).await;
     assert_eq!(
-        subscription(&app, &token, &org, id).await["currentPeriodEnd"],
+        app.subscription(&token, &org, id).await["currentPeriodEnd"],
         sub["currentPeriodEnd"],
         "not yet"
     );
 
     advance_past(&app, end, 3600).await;
-    let renewed = subscription(&app, &token, &org, id).await;
+    let renewed = app.subscription(&token, &org, id).await;
     assert_eq!(renewed["status"], "active");
     assert_eq!(renewed["currentPeriodStart"], sub["currentPeriodEnd"]);
     assert!(time(&renewed["currentPeriodEnd"]) > app.state.clock.now());
     let renewal = renewed["latestInvoiceId"].as_str().unwrap().to_string();
     assert_ne!(renewal, first_invoice);
-    let bill = invoice(&app, &token, &org, &renewal).await;
+    let bill = app.invoice(&token, &org, &renewal).await;
     assert_eq!(
         (bill["kind"].as_str(), bill["status"].as_str()),
         (Some("renewal"), Some("paid"))
@@ -90,10 +87,7 @@ async fn a_purchase_renews_at_the_period_end_and_the_renewal_is_refunded() {
         ),
         (Some(renewal.as_str()), Some(2379))
     );
-    assert_eq!(
-        subscription(&app, &token, &org, id).await["status"],
-        "ended"
-    );
+    assert_eq!(app.subscription(&token, &org, id).await["status"], "ended");
     app.advance(62 * DAY).await;
     let invoices = app
         .get_as(&token, &format!("/v1/orgs/{org}/invoices"))
@@ -104,35 +98,31 @@ async fn a_purchase_renews_at_the_period_end_and_the_renewal_is_refunded() {
         "an ended subscription never renews"
     );
     let (_, root) = app.admin_token("admin@example.com").await;
-    assert_eq!(audited(&app, &root, "subscription.renewed").await, 1);
+    assert_eq!(app.audited(&root, "subscription.renewed").await, 1);
 }
 
 #[tokio::test]
 async fn every_missed_period_is_renewed_and_once_offers_never_renew() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let monthly = module(&app, &admin, "monthly", offer(1000)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let monthly = app.module(&admin, "monthly").price(1000).create().await;
     let mut lifetime = offer(5000);
     lifetime["interval"] = json!("once");
-    let once = module(&app, &admin, "once", lifetime).await;
+    let once = app.module(&admin, "once").offer(lifetime).create().await;
     let token = app
         .access_token(&owner, &["billing:read", "billing:write"])
         .await;
-    let m = buy(&app, &token, &org, &monthly, Some(OK_CARD)).await;
-    let o = buy(&app, &token, &org, &once, Some(OK_CARD)).await;
+    let m = app.buy(&token, &org, &monthly).card(OK_CARD).create().await;
+    let o = app.buy(&token, &org, &once).card(OK_CARD).create().await;
     assert_eq!(o["subscriptions"][0]["currentPeriodEnd"], Value::Null);
 
     // 70 days: two monthly periods ended (at most 62 days), a third has not (at least 89).
     app.advance(70 * DAY).await;
-    let sub = subscription(
-        &app,
-        &token,
-        &org,
-        m["subscriptions"][0]["id"].as_str().unwrap(),
-    )
-    .await;
+    let sub = app
+        .subscription(&token, &org, m["subscriptions"][0]["id"].as_str().unwrap())
+        .await;
     assert_eq!(sub["status"], "active");
     let invoices = app
         .get_as(&token, &format!("/v1/orgs/{org}/invoices?limit=100"))
@@ -148,7 +138,7 @@ async fn every_missed_period_is_renewed_and_once_offers_never_renew() {
     let once_id = o["subscriptions"][0]["id"].as_str().unwrap();
     app.advance(400 * DAY).await;
     assert_eq!(
-        subscription(&app, &token, &org, once_id).await["status"],
+        app.subscription(&token, &org, once_id).await["status"],
         "active"
     );
     let renewals = app
@@ -178,26 +168,30 @@ async fn every_missed_period_is_renewed_and_once_offers_never_renew() {
 #[tokio::test]
 async fn a_declined_renewal_is_retried_after_1_3_and_7_days_then_ends() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let billing = member(&app, &owner, &org, "billing@acme.example", "billing").await;
-    let plain = member(&app, &owner, &org, "member@acme.example", "member").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let billing = app
+        .invited_member(&owner, &org, "billing@acme.example", "billing")
+        .await;
+    let plain = app
+        .invited_member(&owner, &org, "member@acme.example", "member")
+        .await;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
     let token = app
         .access_token(&owner, &["billing:read", "billing:write"])
         .await;
 
     // 4000000000000341 pays the checkout, then declines.
-    let done = buy(&app, &token, &org, &crm, Some(ONCE_CARD)).await;
+    let done = app.buy(&token, &org, &crm).card(ONCE_CARD).create().await;
     assert_eq!(done["subscriptions"][0]["status"], "active");
     let id = done["subscriptions"][0]["id"].as_str().unwrap();
     let start = time(&done["subscriptions"][0]["currentPeriodEnd"]);
     advance_past(&app, start, 60).await;
-    let sub = subscription(&app, &token, &org, id).await;
+    let sub = app.subscription(&token, &org, id).await;
     assert_eq!(sub["status"], "past_due");
     let renewal = sub["latestInvoiceId"].as_str().unwrap().to_string();
-    let bill = invoice(&app, &token, &org, &renewal).await;
+    let bill = app.invoice(&token, &org, &renewal).await;
     assert_eq!(
         (bill["status"].as_str(), &bill["amountDue"]),
         (Some("open"), &bill["total"])
@@ -229,14 +223,14 @@ async fn a_declined_renewal_is_retried_after_1_3_and_7_days_then_ends() {
             renewal_mails(&app, &plain.email).is_empty(),
             "members are not mailed"
         );
-        let status = subscription(&app, &token, &org, id).await["status"].clone();
+        let status = app.subscription(&token, &org, id).await["status"].clone();
         assert_eq!(
             status,
             if step < 4 { "past_due" } else { "ended" },
             "after failure {step}"
         );
     }
-    let bill = invoice(&app, &token, &org, &renewal).await;
+    let bill = app.invoice(&token, &org, &renewal).await;
     assert_eq!(
         (
             bill["status"].as_str(),
@@ -257,21 +251,21 @@ async fn a_declined_renewal_is_retried_after_1_3_and_7_days_then_ends() {
         .await;
     assert_eq!(invoices.assert_status(200)["total"], 2);
     let (_, root) = app.admin_token("admin@example.com").await;
-    assert_eq!(audited(&app, &root, "subscription.renewal_failed").await, 4);
-    assert_eq!(audited(&app, &root, "subscription.ended").await, 1);
+    assert_eq!(app.audited(&root, "subscription.renewal_failed").await, 4);
+    assert_eq!(app.audited(&root, "subscription.ended").await, 1);
 }
 
 #[tokio::test]
 async fn paying_a_past_due_renewal_by_hand_brings_the_subscription_back() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
-    let crm = module(&app, &admin, "crm", offer(1999)).await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
     let token = app
         .access_token(&owner, &["billing:read", "billing:write"])
         .await;
-    let done = buy(&app, &token, &org, &crm, Some(ONCE_CARD)).await;
+    let done = app.buy(&token, &org, &crm).card(ONCE_CARD).create().await;
     let id = done["subscriptions"][0]["id"].as_str().unwrap();
     advance_past(
         &app,
@@ -279,20 +273,17 @@ async fn paying_a_past_due_renewal_by_hand_brings_the_subscription_back() {
         60,
     )
     .await;
-    let sub = subscription(&app, &token, &org, id).await;
+    let sub = app.subscription(&token, &org, id).await;
     assert_eq!(sub["status"], "past_due");
     let renewal = sub["latestInvoiceId"].as_str().unwrap();
 
-    pay(&app, &token, &org, renewal, OK_CARD)
+    app.pay(&token, &org, renewal, OK_CARD)
         .await
         .assert_status(201);
-    let sub = subscription(&app, &token, &org, id).await;
+    let sub = app.subscription(&token, &org, id).await;
     assert_eq!(sub["status"], "active");
     app.advance(10 * DAY).await;
-    assert_eq!(
-        subscription(&app, &token, &org, id).await["status"],
-        "active"
-    );
+    assert_eq!(app.subscription(&token, &org, id).await["status"], "active");
     assert_eq!(
         renewal_mails(&app, &owner.email).len(),
         1,
@@ -301,9 +292,11 @@ async fn paying_a_past_due_renewal_by_hand_brings_the_subscription_back() {
 
     // The next renewal charges the card that paid last.
     advance_past(&app, time(&sub["currentPeriodEnd"]), 60).await;
-    let sub = subscription(&app, &token, &org, id).await;
+    let sub = app.subscription(&token, &org, id).await;
     assert_eq!(sub["status"], "active");
-    let next = invoice(&app, &token, &org, sub["latestInvoiceId"].as_str().unwrap()).await;
+    let next = app
+        .invoice(&token, &org, sub["latestInvoiceId"].as_str().unwrap())
+        .await;
     assert_eq!(
         (next["kind"].as_str(), next["status"].as_str()),
         (Some("renewal"), Some("paid"))
@@ -313,19 +306,19 @@ async fn paying_a_past_due_renewal_by_hand_brings_the_subscription_back() {
 #[tokio::test]
 async fn two_processes_running_the_job_renew_each_period_once() {
     let app = TestApp::spawn().await;
-    let admin = admin_token(&app).await;
+    let admin = app.root_token().await;
     let owner = app.sign_in("owner@example.com").await;
-    let org = org(&app, &owner, "DE").await;
+    let org = app.org(&owner).country("DE").create().await.id;
     let token = app
         .access_token(&owner, &["billing:read", "billing:write"])
         .await;
     let mut subs = Vec::new();
     for key in ["a", "b", "c", "d", "e"] {
-        let id = module(&app, &admin, key, offer(1000)).await;
-        let done = buy(&app, &token, &org, &id, Some(OK_CARD)).await;
+        let id = app.module(&admin, key).price(1000).create().await;
+        let done = app.buy(&token, &org, &id).card(OK_CARD).create().await;
         subs.push(done["subscriptions"][0].clone());
     }
-    let (second, _, server) = second_instance(&app).await;
+    let peer = app.spawn_peer().await;
     let last_end = subs
         .iter()
         .map(|s| time(&s["currentPeriodEnd"]))
@@ -340,25 +333,23 @@ async fn two_processes_running_the_job_renew_each_period_once() {
         .unwrap();
     let (a, b) = tokio::join!(
         charter::jobs::run_due(&app.state),
-        charter::jobs::run_due(&second)
+        charter::jobs::run_due(&peer.state)
     );
     a.unwrap();
     b.unwrap();
-    server.abort();
+    drop(peer);
 
     for before in &subs {
-        let after = subscription(&app, &token, &org, before["id"].as_str().unwrap()).await;
+        let after = app
+            .subscription(&token, &org, before["id"].as_str().unwrap())
+            .await;
         assert_eq!(
             after["currentPeriodStart"], before["currentPeriodEnd"],
             "renewed exactly once"
         );
-        let bill = invoice(
-            &app,
-            &token,
-            &org,
-            after["latestInvoiceId"].as_str().unwrap(),
-        )
-        .await;
+        let bill = app
+            .invoice(&token, &org, after["latestInvoiceId"].as_str().unwrap())
+            .await;
         assert_eq!(
             (
                 bill["status"].as_str(),
@@ -372,6 +363,6 @@ async fn two_processes_running_the_job_renew_each_period_once() {
         .await;
     assert_eq!(invoices.assert_status(200)["total"], 10);
     let (_, root) = app.admin_token("admin@example.com").await;
-    assert_eq!(audited(&app, &root, "subscription.renewed").await, 5);
-    assert_eq!(audited(&app, &root, "payment.succeeded").await, 10);
+    assert_eq!(app.audited(&root, "subscription.renewed").await, 5);
+    assert_eq!(app.audited(&root, "payment.succeeded").await, 10);
 }

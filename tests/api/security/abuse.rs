@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use crate::passkeys::register;
 use crate::soft_passkey::SoftAuthenticator;
 use crate::support::TestApp;
 
@@ -317,7 +316,7 @@ async fn typed_names_refuse_control_and_bidi_characters() {
         assert_eq!(res.assert_problem(400002)["errors"][0]["field"], "name");
     }
     let mut authenticator = SoftAuthenticator::new();
-    let passkey = register(&app, &user, &mut authenticator).await;
+    let passkey = app.register_passkey(&user, &mut authenticator).await;
     let id = passkey["id"].as_str().unwrap();
     app.patch_as(
         &user.token,

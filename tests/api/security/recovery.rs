@@ -2,8 +2,6 @@
 
 use serde_json::json;
 
-use super::{passkey_user, require_org_passkeys, reset_passkeys};
-use crate::passkeys::register;
 use crate::soft_passkey::SoftAuthenticator;
 use crate::support::TestApp;
 
@@ -13,19 +11,20 @@ use crate::support::TestApp;
 async fn a_reset_by_mailbox_is_held_out_of_organizations_that_require_passkeys() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let (owner, _) = passkey_user(&app, "owner@example.com").await;
-    let (member, _) = passkey_user(&app, "member@example.com").await;
-    let shared = crate::orgs::create_org(&app, &owner, "Shared").await;
-    crate::orgs::add_member(&app, &shared, &member, "member").await;
-    require_org_passkeys(&app, &owner, &shared).await;
+    let (owner, _) = app.passkey_user("owner@example.com").await;
+    let (member, _) = app.passkey_user("member@example.com").await;
+    let shared = app.org(&owner).name("Shared").create().await.id;
+    app.add_member(&shared, &member, "member").await;
+    app.require_org_passkeys(&owner, &shared).await;
     // The member is the only owner of a second such organization.
-    let own = crate::orgs::create_org(&app, &member, "Own").await;
-    require_org_passkeys(&app, &member, &own).await;
-    let plain = crate::orgs::create_org(&app, &member, "Plain").await;
+    let own = app.org(&member).name("Own").create().await.id;
+    app.require_org_passkeys(&member, &own).await;
+    let plain = app.org(&member).name("Plain").create().await.id;
 
     // The attacker holds the mailbox: reset, then register a passkey of their own.
-    let thief = reset_passkeys(&app, &member).await;
-    register(&app, &thief, &mut SoftAuthenticator::new()).await;
+    let thief = app.reset_passkeys(&member).await;
+    app.register_passkey(&thief, &mut SoftAuthenticator::new())
+        .await;
     for org in [&shared, &own] {
         let res = app.get_as(&thief.token, &format!("/v1/orgs/{org}")).await;
         assert!(res.assert_problem(403005)["lockedUntil"].is_string());
@@ -70,7 +69,7 @@ async fn a_recovered_platform_administrator_is_held_out_of_the_operator_routes()
     app.get_as(&admin.token, "/v1/users")
         .await
         .assert_status(200);
-    let recovered = reset_passkeys(&app, &admin).await;
+    let recovered = app.reset_passkeys(&admin).await;
     let res = app.get_as(&recovered.token, "/v1/users").await;
     assert!(res.assert_problem(403005)["lockedUntil"].is_string());
     app.get_as(&recovered.token, "/v1/audit-events")
@@ -95,39 +94,28 @@ async fn a_recovered_platform_administrator_is_held_out_of_the_operator_routes()
 #[tokio::test]
 async fn a_membership_or_policy_that_begins_during_the_hold_is_held_too() {
     let app = TestApp::spawn().await;
-    let (owner, _) = passkey_user(&app, "owner@example.com").await;
-    let (member, _) = passkey_user(&app, "member@example.com").await;
-    let strict = crate::orgs::create_org(&app, &owner, "Strict").await;
-    require_org_passkeys(&app, &owner, &strict).await;
-    let relaxed = crate::orgs::create_org(&app, &owner, "Relaxed").await;
-    crate::orgs::add_member(&app, &relaxed, &member, "member").await;
+    let (owner, _) = app.passkey_user("owner@example.com").await;
+    let (member, _) = app.passkey_user("member@example.com").await;
+    let strict = app.org(&owner).name("Strict").create().await.id;
+    app.require_org_passkeys(&owner, &strict).await;
+    let relaxed = app.org(&owner).name("Relaxed").create().await.id;
+    app.add_member(&relaxed, &member, "member").await;
     let invitation = app
-        .post_as(
-            &owner.token,
-            &format!("/v1/orgs/{strict}/invitations"),
-            &json!({"email": member.email, "role": "admin"}),
-        )
+        .invitation(&owner, &strict, &member.email, "admin")
+        .create()
         .await;
-    let invitation = invitation.assert_status(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
 
-    let thief = reset_passkeys(&app, &member).await;
-    app.post_as(
-        &thief.token,
-        &format!("/v1/invitations/{invitation}/accept"),
-        &json!({}),
-    )
-    .await
-    .assert_status(200);
+    let thief = app.reset_passkeys(&member).await;
+    app.accept_invitation(&thief, &invitation)
+        .await
+        .assert_status(200);
     app.get_as(&thief.token, &format!("/v1/orgs/{strict}/members"))
         .await
         .assert_problem(403005);
     app.get_as(&thief.token, &format!("/v1/orgs/{relaxed}"))
         .await
         .assert_status(200);
-    require_org_passkeys(&app, &owner, &relaxed).await;
+    app.require_org_passkeys(&owner, &relaxed).await;
     app.get_as(&thief.token, &format!("/v1/orgs/{relaxed}"))
         .await
         .assert_problem(403005);

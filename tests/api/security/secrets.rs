@@ -65,7 +65,8 @@ async fn a_process_with_another_server_key_refuses_to_start() {
 #[tokio::test]
 async fn files_the_server_creates_are_private() {
     use std::os::unix::fs::PermissionsExt as _;
-    let app = TestApp::spawn().await;
+    // Not a copy of the template: the server creates its database file itself.
+    let app = TestApp::spawn_unmigrated().await;
     app.start_email_sign_in("files@example.com").await;
     let dir = app.dir.path();
     let mut files = vec![dir.join("secret.key"), dir.join("outbox.jsonl")];

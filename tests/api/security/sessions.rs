@@ -2,7 +2,6 @@
 
 use serde_json::json;
 
-use crate::passkeys::{passkey_sign_in, register};
 use crate::soft_passkey::SoftAuthenticator;
 use crate::support::{TestApp, User};
 
@@ -26,7 +25,7 @@ async fn a_stolen_session_cannot_register_its_own_passkey() {
     // A user with a passkey must prove it with a passkey, not a mailed code.
     app.elevate_by_email(&victim).await;
     let mut own = SoftAuthenticator::new();
-    register(&app, &victim, &mut own).await;
+    app.register_passkey(&victim, &mut own).await;
     app.advance(ELEVATION_WINDOW + 1).await;
     let res = app
         .post_as(
@@ -46,7 +45,7 @@ async fn registering_a_passkey_does_not_elevate_the_session() {
     let mut authenticator = SoftAuthenticator::new();
     // Elevated by the e-mail sign-in itself; now the user has a passkey, so only a passkey
     // authentication would count, and registering it was none.
-    register(&app, &user, &mut authenticator).await;
+    app.register_passkey(&user, &mut authenticator).await;
     let res = app
         .post_as(
             &user.token,
@@ -56,7 +55,7 @@ async fn registering_a_passkey_does_not_elevate_the_session() {
         .await;
     assert_eq!(res.assert_problem(403006)["methods"], json!(["passkey"]));
     // The passkey itself works for elevation and sign-in.
-    passkey_sign_in(&app, Some("register@example.com"), &mut authenticator)
+    app.passkey_sign_in(Some("register@example.com"), &mut authenticator)
         .await
         .assert_status(200);
 }
@@ -68,11 +67,13 @@ async fn a_restricted_session_registers_without_elevation_and_stays_unelevated()
     let app = TestApp::spawn().await;
     let user = app.sign_in("restricted@example.com").await;
     let mut first = SoftAuthenticator::new();
-    register(&app, &user, &mut first).await;
+    app.register_passkey(&user, &mut first).await;
     app.post_as(&user.token, "/v1/me/security/require-passkeys", &json!({}))
         .await
         .assert_problem(403006);
-    let signed_in = passkey_sign_in(&app, Some("restricted@example.com"), &mut first).await;
+    let signed_in = app
+        .passkey_sign_in(Some("restricted@example.com"), &mut first)
+        .await;
     let session = signed_in.assert_status(200)["sessionToken"]
         .as_str()
         .unwrap()
@@ -102,7 +103,7 @@ async fn a_restricted_session_registers_without_elevation_and_stays_unelevated()
     };
     app.advance(ELEVATION_WINDOW + 1).await;
     let mut fresh = SoftAuthenticator::new();
-    register(&app, &restricted, &mut fresh).await;
+    app.register_passkey(&restricted, &mut fresh).await;
     // No longer restricted, and not elevated by the registration.
     app.get_as(&restricted.token, "/v1/me/sessions")
         .await
@@ -150,11 +151,11 @@ async fn private_answers_are_not_stored() {
 #[tokio::test]
 async fn a_second_restricted_session_needs_the_new_passkey_to_register() {
     let app = TestApp::spawn().await;
-    let (user, _) = super::passkey_user(&app, "two@example.com").await;
+    let (user, _) = app.passkey_user("two@example.com").await;
     app.post_as(&user.token, "/v1/me/security/require-passkeys", &json!({}))
         .await
         .assert_status(200);
-    let one = super::reset_passkeys(&app, &user).await;
+    let one = app.reset_passkeys(&user).await;
     let (challenge, code) = app.start_email_sign_in(&user.email).await;
     let two = app.verify_code(&challenge, &code).await;
     assert_eq!(two.assert_status(200)["restricted"], true);
@@ -162,7 +163,8 @@ async fn a_second_restricted_session_needs_the_new_passkey_to_register() {
         token: two.json["sessionToken"].as_str().unwrap().into(),
         ..user.clone()
     };
-    register(&app, &one, &mut SoftAuthenticator::new()).await;
+    app.register_passkey(&one, &mut SoftAuthenticator::new())
+        .await;
     let res = app
         .post_as(&two.token, "/v1/me/passkeys/registration/start", &json!({}))
         .await;

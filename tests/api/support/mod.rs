@@ -1,8 +1,13 @@
-//! The test harness: a fresh database (a temporary SQLite file, or a new PostgreSQL database when
-//! `CHARTER_TEST_DATABASE_URL` is set), the app served in-process on a real port, and a small
-//! HTTP client that sees what any client sees.
+//! The test harness: a fresh database (a copy of a migrated template: a temporary SQLite file,
+//! or a new PostgreSQL database when `CHARTER_TEST_DATABASE_URL` is set; see `database.rs`),
+//! the app served in-process on a real port, and a small HTTP client that sees what any client
+//! sees. What tests set up again and again (users, organizations, the catalogue, purchases,
+//! passkeys) is in `fixtures/`.
 
 #![allow(dead_code)]
+
+pub mod database;
+pub mod fixtures;
 
 use std::time::Duration;
 
@@ -17,7 +22,7 @@ pub struct TestApp {
     pub state: AppState,
     pub database_url: String,
     pub dir: tempfile::TempDir,
-    pg_database: Option<(String, String)>,
+    database: database::TestDatabase,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -111,12 +116,6 @@ impl Req<'_> {
     }
 }
 
-fn random_suffix() -> String {
-    charter::crypto::new_id("t")
-        .trim_start_matches("t_")
-        .to_string()
-}
-
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(|_| {}, axum::Router::new()).await
@@ -126,30 +125,13 @@ impl TestApp {
         Self::spawn_with(configure, axum::Router::new()).await
     }
 
-    /// The database URL for a fresh database, and the PostgreSQL admin URL and name to drop.
-    pub async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String, String)>) {
-        match std::env::var("CHARTER_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            Some(admin_url) => {
-                let name = format!("charter_t_{}", random_suffix());
-                let admin = charter::db::Db::connect(&admin_url, 1)
-                    .await
-                    .expect("connect to CHARTER_TEST_DATABASE_URL");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(admin.pool())
-                    .await
-                    .expect("create test database");
-                admin.close().await;
-                let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
-                (format!("{base}/{name}"), Some((admin_url.clone(), name)))
-            }
-            None => (
-                format!("sqlite://{}", dir.path().join("charter.db").display()),
-                None,
-            ),
-        }
+    /// Starts on an empty database, as a first start would: the app creates the database
+    /// (on SQLite, its file) and applies every migration itself.
+    pub async fn spawn_unmigrated() -> TestApp {
+        crate::trace_log::install();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = database::TestDatabase::empty(dir.path()).await;
+        Self::start(dir, database, |_| {}, axum::Router::new()).await
     }
 
     pub async fn spawn_with(
@@ -158,7 +140,17 @@ impl TestApp {
     ) -> TestApp {
         crate::trace_log::install();
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg_database) = Self::fresh_database(&dir).await;
+        let database = database::TestDatabase::migrated(dir.path()).await;
+        Self::start(dir, database, configure, extra).await
+    }
+
+    async fn start(
+        dir: tempfile::TempDir,
+        database: database::TestDatabase,
+        configure: impl FnOnce(&mut Config),
+        extra: axum::Router<AppState>,
+    ) -> TestApp {
+        let database_url = database.url.clone();
         let mut config = Config {
             database_url: database_url.clone(),
             dev: true,
@@ -191,7 +183,7 @@ impl TestApp {
             state,
             database_url,
             dir,
-            pg_database,
+            database,
             server,
         }
     }
@@ -225,6 +217,18 @@ impl TestApp {
             .await
     }
 
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> Res {
+        self.req(Method::PATCH, path)
+            .token(token)
+            .json(body)
+            .send()
+            .await
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str) -> Res {
+        self.req(Method::DELETE, path).token(token).send().await
+    }
+
     /// Moves the shared test clock forward.
     pub async fn advance(&self, seconds: i64) {
         self.post(
@@ -233,17 +237,6 @@ impl TestApp {
         )
         .await
         .assert_status(200);
-    }
-
-    /// A platform administrator's all-scopes access token, as `charter bootstrap-admin` makes.
-    pub async fn admin_token(&self, email: &str) -> (String, String) {
-        let email = charter::identity::users::Email::parse(email).unwrap();
-        let (user_id, token) =
-            charter::identity::users::bootstrap_admin(&self.state.db, &self.state.clock, &email)
-                .await
-                .unwrap();
-        crate::trace_log::record(crate::trace_log::token_kind(&token), &token);
-        (user_id, token)
     }
 }
 
@@ -268,26 +261,7 @@ impl Drop for TestApp {
                 crate::trace_log::record_mail(&mail);
             }
         }
-        if let Some((admin_url, name)) = self.pg_database.take() {
-            // Drop the database from a thread of its own: Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    if let Ok(admin) = charter::db::Db::connect(&admin_url, 1).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(admin.pool())
-                        .await;
-                        admin.close().await;
-                    }
-                });
-            })
-            .join();
-        }
+        // `database` drops the PostgreSQL database after this.
     }
 }
 
@@ -329,104 +303,11 @@ impl TestApp {
             .unwrap()
             .to_string()
     }
-
-    /// Starts an e-mail sign-in; returns the challenge id and the mailed code.
-    pub async fn start_email_sign_in(&self, email: &str) -> (String, String) {
-        let res = self
-            .post(
-                "/v1/auth/email-otp/start",
-                &serde_json::json!({ "email": email }),
-            )
-            .await;
-        let challenge = res.assert_status(202)["challengeId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        (
-            challenge,
-            self.last_code(&email.trim().to_lowercase(), "sign-in-code"),
-        )
-    }
-
-    pub async fn verify_code(&self, challenge: &str, code: &str) -> Res {
-        self.post(
-            "/v1/auth/email-otp/verify",
-            &serde_json::json!({ "challengeId": challenge, "code": code }),
-        )
-        .await
-    }
-
-    /// Signs in (signing up the first time) with an e-mail code.
-    pub async fn sign_in(&self, email: &str) -> User {
-        let (challenge, code) = self.start_email_sign_in(email).await;
-        let res = self.verify_code(&challenge, &code).await;
-        let body = res.assert_status(200);
-        User {
-            id: body["user"]["id"].as_str().unwrap().to_string(),
-            email: body["user"]["email"].as_str().unwrap().to_string(),
-            token: body["sessionToken"].as_str().unwrap().to_string(),
-        }
-    }
-
-    /// An administrator with a session token (bootstrapped, then signed in by e-mail).
-    pub async fn admin(&self) -> User {
-        self.admin_token("admin@example.com").await;
-        self.sign_in("admin@example.com").await
-    }
-
-    /// Elevates a session of a user without passkeys with a mailed code.
-    pub async fn elevate_by_email(&self, user: &User) {
-        let res = self
-            .post_as(
-                &user.token,
-                "/v1/auth/elevate/start",
-                &serde_json::json!({ "method": "email-otp" }),
-            )
-            .await;
-        let challenge = res.assert_status(200)["challengeId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let code = self.last_code(&user.email, "elevation-code");
-        let res = self
-            .post_as(
-                &user.token,
-                "/v1/auth/elevate/finish",
-                &serde_json::json!({ "challengeId": challenge, "code": code }),
-            )
-            .await;
-        res.assert_status(200);
-    }
-
-    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> Res {
-        self.req(Method::PATCH, path)
-            .token(token)
-            .json(body)
-            .send()
-            .await
-    }
-
-    pub async fn delete_as(&self, token: &str, path: &str) -> Res {
-        self.req(Method::DELETE, path).token(token).send().await
-    }
-
-    /// Creates an access token with `scopes` for a session (elevating it first).
-    pub async fn access_token(&self, user: &User, scopes: &[&str]) -> String {
-        let body = serde_json::json!({ "name": "test", "scopes": scopes });
-        let mut res = self.post_as(&user.token, "/v1/me/tokens", &body).await;
-        if res.status == 403 {
-            self.elevate_by_email(user).await;
-            res = self.post_as(&user.token, "/v1/me/tokens", &body).await;
-        }
-        res.assert_status(201)["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
 }
 
-/// A second server process on the same database (its own pool, clock and jobs), as when
-/// several processes share one PostgreSQL database.
+/// A second server process on the same database (its own pools, clock, caches and job loop,
+/// the same configuration and file outbox), as when several processes share one database.
+/// Dropping it stops its server.
 pub struct Peer {
     pub base: String,
     pub state: AppState,
