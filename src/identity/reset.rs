@@ -125,9 +125,7 @@ struct Reset {
 }
 
 /// Removes every passkey, ends every other session, locks access tokens (403002), mails the
-/// user and returns a session (restricted when passkeys are required). One unit of work: the
-/// code check (whose failures count and commit), the reset, the recovery hold, the notices and
-/// the new session.
+/// user and returns a session (restricted when passkeys are required).
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/finish", tag = "sign-in", request_body = ResetFinish,
     responses((status = 200, body = SessionGrant)))]
 pub async fn reset_finish(
