@@ -18,30 +18,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
-use crate::http::reference::{ApiDoc, Reference};
+use crate::http::reference::ApiDoc;
 use crate::http::{framework, idempotency, pipeline, request_id};
 use crate::identity::auth::TokenCache;
 use crate::identity::webauthn::Passkeys;
 use crate::mail::Mailer;
 
-/// Everything a handler may need; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub clock: Clock,
-    pub metrics: Arc<Metrics>,
-    pub reference: Arc<Reference>,
-    pub mailer: Mailer,
-    pub webauthn: Arc<Passkeys>,
-    /// Bumped after every write request and job run; invalidates the read caches.
-    pub epoch: Arc<Epoch>,
-    pub tokens: Arc<TokenCache>,
-    pub me: Arc<EpochCache<crate::identity::account::MeView>>,
-    /// Keys code and idempotency hashes and seals queued mail; kept outside the database.
-    pub key: Arc<crate::server_key::ServerKey>,
-    pub proxies: Arc<crate::net::ProxyList>,
-}
+pub use crate::http::state::AppState;
 
 impl AppState {
     /// Mails a security notice about a change that is already committed; a failure is logged,
@@ -78,20 +61,25 @@ impl AppState {
         let webauthn = Passkeys::new(&config.public_origin, &config.rp_id, "Charter")?;
         let cache_ttl = Duration::from_millis(config.auth_cache_ttl_ms);
         let proxies = crate::net::ProxyList::parse(&config.trusted_proxies)?;
-        Ok(AppState {
+        let infra = crate::state::Infra {
             config: Arc::new(config),
             db,
             clock,
+            mailer,
+            epoch: Arc::new(Epoch::default()),
+            key,
+        };
+        Ok(AppState {
+            identity: crate::identity::IdentityState {
+                infra,
+                webauthn: Arc::new(webauthn),
+                tokens: Arc::new(TokenCache {
+                    records: EpochCache::new(cache_ttl, 100_000),
+                }),
+                me: Arc::new(EpochCache::new(cache_ttl, 100_000)),
+            },
             metrics: Metrics::new(),
             reference: Arc::new(crate::http::reference::build(doc)),
-            mailer,
-            webauthn: Arc::new(webauthn),
-            epoch: Arc::new(Epoch::default()),
-            tokens: Arc::new(TokenCache {
-                records: EpochCache::new(cache_ttl, 100_000),
-            }),
-            me: Arc::new(EpochCache::new(cache_ttl, 100_000)),
-            key,
             proxies: Arc::new(proxies),
         })
     }

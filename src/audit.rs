@@ -113,7 +113,7 @@ pub struct AuditEvent {
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query, description = "Filter (section 7's query language)")),
     responses((status = 200, body = crate::list::Page<AuditEvent>)))]
 pub async fn list(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    axum::extract::State(state): axum::extract::State<crate::state::Infra>,
     params: crate::list::ListParams,
 ) -> crate::error::ApiResult<axum::Json<crate::list::Page<AuditEvent>>> {
     let page = store::page(&state.db, &params).await?;

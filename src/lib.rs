@@ -23,5 +23,6 @@ pub mod net;
 pub mod orgs;
 pub mod query;
 pub mod server_key;
+pub mod state;
 pub mod system;
 pub mod time;

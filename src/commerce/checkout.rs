@@ -10,12 +10,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::api::extract::ApiJson;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiJson;
 use crate::orgs::access::OrgContext;
 use crate::orgs::agreements::{self, Agreement, NewAgreement};
 use crate::time::Timestamp;

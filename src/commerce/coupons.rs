@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row as _;
 
+use crate::api::extract::ApiJson;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::extract::ApiJson;
 use crate::time::Timestamp;
 
 use super::money::{Discount, Money};

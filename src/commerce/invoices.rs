@@ -10,11 +10,11 @@ use sqlx::Row as _;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
+use crate::api::extract::ApiPath;
 use crate::app::AppState;
 use crate::crypto::new_id;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ApiPath;
 use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;

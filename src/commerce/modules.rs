@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row as _;
 
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
-use crate::http::extract::{ApiJson, ApiPath};
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 

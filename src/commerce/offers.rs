@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row as _;
 
+use crate::api::extract::ApiJson;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
-use crate::http::extract::ApiJson;
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 

@@ -11,11 +11,11 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
+use crate::api::extract::ApiJson;
 use crate::app::AppState;
 use crate::crypto::new_id;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiJson;
 use crate::orgs::access::OrgContext;
 use crate::orgs::store::Org;
 use crate::time::Timestamp;

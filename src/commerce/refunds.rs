@@ -12,11 +12,11 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use sqlx::Row as _;
 
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::{ApiJson, ApiPath};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
 

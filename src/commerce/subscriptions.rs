@@ -10,11 +10,11 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use sqlx::Row as _;
 
+use crate::api::extract::ApiPath;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiPath;
 use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
@@ -332,7 +332,7 @@ pub async fn after_agreement_signed(
             .flatten();
     let origin = Origin {
         actor: signer,
-        request_id: Some(crate::http::request_id::current()).filter(|id| !id.is_empty()),
+        request_id: Some(crate::error::request_id::current()).filter(|id| !id.is_empty()),
         source_address: None,
     };
     activate_ready(tx, &origin, org_id, now).await

@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
+use crate::state::Infra;
 use crate::time::{MICROS_PER_SECOND, Timestamp};
 
 pub const HEADER: [&str; 7] = [
@@ -86,7 +86,7 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
            ("until" = String, Query, description = "Last day, YYYY-MM-DD (inclusive)")),
     responses((status = 200, description = "RFC 4180 CSV (CRLF record ends), oldest first, with the header occurredAt,type,id,invoiceId,subscriptionId,amount,currency; amounts in minor units, refunds negative", content_type = "text/csv")))]
 pub async fn transactions(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
@@ -103,7 +103,11 @@ pub async fn transactions(
         .into_response())
 }
 
-pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+pub fn router<S>() -> utoipa_axum::router::OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Infra: axum::extract::FromRef<S>,
+{
     utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(transactions))
 }
 

@@ -17,9 +17,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::db::{Db, Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 use crate::time::Timestamp;
 
 pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");

@@ -10,4 +10,5 @@ pub mod policy;
 pub mod reference;
 pub mod request_id;
 pub(crate) mod serve;
+pub mod state;
 pub(crate) mod wire;

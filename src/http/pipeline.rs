@@ -14,10 +14,10 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::policy::{self, Access};
+use crate::http::state::AppState;
 use crate::http::{idempotency, request_id};
 use crate::identity::auth::{self, Caller};
 use crate::orgs::access::OrgContext;

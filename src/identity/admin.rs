@@ -7,12 +7,12 @@ use axum::http::request::Parts;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::identity::IdentityState;
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
@@ -27,14 +27,18 @@ fn user_not_found() -> ApiError {
 /// The user named by `{userId}`, loaded before the body is read (404001 comes first).
 pub struct TargetUser(pub Account);
 
-impl FromRequestParts<AppState> for TargetUser {
+impl<S: Send + Sync> FromRequestParts<S> for TargetUser
+where
+    crate::state::Infra: axum::extract::FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| user_not_found())?;
-        accounts::by_id(&state.db, &id)
+        let infra = <crate::state::Infra as axum::extract::FromRef<S>>::from_ref(state);
+        accounts::by_id(&infra.db, &id)
             .await?
             .map(TargetUser)
             .ok_or_else(user_not_found)
@@ -61,7 +65,7 @@ pub struct CreateUser {
 /// Creates a user; an existing id or e-mail answers 400006.
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = UserView)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
@@ -100,7 +104,7 @@ pub async fn create(
 /// Creates the user (e-mail not yet proven), audited, as one unit of work; 400006 when the id
 /// or the address is taken.
 async fn create_user(
-    state: &AppState,
+    state: &IdentityState,
     origin: Origin,
     id: String,
     email: Email,
@@ -135,7 +139,7 @@ async fn create_user(
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query, description = "Filter (section 7's query language)")),
     responses((status = 200, body = Page<UserView>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     params: ListParams,
 ) -> ApiResult<Json<Page<UserView>>> {
     Ok(Json(accounts::page(&state.db, &params).await?))
@@ -200,7 +204,7 @@ impl Change {
 
 /// Applies one change to a user and audits it, as one unit of work; the user after it.
 async fn change(
-    state: &AppState,
+    state: &IdentityState,
     origin: &Origin,
     user_id: &str,
     change: Change,
@@ -222,7 +226,7 @@ async fn change(
 #[utoipa::path(post, path = "/v1/users/{userId}/ban", tag = "users", params(("userId" = String, Path)), request_body = Ban,
     responses((status = 200, body = UserView)))]
 pub async fn ban(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     TargetUser(user): TargetUser,
     ApiJson(body): ApiJson<Ban>,
@@ -235,7 +239,7 @@ pub async fn ban(
 /// Lifts a ban.
 #[utoipa::path(delete, path = "/v1/users/{userId}/ban", tag = "users", params(("userId" = String, Path)), responses((status = 204)))]
 pub async fn unban(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
@@ -265,7 +269,7 @@ fn required_reason(reason: &str) -> ApiResult<String> {
 #[utoipa::path(post, path = "/v1/users/{userId}/suspend", tag = "users", params(("userId" = String, Path)), request_body = Suspend,
     responses((status = 200, body = UserView)))]
 pub async fn suspend(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     TargetUser(user): TargetUser,
     ApiJson(body): ApiJson<Suspend>,
@@ -285,7 +289,7 @@ pub async fn suspend(
 /// Lifts a suspension.
 #[utoipa::path(delete, path = "/v1/users/{userId}/suspend", tag = "users", params(("userId" = String, Path)), responses((status = 204)))]
 pub async fn unsuspend(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<StatusCode> {
@@ -297,7 +301,7 @@ pub async fn unsuspend(
 /// sessions the user starts later are unaffected.
 #[utoipa::path(post, path = "/v1/users/{userId}/lock", tag = "users", params(("userId" = String, Path)), responses((status = 200, body = UserView)))]
 pub async fn lock(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     TargetUser(user): TargetUser,
 ) -> ApiResult<Json<UserView>> {

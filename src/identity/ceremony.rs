@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::crypto::new_id;
 use crate::db::{Unit, UnitError};
 use crate::error::ApiResult;
+use crate::identity::IdentityState;
 use crate::time::Timestamp;
 
 use super::store::ceremonies::{self as store, NewCeremony};
@@ -92,7 +92,7 @@ pub(crate) fn store_in(
 
 /// Stores a ceremony to finish within the code lifetime, as a unit of work; its id.
 pub async fn store(
-    state: &AppState,
+    state: &IdentityState,
     purpose: Purpose,
     user_id: Option<&str>,
     session_id: Option<&str>,
@@ -114,7 +114,7 @@ pub async fn store(
 
 /// Takes a ceremony for finishing, as a unit of work: `None` when unknown, used or expired.
 /// Exactly one caller can take it.
-pub async fn take(state: &AppState, id: &str, now: Timestamp) -> ApiResult<Option<Ceremony>> {
+pub async fn take(state: &IdentityState, id: &str, now: Timestamp) -> ApiResult<Option<Ceremony>> {
     let id = id.to_string();
     state
         .db

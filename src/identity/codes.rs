@@ -7,10 +7,10 @@
 use axum::http::{HeaderValue, header};
 use rand::Rng;
 
-use crate::app::AppState;
 use crate::crypto::{constant_time_eq, new_id};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::identity::IdentityState;
 use crate::mail::{Mail, Mailer};
 use crate::server_key::ServerKey;
 use crate::time::Timestamp;
@@ -198,7 +198,7 @@ pub(crate) fn send_in(
 /// [`send_in`] as one unit of work, the mail sent before the request answers; 403005 past the
 /// address's quota. Returns the challenge's id and expiry.
 pub(crate) async fn send(
-    state: &AppState,
+    state: &IdentityState,
     new: NewChallenge,
     mail: Mail,
     now: Timestamp,

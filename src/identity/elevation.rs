@@ -6,10 +6,10 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::api::extract::ApiJson;
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiJson;
+use crate::identity::IdentityState;
 use crate::mail::templates;
 use crate::time::Timestamp;
 
@@ -24,7 +24,7 @@ use super::store::{codes as code_store, sessions as session_store};
 use super::webauthn::Verified;
 
 /// The ways the caller could elevate: `["passkey"]` with a passkey, else `["email-otp"]`.
-async fn methods(state: &AppState, caller: &Caller) -> ApiResult<Vec<&'static str>> {
+async fn methods(state: &crate::state::Infra, caller: &Caller) -> ApiResult<Vec<&'static str>> {
     if !caller.is_session() {
         return Ok(Vec::new());
     }
@@ -40,12 +40,15 @@ async fn methods(state: &AppState, caller: &Caller) -> ApiResult<Vec<&'static st
 /// A restricted session (4.4) may register its first passkey without elevation (4.2): it has
 /// nothing to elevate with. Once the user has a passkey, every session needs that passkey's
 /// proof, also a second restricted session the user left open.
-pub async fn waived_for_restricted(state: &AppState, caller: &Caller) -> ApiResult<bool> {
+pub async fn waived_for_restricted(
+    state: &crate::state::Infra,
+    caller: &Caller,
+) -> ApiResult<bool> {
     Ok(caller.is_restricted() && !sessions::has_passkey(&state.db, &caller.user_id).await?)
 }
 
 /// Step 7 of the pipeline: 403006 with `methods` unless the session is elevated.
-pub async fn require(state: &AppState, caller: &Caller) -> ApiResult<()> {
+pub async fn require(state: &crate::state::Infra, caller: &Caller) -> ApiResult<()> {
     let methods = methods(state, caller).await?;
     if let Credential::Session {
         auth_at,
@@ -87,7 +90,7 @@ pub struct ElevationChallenge {
 #[utoipa::path(post, path = "/v1/auth/elevate/start", tag = "sessions", request_body = ElevateStart,
     responses((status = 200, body = ElevationChallenge)))]
 pub async fn start(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     ApiJson(body): ApiJson<ElevateStart>,
 ) -> ApiResult<Json<ElevationChallenge>> {
@@ -167,7 +170,7 @@ enum Proof {
 #[utoipa::path(post, path = "/v1/auth/elevate/finish", tag = "sessions", request_body = ElevateFinish,
     responses((status = 200, body = Elevated)))]
 pub async fn finish(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiJson(body): ApiJson<ElevateFinish>,
@@ -194,7 +197,7 @@ pub async fn finish(
 /// records the passkey's use or checks the code (a wrong code's count commits), marks the
 /// session authenticated and audits. When the session was elevated.
 async fn elevate(
-    state: &AppState,
+    state: &IdentityState,
     caller: &Caller,
     origin: Origin,
     session_id: String,

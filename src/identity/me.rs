@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::extract::ApiJson;
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiJson;
+use crate::identity::IdentityState;
 use crate::mail::templates;
 
 use super::account::{self, Account, MeView};
@@ -22,14 +22,14 @@ use super::users::Email;
 
 /// The view read from the database (after a change made in this request, which has not yet
 /// moved the cache epoch).
-async fn fresh(state: &AppState, user_id: &str) -> ApiResult<Json<MeView>> {
+async fn fresh(state: &IdentityState, user_id: &str) -> ApiResult<Json<MeView>> {
     let account = account::get(&state.db, user_id).await?;
     Ok(Json(account::me_view(&account)))
 }
 
 /// The caller.
 #[utoipa::path(get, path = "/v1/me", tag = "me", responses((status = 200, body = MeView)))]
-pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {
+pub async fn get(State(state): State<IdentityState>, caller: Caller) -> ApiResult<Json<MeView>> {
     if let Some(view) = state.me.get(&caller.user_id, &state.epoch) {
         return Ok(Json(view));
     }
@@ -46,7 +46,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateMe {
     /// `null` clears it; an absent member leaves it.
-    #[serde(default, with = "crate::http::extract::double_option")]
+    #[serde(default, with = "crate::api::extract::double_option")]
     #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
 }
@@ -64,7 +64,7 @@ pub fn display_name(text: Option<String>) -> ApiResult<Option<String>> {
 /// Changes the display name (`null` or empty clears it).
 #[utoipa::path(patch, path = "/v1/me", tag = "me", request_body = UpdateMe, responses((status = 200, body = MeView)))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     ApiJson(body): ApiJson<UpdateMe>,
 ) -> ApiResult<Json<MeView>> {
@@ -78,7 +78,7 @@ pub async fn update(
 
 /// Sets (or clears) the user's display name; the account after it, read in the same unit.
 async fn set_display_name(
-    state: &AppState,
+    state: &IdentityState,
     user_id: &str,
     name: Option<String>,
 ) -> ApiResult<Account> {
@@ -111,7 +111,7 @@ fn email_update_failed(why: &str) -> ApiError {
 /// Mails a code to the new address (elevated). Malformed, unchanged or taken: 400009.
 #[utoipa::path(post, path = "/v1/me/email/start", tag = "me", request_body = EmailStart, responses((status = 202, body = EmailChallenge)))]
 pub async fn email_start(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     ApiJson(body): ApiJson<EmailStart>,
 ) -> ApiResult<(StatusCode, Json<EmailChallenge>)> {
@@ -151,7 +151,7 @@ pub struct EmailVerify {
 /// Confirms the new address with the mailed code; the old address is told.
 #[utoipa::path(post, path = "/v1/me/email/verify", tag = "me", request_body = EmailVerify, responses((status = 200, body = MeView)))]
 pub async fn email_verify(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiJson(body): ApiJson<EmailVerify>,
@@ -163,7 +163,7 @@ pub async fn email_verify(
 /// One unit of work: the code check (a wrong code's count commits), the change of address, its
 /// audit event and the notice to the old address; the account after it.
 async fn change_email(
-    state: &AppState,
+    state: &IdentityState,
     caller: &Caller,
     origin: Origin,
     challenge_id: String,
@@ -230,7 +230,7 @@ pub struct PasskeyRequirement {
 /// Who requires the caller to sign in with a passkey.
 #[utoipa::path(get, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 200, body = PasskeyRequirement)))]
 pub async fn requirement(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
 ) -> ApiResult<Json<PasskeyRequirement>> {
     let account = account::get(&state.db, &caller.user_id).await?;
@@ -244,7 +244,7 @@ pub async fn requirement(
 /// Requires a passkey after every e-mail code from the next sign-in on (elevated).
 #[utoipa::path(post, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 200, body = PasskeyRequirement)))]
 pub async fn require_passkeys(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
 ) -> ApiResult<Json<PasskeyRequirement>> {
@@ -257,7 +257,11 @@ pub async fn require_passkeys(
 
 /// Turns the user's own requirement on, audited, as one unit of work: 400 without a passkey,
 /// 409 when passkeys are required already (by the user or an organization).
-async fn require_own_passkeys(state: &AppState, user_id: &str, origin: Origin) -> ApiResult<()> {
+async fn require_own_passkeys(
+    state: &IdentityState,
+    user_id: &str,
+    origin: Origin,
+) -> ApiResult<()> {
     let now = state.clock.now();
     let user_id = user_id.to_string();
     state
@@ -295,7 +299,7 @@ async fn require_own_passkeys(state: &AppState, user_id: &str, origin: Origin) -
 /// Removes the caller's own requirement (organization policies stay).
 #[utoipa::path(delete, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 204)))]
 pub async fn unrequire_passkeys(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
@@ -304,7 +308,11 @@ pub async fn unrequire_passkeys(
 }
 
 /// Turns the user's own requirement off, audited, as one unit of work.
-async fn lift_own_requirement(state: &AppState, user_id: &str, origin: Origin) -> ApiResult<()> {
+async fn lift_own_requirement(
+    state: &IdentityState,
+    user_id: &str,
+    origin: Origin,
+) -> ApiResult<()> {
     let now = state.clock.now();
     let user_id = user_id.to_string();
     state

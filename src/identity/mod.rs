@@ -27,12 +27,40 @@ pub mod webauthn;
 pub use auth::{Caller, Credential};
 pub use scope::Scope;
 
+use std::sync::Arc;
+
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use axum::extract::FromRef;
 
-pub fn router() -> OpenApiRouter<AppState> {
+use crate::cache::EpochCache;
+use crate::state::Infra;
+
+/// What identity's routes need: the infrastructure, the WebAuthn relying party and the caches
+/// of the authentication path.
+#[derive(Clone)]
+pub struct IdentityState {
+    pub infra: Infra,
+    pub webauthn: Arc<webauthn::Passkeys>,
+    pub tokens: Arc<auth::TokenCache>,
+    pub me: Arc<EpochCache<account::MeView>>,
+}
+
+impl std::ops::Deref for IdentityState {
+    type Target = Infra;
+
+    fn deref(&self) -> &Infra {
+        &self.infra
+    }
+}
+
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+    Infra: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(signin::email_otp_start))
         .routes(routes!(signin::email_otp_verify))

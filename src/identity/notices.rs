@@ -1,8 +1,8 @@
 //! Notices about changes to an account (security notices, recovery holds): queued inside the
 //! unit of work that makes the change (`Mailer::queue_in`), sent after it commits.
 
-use crate::app::AppState;
 use crate::db::{Unit, UnitError};
+use crate::identity::IdentityState;
 use crate::mail::{Mail, Mailer, templates};
 use crate::time::Timestamp;
 
@@ -23,7 +23,7 @@ impl Notice {
 
     /// A security notice (4.6) to the account's address about `what` changed.
     pub(crate) fn security(
-        state: &AppState,
+        state: &IdentityState,
         to: &str,
         what: &str,
         template: &'static str,

@@ -7,12 +7,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::db::{Db, Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::identity::IdentityState;
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
@@ -66,7 +66,7 @@ pub fn record_use_in(
 /// The options of an assertion by one of the account's passkeys and the ceremony state to
 /// finish it with; 400 when it has none.
 pub(crate) async fn assertion_options(
-    state: &AppState,
+    state: &IdentityState,
     account: &Account,
 ) -> ApiResult<(Value, String)> {
     let passkeys = of_user(&state.db, &account.id).await?;
@@ -84,7 +84,7 @@ pub(crate) async fn assertion_options(
 
 /// Starts an assertion for a known user (second factor, elevation).
 pub async fn start_assertion(
-    state: &AppState,
+    state: &IdentityState,
     purpose: Purpose,
     account: &Account,
     session_id: Option<&str>,
@@ -116,7 +116,7 @@ pub struct PasskeyView {
 /// Options to register a new passkey for the signed-in user.
 #[utoipa::path(post, path = "/v1/me/passkeys/registration/start", tag = "passkeys", responses((status = 200, body = Started)))]
 pub async fn registration_start(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
 ) -> ApiResult<Json<Started>> {
     let session_id = caller.session_id()?.to_string();
@@ -177,7 +177,7 @@ fn passkey_name(name: Option<String>) -> ApiResult<String> {
 #[utoipa::path(post, path = "/v1/me/passkeys/registration/finish", tag = "passkeys", request_body = RegistrationFinish,
     responses((status = 201, body = PasskeyView)))]
 pub async fn registration_finish(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiJson(body): ApiJson<RegistrationFinish>,
@@ -200,7 +200,7 @@ pub async fn registration_finish(
 /// Takes the registration ceremony of the caller's session and verifies the credential, then
 /// one unit of work stores the passkey, lifts the session's restriction, audits and notices.
 async fn register(
-    state: &AppState,
+    state: &IdentityState,
     caller: &Caller,
     origin: Origin,
     session_id: String,
@@ -271,7 +271,7 @@ async fn register(
 #[utoipa::path(get, path = "/v1/me/passkeys", tag = "passkeys",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<PasskeyView>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<PasskeyView>>> {
@@ -289,7 +289,7 @@ pub struct RenamePasskey {
 #[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "passkeys", params(("id" = String, Path)), request_body = RenamePasskey,
     responses((status = 200, body = PasskeyView)))]
 pub async fn rename(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
@@ -307,7 +307,7 @@ pub async fn rename(
 
 /// Renames one of the caller's passkeys, audited and noticed, as one unit of work.
 async fn rename_passkey(
-    state: &AppState,
+    state: &IdentityState,
     caller: &Caller,
     origin: Origin,
     id: String,
@@ -341,7 +341,7 @@ async fn rename_passkey(
 /// Deletes a passkey (elevated). The last passkey of a user who must use passkeys stays: 400002.
 #[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "passkeys", params(("id" = String, Path)), responses((status = 204)))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
@@ -352,7 +352,12 @@ pub async fn delete(
 
 /// Deletes one of the caller's passkeys, audited and noticed, as one unit of work: the user's
 /// row is locked first, so two deletes racing cannot both see "another passkey is left".
-async fn remove(state: &AppState, caller: &Caller, origin: Origin, id: String) -> ApiResult<()> {
+async fn remove(
+    state: &IdentityState,
+    caller: &Caller,
+    origin: Origin,
+    id: String,
+) -> ApiResult<()> {
     let now = state.clock.now();
     let what = "A passkey was removed from your account.";
     let notice = Notice::security(state, &caller.email, what, "passkey-removed");

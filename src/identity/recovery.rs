@@ -7,7 +7,6 @@
 //! administrators where the user is the only owner). A platform administrator is also held out
 //! of the administrator routes for as long (step 5).
 
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
@@ -76,7 +75,7 @@ pub fn hold_until(
 
 /// Step 6: whether the caller is held out of `org_id` (which requires passkeys) now.
 pub async fn check_org(
-    state: &AppState,
+    state: &crate::state::Infra,
     org_id: &str,
     user_id: &str,
     recovered_at: Option<Timestamp>,
@@ -92,7 +91,7 @@ pub async fn check_org(
 }
 
 async fn released(
-    state: &AppState,
+    state: &crate::state::Infra,
     org_id: &str,
     user_id: &str,
     recovered_at: Option<Timestamp>,

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::extract::ApiJson;
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiJson;
+use crate::identity::IdentityState;
 use crate::mail::templates;
 
 use super::codes::{self, NewChallenge, Purpose};
@@ -38,7 +38,7 @@ pub struct Accepted {
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/start", tag = "sign-in", request_body = ResetStart,
     responses((status = 202, body = Accepted)))]
 pub async fn reset_start(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     ApiJson(body): ApiJson<ResetStart>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
@@ -49,7 +49,7 @@ pub async fn reset_start(
 
 /// One unit of work: the start limit (403005), the account, the send quota, the challenge, the
 /// queued mail and the audit event; the mail is sent after the commit.
-async fn request(state: &AppState, origin: Origin, email: Email) -> ApiResult<()> {
+async fn request(state: &IdentityState, origin: Origin, email: Email) -> ApiResult<()> {
     let now = state.clock.now();
     let (key, mailer) = (state.key.clone(), state.mailer.clone());
     let (limit, ttl) = (
@@ -129,7 +129,7 @@ struct Reset {
 #[utoipa::path(post, path = "/v1/auth/passkey-reset/finish", tag = "sign-in", request_body = ResetFinish,
     responses((status = 200, body = SessionGrant)))]
 pub async fn reset_finish(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     ApiJson(body): ApiJson<ResetFinish>,
 ) -> ApiResult<Response> {
@@ -141,7 +141,7 @@ pub async fn reset_finish(
 /// One unit of work: the code check (whose failures count and commit), the reset, the recovery
 /// hold, the notices and the new session; the notices are sent after the commit.
 async fn reset(
-    state: &AppState,
+    state: &IdentityState,
     origin: Origin,
     email: Email,
     code: String,

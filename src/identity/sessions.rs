@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::SecretResponse;
+use crate::api::extract::ApiPath;
 use crate::audit::{self, Origin};
 use crate::crypto::{hash_secret, new_id, new_token};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ApiPath;
-use crate::http::idempotency::SecretResponse;
+use crate::identity::IdentityState;
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
@@ -119,7 +119,7 @@ pub struct SessionView {
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = Page<SessionView>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<SessionView>>> {
@@ -136,7 +136,7 @@ pub async fn list(
 /// Revokes one of the user's sessions, audited, as one unit of work; `false` when it is not
 /// theirs or was revoked already.
 async fn revoke(
-    state: &AppState,
+    state: &IdentityState,
     origin: &Origin,
     user_id: &str,
     session_id: &str,
@@ -167,7 +167,7 @@ async fn revoke(
 #[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "sessions",
     params(("id" = String, Path)), responses((status = 204)))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
@@ -188,7 +188,7 @@ pub struct SignedOut {
 /// Ends the calling session.
 #[utoipa::path(post, path = "/v1/auth/sign-out", tag = "sessions", responses((status = 200, body = SignedOut)))]
 pub async fn sign_out(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
 ) -> ApiResult<Json<SignedOut>> {

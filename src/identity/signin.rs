@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::api::extract::ApiJson;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiJson;
+use crate::identity::IdentityState;
 use crate::mail::templates;
 use crate::time::Timestamp;
 
@@ -47,7 +47,7 @@ pub struct CodeSent {
 #[utoipa::path(post, path = "/v1/auth/email-otp/start", tag = "sign-in", request_body = EmailOtpStart,
     responses((status = 202, body = CodeSent)))]
 pub async fn email_otp_start(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     ApiJson(body): ApiJson<EmailOtpStart>,
 ) -> ApiResult<(StatusCode, Json<CodeSent>)> {
@@ -65,7 +65,7 @@ pub async fn email_otp_start(
 /// One unit of work: the per-address start limit, the address's send quota (its refusal
 /// audited), the challenge and (SMTP) the queued mail; the mail is sent after the commit.
 async fn send_code(
-    state: &AppState,
+    state: &IdentityState,
     origin: Origin,
     email: Email,
 ) -> ApiResult<(String, Timestamp)> {
@@ -126,7 +126,7 @@ pub struct EmailOtpVerify {
 #[utoipa::path(post, path = "/v1/auth/email-otp/verify", tag = "sign-in", request_body = EmailOtpVerify,
     responses((status = 200, body = SessionGrant)))]
 pub async fn email_otp_verify(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     ApiJson(body): ApiJson<EmailOtpVerify>,
 ) -> ApiResult<Response> {
@@ -138,7 +138,7 @@ pub async fn email_otp_verify(
 /// first verification), the standing checks and the session; only the passkey second step
 /// (403013) starts its ceremony afterwards.
 async fn verify_code(
-    state: &AppState,
+    state: &IdentityState,
     origin: Origin,
     challenge_id: String,
     code: String,
@@ -234,7 +234,7 @@ fn standing_in(
 }
 
 /// 403013 with the passkey challenge of the second step.
-async fn second_factor(state: &AppState, account: &Account) -> ApiResult<ApiError> {
+async fn second_factor(state: &IdentityState, account: &Account) -> ApiResult<ApiError> {
     let started = passkeys::start_assertion(state, Ceremony::SecondFactor, account, None).await?;
     Ok(ApiError::new(
         ErrorCode::TwoFactorRequired,
@@ -292,7 +292,7 @@ pub struct PasskeyStart {
 #[utoipa::path(post, path = "/v1/auth/passkey/start", tag = "sign-in", request_body = PasskeyStart,
     responses((status = 200, body = Started)))]
 pub async fn passkey_start(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     ApiJson(body): ApiJson<PasskeyStart>,
 ) -> ApiResult<Json<Started>> {
@@ -304,7 +304,7 @@ pub async fn passkey_start(
 /// The options are prepared first (reads only); then one unit of work counts the start (over
 /// the limit 403005 comes before any other answer) and stores the ceremony.
 async fn start_assertion(
-    state: &AppState,
+    state: &IdentityState,
     origin: Origin,
     email: Option<Email>,
 ) -> ApiResult<Started> {
@@ -390,7 +390,7 @@ struct Asserted {
 /// signature check, outside any unit of work. `Err` carries the user the assertion claimed, if
 /// known, for the audit log.
 async fn check_assertion(
-    state: &AppState,
+    state: &IdentityState,
     ceremony: &ceremony::Ceremony,
     credential: &Value,
 ) -> ApiResult<Result<Asserted, Option<String>>> {
@@ -433,7 +433,7 @@ async fn check_assertion(
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", request_body = PasskeyFinish,
     responses((status = 200, body = SessionGrant)))]
 pub async fn passkey_finish(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     origin: Origin,
     ApiJson(body): ApiJson<PasskeyFinish>,
 ) -> ApiResult<Response> {
@@ -445,7 +445,7 @@ pub async fn passkey_finish(
 /// records the passkey's use (of two racing assertions with one counter only one counts),
 /// checks the account's standing and starts the session; a failure is audited.
 async fn finish_assertion(
-    state: &AppState,
+    state: &IdentityState,
     origin: Origin,
     challenge_id: &str,
     credential: &Value,

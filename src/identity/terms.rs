@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::extract::ApiJson;
 use crate::audit::{self, Origin};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiJson;
+use crate::identity::IdentityState;
 use crate::time::Timestamp;
 
 use super::account::{self, Account, MeView};
@@ -46,7 +46,7 @@ pub fn require_accepted(caller: &Caller) -> ApiResult<()> {
 
 /// The current account terms (404003 when none are published).
 #[utoipa::path(get, path = "/v1/terms/current", tag = "terms", responses((status = 200, body = TermsView)))]
-pub async fn get_current(State(state): State<AppState>) -> ApiResult<Json<TermsView>> {
+pub async fn get_current(State(state): State<IdentityState>) -> ApiResult<Json<TermsView>> {
     current(&state.db)
         .await?
         .map(Json)
@@ -63,7 +63,7 @@ pub struct PublishTerms {
 /// Publishes a new version (platform administrators); the publisher accepts it.
 #[utoipa::path(post, path = "/v1/terms", tag = "terms", request_body = PublishTerms, responses((status = 201, body = TermsView)))]
 pub async fn publish(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiJson(body): ApiJson<PublishTerms>,
@@ -101,7 +101,7 @@ pub async fn publish(
 /// Publishes the version, accepted by its publisher, audited, as one unit of work; 400 when it
 /// was published already.
 async fn publish_version(
-    state: &AppState,
+    state: &IdentityState,
     caller: &Caller,
     origin: Origin,
     view: TermsView,
@@ -140,7 +140,7 @@ pub struct AcceptTerms {
 /// Accepts the current version (any token, no scope needed).
 #[utoipa::path(post, path = "/v1/me/terms/accept", tag = "terms", request_body = AcceptTerms, responses((status = 200, body = MeView)))]
 pub async fn accept(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiJson(body): ApiJson<AcceptTerms>,
@@ -152,7 +152,7 @@ pub async fn accept(
 /// Records the user's acceptance of `version`, audited, as one unit of work that checks it is
 /// the current one (400 otherwise); the account after it.
 async fn accept_version(
-    state: &AppState,
+    state: &IdentityState,
     user_id: &str,
     origin: Origin,
     version: String,

@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::SecretResponse;
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::crypto::{hash_secret, new_id, new_token};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::extract::{ApiJson, ApiPath};
-use crate::http::idempotency::SecretResponse;
+use crate::identity::IdentityState;
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
@@ -85,7 +85,7 @@ pub(crate) fn insert_in(
 /// rights still apply.
 #[utoipa::path(post, path = "/v1/me/tokens", tag = "tokens", request_body = CreateToken, responses((status = 201, body = TokenView)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiJson(body): ApiJson<CreateToken>,
@@ -141,7 +141,7 @@ pub async fn create(
 /// Creates an access token of the caller, audited and noticed, as one unit of work; its id and
 /// secret.
 async fn create_token(
-    state: &AppState,
+    state: &IdentityState,
     caller: &Caller,
     origin: Origin,
     name: &str,
@@ -178,7 +178,7 @@ async fn create_token(
 #[utoipa::path(get, path = "/v1/me/tokens", tag = "tokens",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<TokenView>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<TokenView>>> {
@@ -189,7 +189,7 @@ pub async fn list(
 /// Revokes an access token.
 #[utoipa::path(delete, path = "/v1/me/tokens/{id}", tag = "tokens", params(("id" = String, Path)), responses((status = 204)))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     caller: Caller,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
@@ -199,7 +199,12 @@ pub async fn delete(
 }
 
 /// Revokes one of the caller's access tokens, audited and noticed, as one unit of work.
-async fn revoke(state: &AppState, caller: &Caller, origin: Origin, id: String) -> ApiResult<()> {
+async fn revoke(
+    state: &IdentityState,
+    caller: &Caller,
+    origin: Origin,
+    id: String,
+) -> ApiResult<()> {
     let now = state.clock.now();
     let what = "An access token was revoked.";
     let notice = Notice::security(state, &caller.email, what, "token-revoked");

@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiJson;
+use crate::http::state::AppState;
 use crate::time::Timestamp;
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 
 /// The test clock's routes (section 10): moving the clock runs the jobs then due.
 pub fn router() -> OpenApiRouter<AppState> {

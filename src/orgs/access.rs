@@ -6,9 +6,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::identity::Caller;
+use crate::state::Infra;
 
 use super::permissions::{self, Action, Resource, Role};
 use super::store::{self, Org};
@@ -74,7 +74,7 @@ pub fn org_not_found() -> ApiError {
 
 /// Applies `rule` for `caller` on `org_id`; `nested` is the nested path id, if the route has one.
 pub async fn authorize(
-    state: &AppState,
+    state: &Infra,
     caller: &Caller,
     org_id: &str,
     rule: OrgRule,

@@ -7,13 +7,13 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::Row as _;
 
-use crate::app::AppState;
+use crate::api::extract::ApiPath;
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ApiPath;
 use crate::identity::Caller;
 use crate::list::{ListParams, Page};
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::access::OrgContext;
@@ -93,7 +93,7 @@ pub async fn insert(
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/agreements", tag = "agreements",
     params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Agreement>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Agreement>>> {
@@ -114,7 +114,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/orgs/{orgId}/agreements/{agreementId}/sign", tag = "agreements",
     params(("orgId" = String, Path), ("agreementId" = String, Path)), responses((status = 200, body = Agreement)))]
 pub async fn sign(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,

@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::{ApiJson, ApiPath};
 use crate::identity::Caller;
 use crate::list::{ListParams, Page};
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::access::OrgContext;
@@ -32,7 +32,7 @@ pub struct Member {
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/members", tag = "members",
     params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Member>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Member>>> {
@@ -56,7 +56,7 @@ fn last_owner() -> ApiError {
 #[utoipa::path(patch, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members",
     params(("orgId" = String, Path), ("userId" = String, Path)), request_body = UpdateMember, responses((status = 200, body = Member)))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,
@@ -92,11 +92,7 @@ struct MemberChange {
 
 /// One unit after the organization's row lock: the role (never the last owner's), the
 /// invitations the new role no longer backs, the signatory flag, their audit events.
-async fn change_member(
-    state: &AppState,
-    origin: Origin,
-    change: MemberChange,
-) -> ApiResult<Member> {
+async fn change_member(state: &Infra, origin: Origin, change: MemberChange) -> ApiResult<Member> {
     let now = state.clock.now();
     state
         .db
@@ -146,7 +142,7 @@ async fn change_member(
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members",
     params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
 pub async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,
@@ -173,7 +169,7 @@ struct Removal {
 
 /// One unit after the organization's row lock: only an owner removes an owner, never the
 /// last one; the member's pending invitations go with them.
-async fn remove_member(state: &AppState, origin: Origin, removal: Removal) -> ApiResult<()> {
+async fn remove_member(state: &Infra, origin: Origin, removal: Removal) -> ApiResult<()> {
     let now = state.clock.now();
     state
         .db
@@ -220,7 +216,7 @@ async fn remove_member(state: &AppState, origin: Origin, removal: Removal) -> Ap
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}/recovery-hold", tag = "members",
     params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
 pub async fn end_recovery_hold(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,

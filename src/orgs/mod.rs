@@ -13,11 +13,15 @@ pub mod store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::ApiResult;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Infra: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(handlers::create, handlers::list))
         .routes(routes!(handlers::get, handlers::update, handlers::delete))
@@ -52,7 +56,7 @@ pub fn lock_org_in(w: &mut crate::db::Unit<'_>, org_id: &str) -> Result<(), crat
 
 /// Called in the signing transaction: commerce activates what the signature unblocks.
 pub async fn after_agreement_signed(
-    _state: &AppState,
+    _state: &Infra,
     tx: &mut crate::db::Tx,
     org_id: &str,
     agreement_id: &str,

@@ -7,7 +7,7 @@ mod ops;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::http::state::AppState;
 
 pub use errors::ErrorEntry;
 

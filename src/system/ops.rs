@@ -6,8 +6,8 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Up")))]

@@ -2,7 +2,7 @@
 //! in it and whether the path's nested id belongs to it, as one statement on the read pool.
 
 use crate::db::{Db, FromRecord, Record, UnitError};
-use crate::http::policy::Nested;
+use crate::orgs::access::Nested;
 
 use super::orgs::Org;
 
