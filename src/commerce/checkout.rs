@@ -13,19 +13,20 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
-use crate::db::Tx;
+use crate::db::Unit;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::orgs::access::OrgContext;
-use crate::orgs::agreements::{self, Agreement, NewAgreement};
 use crate::time::Timestamp;
 
+use super::agreements::{self, Agreement, NewAgreement};
 use super::invoices::{self, Claim, Invoice, InvoiceHead, NewInvoice, NewLine};
+use super::offers;
 use super::payments::provider::PaymentProvider as _;
-use super::payments::{self, Card, Source};
-use super::pricing::{self, Stored};
-use super::subscriptions::{self, NewSubscription, Subscription};
-use super::{coupons, modules, offers};
+use super::payments::{self, Card, DeclineSlot, Source};
+use super::pricing::Stored;
+use super::store::{self, subscriptions::NewSubscription};
+use super::subscriptions::{self, Subscription};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -55,8 +56,8 @@ fn stale(calculation_id: &str, why: String) -> ApiError {
 
 /// 409001 unless every offer and the coupon the calculation used still apply unchanged; the
 /// coupon's redemption is counted here. Returns the offers, in line order.
-async fn confirm_basis(
-    tx: &mut Tx,
+fn confirm_basis_in(
+    w: &mut Unit<'_>,
     calc: &Stored,
     now: Timestamp,
 ) -> ApiResult<Vec<offers::Offer>> {
@@ -68,7 +69,7 @@ async fn confirm_basis(
     }
     let mut used = Vec::with_capacity(calc.lines.len());
     for line in &calc.lines {
-        match offers::active(&mut **tx, &line.module_id, now).await? {
+        match store::offers::active_in(w, &line.module_id, now)? {
             Some(offer)
                 if offer.id == line.offer_id && offer.fingerprint() == line.offer_fingerprint =>
             {
@@ -83,9 +84,9 @@ async fn confirm_basis(
         }
     }
     if let Some(coupon_id) = &calc.coupon_id {
-        let coupon = coupons::find(&mut **tx, coupon_id).await?;
+        let coupon = store::coupons::find_in(w, coupon_id)?;
         let unchanged = coupon.is_some_and(|c| Some(c.fingerprint()) == calc.coupon_fingerprint);
-        if !unchanged || !coupons::redeem(tx, coupon_id, now).await? {
+        if !unchanged || !store::coupons::redeem(w, coupon_id, now)? {
             return Err(stale(
                 &calc.id,
                 "The coupon has changed, expired or been used up".into(),
@@ -95,15 +96,22 @@ async fn confirm_basis(
     Ok(used)
 }
 
-/// Creates the invoice, the subscriptions and the agreements; returns the invoice id, the
-/// subscription ids and the agreements.
-async fn create_records(
-    tx: &mut Tx,
+/// What a checkout created.
+struct Created {
+    invoice: InvoiceHead,
+    subscription_ids: Vec<String>,
+    agreements: Vec<Agreement>,
+}
+
+/// Creates the invoice, the subscriptions (400013 when a module is subscribed already) and the
+/// agreements.
+fn create_records_in(
+    w: &mut Unit<'_>,
     org_id: &str,
     calc: &Stored,
     offers: &[offers::Offer],
     now: Timestamp,
-) -> ApiResult<(String, Vec<String>, Vec<Agreement>)> {
+) -> ApiResult<Created> {
     let subscription_ids: Vec<String> = calc.lines.iter().map(|_| new_id("sub")).collect();
     let lines = calc
         .lines
@@ -118,22 +126,18 @@ async fn create_records(
             amount: line.amount,
         })
         .collect();
-    let invoice_id = invoices::insert(
-        tx,
-        NewInvoice {
-            org_id,
-            kind: "checkout",
-            currency: &calc.currency,
-            totals: calc.totals,
-            tax_rate_ppm: calc.tax_rate_ppm,
-            price_calculation_id: Some(&calc.id),
-            coupon_id: calc.coupon_id.as_deref(),
-            lines,
-        },
-        now,
-    )
-    .await?;
-    let mut created = Vec::new();
+    let new = NewInvoice {
+        org_id,
+        kind: "checkout",
+        currency: &calc.currency,
+        totals: calc.totals,
+        tax_rate_ppm: calc.tax_rate_ppm,
+        price_calculation_id: Some(&calc.id),
+        coupon_id: calc.coupon_id.as_deref(),
+        lines,
+    };
+    let invoice_id = invoices::insert_in(w, &new, now)?;
+    let mut agreements = Vec::new();
     for ((line, offer), sub) in calc.lines.iter().zip(offers).zip(&subscription_ids) {
         let new = NewSubscription {
             id: sub,
@@ -143,10 +147,11 @@ async fn create_records(
             quantity: line.quantity,
             invoice_id: &invoice_id,
         };
-        subscriptions::insert(tx, new, now).await?;
+        if !store::subscriptions::insert(w, &new, now)? {
+            return Err(subscriptions::already_subscribed(&line.module_id));
+        }
         if offer.agreement_required {
-            let module = modules::find(&mut **tx, &line.module_id)
-                .await?
+            let module = store::modules::find_in(w, &line.module_id)?
                 .ok_or_else(|| ApiError::internal("offer of a missing module"))?;
             let agreement = NewAgreement {
                 org_id,
@@ -155,109 +160,131 @@ async fn create_records(
                 title: &module.name,
                 text: &module.description,
             };
-            created.push(agreements::insert(tx, agreement, now).await?);
+            agreements.push(agreements::insert_in(w, agreement, now)?);
         }
     }
-    Ok((invoice_id, subscription_ids, created))
+    Ok(Created {
+        invoice: InvoiceHead {
+            id: invoice_id,
+            org_id: org_id.to_string(),
+            status: "open".into(),
+            total: calc.totals.total,
+            currency: calc.currency.clone(),
+        },
+        subscription_ids,
+        agreements,
+    })
 }
 
-/// The whole checkout, in one transaction.
-pub async fn run(
-    state: &AppState,
+/// Inside the checkout's unit: the organization's lock, the calculation (400002) claimed once
+/// (400013), its basis confirmed (409001), the records created and audited.
+fn check_out_in(
+    w: &mut Unit<'_>,
     origin: &Origin,
     org_id: &str,
     calculation_id: &str,
-    card: Option<&Card>,
-) -> ApiResult<CheckoutResult> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
+    now: Timestamp,
+) -> ApiResult<Created> {
     // One checkout per organization at a time: no two can take the same module.
-    crate::orgs::lock_org(&mut tx, org_id).await?;
-    let calc = pricing::load(&mut tx, org_id, calculation_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::validation(
-                "priceCalculationId",
-                "no price calculation of this organization has this id",
-            )
-        })?;
-    if !pricing::claim(&mut tx, &calc.id, now).await? {
+    crate::orgs::lock_org_in(w, org_id)?;
+    let calc = store::calculations::find(w, org_id, calculation_id)?.ok_or_else(|| {
+        ApiError::validation(
+            "priceCalculationId",
+            "no price calculation of this organization has this id",
+        )
+    })?;
+    if !store::calculations::mark_checked_out(w, &calc.id, now)? {
         return Err(ApiError::new(
             ErrorCode::CheckoutError,
             "This price calculation has already been checked out.",
         ));
     }
-    let offers = confirm_basis(&mut tx, &calc, now).await?;
-    let (invoice_id, subscription_ids, agreements) =
-        create_records(&mut tx, org_id, &calc, &offers, now).await?;
-    let invoice = InvoiceHead {
-        id: invoice_id.clone(),
-        org_id: org_id.to_string(),
-        status: "open".into(),
-        total: calc.totals.total,
-        currency: calc.currency.clone(),
-    };
-    audit::record(
-        &mut *tx,
+    let offers = confirm_basis_in(w, &calc, now)?;
+    let created = create_records_in(w, org_id, &calc, &offers, now)?;
+    audit::record_in(
+        w,
         origin,
         now,
         "checkout.completed",
         Some(org_id),
-        json!({ "priceCalculationId": calc.id, "invoiceId": invoice_id,
-                "subscriptionIds": subscription_ids, "total": calc.totals.total, "currency": calc.currency }),
-    )
-    .await?;
-    let settles_now = calc.totals.total == 0 || card.is_some();
-    if settles_now && invoices::claim(&mut tx, &invoice_id, now).await? != Claim::Claimed {
-        return Err(ApiError::internal("a new invoice was not open"));
-    }
-    match card {
-        _ if calc.totals.total == 0 => {
-            // Nothing is due: the invoice is paid as it is issued, without a payment. A card
-            // given anyway is kept (not charged) for the renewals, which may cost something.
-            let stored = match card {
-                Some(card) => match payments::provider(state)
-                    .tokenize(&mut tx, card, now)
-                    .await?
-                {
-                    Ok(reference) => Some(reference),
-                    Err(decline) => {
-                        tx.rollback().await?;
-                        payments::audit_decline(state, origin, org_id, None, &decline).await?;
-                        return Err(payments::declined(&decline));
-                    }
-                },
-                None => None,
-            };
-            subscriptions::after_invoice_paid(&mut tx, origin, &invoice, stored.as_deref(), now)
-                .await?;
-        }
-        Some(card) => {
-            let source = Source::Card(card);
-            match payments::charge(state, &mut tx, &invoice, source, &invoice_id, now).await? {
-                Ok(paid) => payments::record_paid(&mut tx, origin, &invoice, &paid, now).await?,
-                Err(decline) => {
-                    tx.rollback().await?;
-                    payments::audit_decline(state, origin, org_id, None, &decline).await?;
-                    return Err(payments::declined(&decline));
-                }
-            }
-        }
-        None => {}
-    }
-    tx.commit().await?;
-    // The answer is read after the commit, on a reader: the writer is free for the next write.
-    let mut conn = state.db.pool().acquire().await?;
-    let invoice = invoices::load_one(&mut conn, &invoice_id).await?;
-    let mut subscriptions = Vec::with_capacity(subscription_ids.len());
-    for id in &subscription_ids {
-        subscriptions.push(subscriptions::find(&mut conn, id).await?.view());
+        json!({ "priceCalculationId": calc.id, "invoiceId": created.invoice.id,
+                "subscriptionIds": created.subscription_ids, "total": calc.totals.total, "currency": calc.currency }),
+    )?;
+    Ok(created)
+}
+
+/// The answer: the invoice, the subscriptions and the agreements, as stored now.
+fn result_in(w: &mut Unit<'_>, created: Created) -> ApiResult<CheckoutResult> {
+    let invoice = invoices::load_one_in(w, &created.invoice.id)?;
+    let mut subscriptions = Vec::with_capacity(created.subscription_ids.len());
+    for id in &created.subscription_ids {
+        let row = store::subscriptions::find_in(w, id)?
+            .ok_or_else(|| ApiError::internal("a new subscription is missing"))?;
+        subscriptions.push(row.view());
     }
     Ok(CheckoutResult {
         invoice,
         subscriptions,
-        agreements,
+        agreements: created.agreements,
     })
+}
+
+/// The whole checkout, in one unit of work; a declined card rolls it back.
+pub async fn run(
+    state: &AppState,
+    origin: &Origin,
+    org_id: &str,
+    calculation_id: &str,
+    card: Option<Card>,
+) -> ApiResult<CheckoutResult> {
+    let now = state.clock.now();
+    let (provider, slot) = (payments::provider(state), DeclineSlot::default());
+    let (unit_origin, unit_slot) = (origin.clone(), slot.clone());
+    let (unit_org, calculation_id) = (org_id.to_string(), calculation_id.to_string());
+    let result = state
+        .db
+        .write(move |w| {
+            let origin = unit_origin;
+            let created = check_out_in(w, &origin, &unit_org, &calculation_id, now)?;
+            let invoice = &created.invoice;
+            let settles_now = invoice.total == 0 || card.is_some();
+            if settles_now && invoices::claim_in(w, &invoice.id, now)? != Claim::Claimed {
+                return Err(ApiError::internal("a new invoice was not open"));
+            }
+            match &card {
+                _ if invoice.total == 0 => {
+                    // Nothing is due: the invoice is paid as it is issued, without a payment. A
+                    // card given anyway is kept (not charged) for the renewals, which may cost
+                    // something.
+                    let stored = match &card {
+                        Some(card) => match provider.tokenize(w, card, now)? {
+                            Ok(reference) => Some(reference),
+                            Err(decline) => return Err(unit_slot.keep(decline)),
+                        },
+                        None => None,
+                    };
+                    subscriptions::after_invoice_paid_in(
+                        w,
+                        &origin,
+                        invoice,
+                        stored.as_deref(),
+                        now,
+                    )?;
+                }
+                Some(card) => {
+                    let source = Source::Card(card);
+                    let key = invoice.id.clone();
+                    match payments::charge_in(w, &provider, invoice, source, &key, now)? {
+                        Ok(paid) => payments::record_paid_in(w, &origin, invoice, &paid, now)?,
+                        Err(decline) => return Err(unit_slot.keep(decline)),
+                    }
+                }
+                None => {}
+            }
+            result_in(w, created)
+        })
+        .await;
+    payments::after_decline(state, origin, org_id, None, &slot, result).await
 }
 
 /// Checks out a price calculation (owner, admin, billing): invoice, subscriptions and
@@ -276,7 +303,7 @@ pub async fn create(
         &origin,
         &ctx.org.id,
         &body.price_calculation_id,
-        card.as_ref(),
+        card,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(result)))

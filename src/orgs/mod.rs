@@ -1,8 +1,7 @@
 //! Organizations (5): roles decided by one permission table, members, invitations, legal
-//! signatories and agreements, and the passkey policy.
+//! signatories, and the passkey policy (agreements are commerce's).
 
 pub mod access;
-pub mod agreements;
 pub mod handlers;
 pub mod invitations;
 pub mod members;
@@ -15,7 +14,6 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::ApiResult;
-use crate::time::Timestamp;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,8 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(invitations::mine))
         .routes(routes!(invitations::accept))
         .routes(routes!(invitations::decline))
-        .routes(routes!(agreements::list))
-        .routes(routes!(agreements::sign))
         .routes(routes!(security::require, security::relax))
 }
 
@@ -58,15 +54,4 @@ pub fn lock_org_in(w: &mut crate::db::Unit<'_>, org_id: &str) -> Result<(), crat
 /// Counted inside the deleting transaction, after `lock_org`: a checkout cannot slip in.
 pub async fn active_subscriptions(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<i64> {
     crate::commerce::subscriptions::live_count(&mut **tx, org_id).await
-}
-
-/// Called in the signing transaction: commerce activates what the signature unblocks.
-pub async fn after_agreement_signed(
-    _state: &AppState,
-    tx: &mut crate::db::Tx,
-    org_id: &str,
-    agreement_id: &str,
-    now: Timestamp,
-) -> ApiResult<()> {
-    crate::commerce::subscriptions::after_agreement_signed(tx, org_id, agreement_id, now).await
 }

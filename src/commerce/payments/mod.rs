@@ -5,20 +5,18 @@
 pub mod provider;
 pub mod sandbox;
 
-use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::AnyConnection;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
-use crate::db::Tx;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::orgs::access::OrgContext;
@@ -26,12 +24,13 @@ use crate::time::Timestamp;
 
 use super::invoices::{self, Claim, InvoiceHead};
 use super::money::Money;
+use super::store::{self, payments::NewPayment};
 use super::subscriptions;
 pub use provider::{Card, Decline, PaymentProvider};
 
 /// The configured provider. Only the sandbox exists so far; a real one would be chosen here
 /// from the configuration.
-pub fn provider(_state: &AppState) -> impl PaymentProvider {
+pub fn provider(_state: &AppState) -> impl PaymentProvider + 'static {
     sandbox::Sandbox
 }
 
@@ -46,35 +45,6 @@ pub struct Payment {
     pub created_at: Timestamp,
 }
 
-/// The payments of these invoices, by invoice id.
-pub async fn for_invoices(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> ApiResult<HashMap<String, Vec<Payment>>> {
-    let query = invoices::with_ids(
-        "SELECT id, invoice_id, amount, currency, status, created_at FROM payments WHERE invoice_id IN ({ids}) ORDER BY created_at, id",
-        ids,
-    );
-    let mut by_invoice = HashMap::<String, Vec<Payment>>::new();
-    for row in query.fetch_all(&mut *conn).await? {
-        let payment = Payment {
-            id: row.try_get("id")?,
-            invoice_id: row.try_get("invoice_id")?,
-            amount: Money::new(
-                row.try_get("amount")?,
-                &row.try_get::<String, _>("currency")?,
-            ),
-            status: row.try_get("status")?,
-            created_at: Timestamp::from_micros(row.try_get("created_at")?),
-        };
-        by_invoice
-            .entry(payment.invoice_id.clone())
-            .or_default()
-            .push(payment);
-    }
-    Ok(by_invoice)
-}
-
 /// Where the money comes from: a card in this request, or a stored reference (renewals).
 pub enum Source<'a> {
     Card(&'a Card),
@@ -87,20 +57,19 @@ pub struct Paid {
     pub payment_method: String,
 }
 
-/// Charges an invoice the caller has claimed and records the payment, in the caller's
-/// transaction. A decline changes nothing the caller must keep (it releases or rolls back).
-pub async fn charge(
-    state: &AppState,
-    tx: &mut Tx,
+/// Inside a unit of work: charges an invoice the unit has claimed and records the payment. A
+/// decline changes nothing the caller must keep (it releases or rolls back).
+pub fn charge_in(
+    w: &mut Unit<'_>,
+    provider: &impl PaymentProvider,
     invoice: &InvoiceHead,
     source: Source<'_>,
     idempotency_key: &str,
     now: Timestamp,
-) -> ApiResult<Result<Paid, Decline>> {
-    let provider = provider(state);
+) -> Result<Result<Paid, Decline>, UnitError> {
     let payment_method = match source {
         Source::Stored(reference) => reference.to_string(),
-        Source::Card(card) => match provider.tokenize(tx, card, now).await? {
+        Source::Card(card) => match provider.tokenize(w, card, now)? {
             Ok(reference) => reference,
             Err(decline) => return Ok(Err(decline)),
         },
@@ -111,7 +80,7 @@ pub async fn charge(
         currency: &invoice.currency,
         idempotency_key,
     };
-    let charge = match provider.charge(tx, request, now).await? {
+    let charge = match provider.charge(w, request, now)? {
         Ok(charge) => charge,
         Err(decline) => return Ok(Err(decline)),
     };
@@ -122,21 +91,15 @@ pub async fn charge(
         status: "succeeded".into(),
         created_at: now,
     };
-    sqlx::query(
-        "INSERT INTO payments (id, org_id, invoice_id, amount, currency, status, payment_method, provider_reference, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&payment.id)
-    .bind(&invoice.org_id)
-    .bind(&invoice.id)
-    .bind(invoice.total)
-    .bind(&invoice.currency)
-    .bind(&payment.status)
-    .bind(&payment_method)
-    .bind(&charge.reference)
-    .bind(now.micros())
-    .execute(&mut **tx)
-    .await?;
+    store::payments::insert(
+        w,
+        NewPayment {
+            payment: &payment,
+            org_id: &invoice.org_id,
+            payment_method: &payment_method,
+            provider_reference: &charge.reference,
+        },
+    )?;
     Ok(Ok(Paid {
         payment,
         payment_method,
@@ -152,7 +115,27 @@ pub fn declined(decline: &Decline) -> ApiError {
     .with("declineCode", &decline.code)
 }
 
-/// Records a declined attempt after its transaction rolled back.
+/// A decline inside a unit of work whose writes must not stand: the unit answers `Err` (it
+/// rolls back) and the decline waits here for the audit record written after it.
+#[derive(Clone, Default)]
+pub struct DeclineSlot(Arc<Mutex<Option<Decline>>>);
+
+impl DeclineSlot {
+    /// Keeps the decline; the error that rolls the unit back.
+    pub fn keep(&self, decline: Decline) -> ApiError {
+        let error = declined(&decline);
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(decline);
+        }
+        error
+    }
+
+    pub fn take(&self) -> Option<Decline> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Records a declined attempt after its unit of work rolled back.
 pub async fn audit_decline(
     state: &AppState,
     origin: &Origin,
@@ -160,16 +143,35 @@ pub async fn audit_decline(
     invoice_id: Option<&str>,
     decline: &Decline,
 ) -> ApiResult<()> {
-    audit::record(
-        state.db.writer(),
-        origin,
-        state.clock.now(),
-        "payment.declined",
-        Some(org_id),
-        json!({ "invoiceId": invoice_id, "declineCode": decline.code }),
-    )
-    .await?;
-    Ok(())
+    let (origin, now) = (origin.clone(), state.clock.now());
+    let details = json!({ "invoiceId": invoice_id, "declineCode": decline.code });
+    let org_id = org_id.to_string();
+    state
+        .db
+        .write(move |w| {
+            audit::record_in(w, &origin, now, "payment.declined", Some(&org_id), details)?;
+            Ok(())
+        })
+        .await
+}
+
+/// The answer to a unit of work that may have rolled back on a decline: the decline is
+/// audited and answered 400013.
+pub async fn after_decline<T>(
+    state: &AppState,
+    origin: &Origin,
+    org_id: &str,
+    invoice_id: Option<&str>,
+    slot: &DeclineSlot,
+    result: ApiResult<T>,
+) -> ApiResult<T> {
+    match (result, slot.take()) {
+        (Err(e), Some(decline)) => {
+            audit_decline(state, origin, org_id, invoice_id, &decline).await?;
+            Err(e)
+        }
+        (result, _) => result,
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -180,65 +182,78 @@ pub struct PayInvoice {
     payment_method: serde_json::Value,
 }
 
-/// Pays an open invoice. Many racing requests: exactly one pays, the others answer 400007.
+/// Pays an open invoice, in one unit of work. Many racing requests: exactly one pays, the
+/// others answer 400007.
 pub async fn pay_invoice(
     state: &AppState,
     origin: &Origin,
     invoice_id: &str,
-    card: &Card,
+    card: Card,
 ) -> ApiResult<Payment> {
-    let invoice = invoices::head(state.db.pool(), invoice_id).await?;
+    let invoice = store::invoices::head(&state.db, invoice_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The invoice"))?;
     if invoice.total == 0 {
         return Err(nothing_due(
             "This invoice has a zero total; nothing is due.",
         ));
     }
     let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    // The organization first, like every commerce write (see subscriptions::begin_for).
-    crate::orgs::lock_org(&mut tx, &invoice.org_id).await?;
-    match invoices::claim(&mut tx, &invoice.id, now).await? {
-        Claim::Claimed => {}
-        Claim::AlreadyPaid => {
-            return Err(ApiError::new(
-                ErrorCode::AlreadyPaid,
-                "This invoice has already been paid.",
-            ));
-        }
-        Claim::Void => return Err(nothing_due("This invoice is void; nothing is due.")),
-    }
-    let key = new_id("chg");
-    let paid = match charge(state, &mut tx, &invoice, Source::Card(card), &key, now).await? {
-        Ok(paid) => paid,
-        Err(decline) => {
-            tx.rollback().await?;
-            audit_decline(state, origin, &invoice.org_id, Some(&invoice.id), &decline).await?;
-            return Err(declined(&decline));
-        }
-    };
-    record_paid(&mut tx, origin, &invoice, &paid, now).await?;
-    tx.commit().await?;
-    Ok(paid.payment)
+    let (provider, slot) = (provider(state), DeclineSlot::default());
+    let (unit_origin, unit_slot, unit_invoice) = (origin.clone(), slot.clone(), invoice.clone());
+    let paid = state
+        .db
+        .write(move |w| {
+            let (origin, invoice) = (unit_origin, unit_invoice);
+            // The organization first, like every commerce write (see subscriptions::lock_in).
+            crate::orgs::lock_org_in(w, &invoice.org_id)?;
+            match invoices::claim_in(w, &invoice.id, now)? {
+                Claim::Claimed => {}
+                Claim::AlreadyPaid => {
+                    return Err(ApiError::new(
+                        ErrorCode::AlreadyPaid,
+                        "This invoice has already been paid.",
+                    ));
+                }
+                Claim::Void => return Err(nothing_due("This invoice is void; nothing is due.")),
+            }
+            let key = new_id("chg");
+            let paid = match charge_in(w, &provider, &invoice, Source::Card(&card), &key, now)? {
+                Ok(paid) => paid,
+                Err(decline) => return Err(unit_slot.keep(decline)),
+            };
+            record_paid_in(w, &origin, &invoice, &paid, now)?;
+            Ok(paid.payment)
+        })
+        .await;
+    after_decline(
+        state,
+        origin,
+        &invoice.org_id,
+        Some(&invoice.id),
+        &slot,
+        paid,
+    )
+    .await
 }
 
 /// What follows a successful payment: the audit event, and the subscriptions it unblocks.
-pub async fn record_paid(
-    tx: &mut Tx,
+pub fn record_paid_in(
+    w: &mut Unit<'_>,
     origin: &Origin,
     invoice: &InvoiceHead,
     paid: &Paid,
     now: Timestamp,
-) -> ApiResult<()> {
-    audit::record(
-        &mut **tx,
+) -> Result<(), UnitError> {
+    audit::record_in(
+        w,
         origin,
         now,
         "payment.succeeded",
         Some(&invoice.org_id),
         json!({ "paymentId": paid.payment.id, "invoiceId": invoice.id, "amount": paid.payment.amount }),
-    )
-    .await?;
-    subscriptions::after_invoice_paid(tx, origin, invoice, Some(&paid.payment_method), now).await
+    )?;
+    subscriptions::after_invoice_paid_in(w, origin, invoice, Some(&paid.payment_method), now)
 }
 
 pub fn nothing_due(detail: &str) -> ApiError {
@@ -258,6 +273,6 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Payment>)> {
     let (_, invoice_id) = path;
     let card = Card::parse(&body.payment_method)?;
-    let payment = pay_invoice(&state, &origin, &invoice_id, &card).await?;
+    let payment = pay_invoice(&state, &origin, &invoice_id, card).await?;
     Ok((StatusCode::CREATED, Json(payment)))
 }

@@ -1,13 +1,11 @@
 //! The payment provider interface. A provider turns a card into a reusable reference (`pm_…`),
-//! charges a reference, and refunds a charge. Every call takes the transaction that records its
+//! charges a reference, and refunds a charge. Every call takes the unit of work that records its
 //! outcome: a provider that keeps state in the database (the sandbox) then commits or rolls
-//! back with that record, and on SQLite it never waits for a write lock its caller holds.
-
-use std::future::Future;
+//! back with that record.
 
 use serde_json::Value;
 
-use crate::db::Tx;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
 use crate::time::Timestamp;
 
@@ -88,27 +86,27 @@ pub trait PaymentProvider: Send + Sync {
     /// Turns a card into a reusable payment-method reference (`pm_…`).
     fn tokenize(
         &self,
-        tx: &mut Tx,
+        w: &mut Unit<'_>,
         card: &Card,
         now: Timestamp,
-    ) -> impl Future<Output = ApiResult<Result<String, Decline>>> + Send;
+    ) -> Result<Result<String, Decline>, UnitError>;
 
     /// Charges a payment-method reference.
     fn charge(
         &self,
-        tx: &mut Tx,
+        w: &mut Unit<'_>,
         request: ChargeRequest<'_>,
         now: Timestamp,
-    ) -> impl Future<Output = ApiResult<Result<Charge, Decline>>> + Send;
+    ) -> Result<Result<Charge, Decline>, UnitError>;
 
     /// Gives back `amount` of a charge; returns the refund's reference.
     fn refund(
         &self,
-        tx: &mut Tx,
+        w: &mut Unit<'_>,
         charge: &str,
         amount: i64,
         idempotency_key: &str,
-    ) -> impl Future<Output = ApiResult<String>> + Send;
+    ) -> Result<String, UnitError>;
 }
 
 #[cfg(test)]

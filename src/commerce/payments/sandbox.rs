@@ -2,11 +2,9 @@
 //! how each tokenised card behaves and how many charges it took — so "succeeds once" holds
 //! across processes. Card numbers are only looked at to choose the behaviour.
 
-use sqlx::Row as _;
-
+use crate::commerce::store::sandbox::{self as store, NewCharge};
 use crate::crypto::new_id;
-use crate::db::Tx;
-use crate::error::ApiResult;
+use crate::db::{Unit, UnitError};
 use crate::time::Timestamp;
 
 use super::provider::{Card, Charge, ChargeRequest, Decline, PaymentProvider};
@@ -45,107 +43,76 @@ fn luhn(number: &str) -> bool {
 }
 
 impl PaymentProvider for Sandbox {
-    async fn tokenize(
+    fn tokenize(
         &self,
-        tx: &mut Tx,
+        w: &mut Unit<'_>,
         card: &Card,
         now: Timestamp,
-    ) -> ApiResult<Result<String, Decline>> {
+    ) -> Result<Result<String, Decline>, UnitError> {
         let behaviour = match behaviour(card.number()) {
             Ok(b) => b,
             Err(decline) => return Ok(Err(decline)),
         };
         let reference = new_id("pm");
-        sqlx::query(
-            "INSERT INTO sandbox_payment_methods (reference, behaviour, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&reference)
-        .bind(behaviour)
-        .bind(now.micros())
-        .execute(&mut **tx)
-        .await?;
+        store::insert_payment_method(w, &reference, &behaviour, now)?;
         Ok(Ok(reference))
     }
 
-    async fn charge(
+    fn charge(
         &self,
-        tx: &mut Tx,
+        w: &mut Unit<'_>,
         request: ChargeRequest<'_>,
         now: Timestamp,
-    ) -> ApiResult<Result<Charge, Decline>> {
-        let earlier = sqlx::query(
-            "SELECT charge_id, decline_code FROM sandbox_charges WHERE idempotency_key = $1",
-        )
-        .bind(request.idempotency_key)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(row) = earlier {
-            return Ok(match row.try_get::<Option<String>, _>("charge_id")? {
+    ) -> Result<Result<Charge, Decline>, UnitError> {
+        if let Some(earlier) = store::charge_by_key(w, request.idempotency_key)? {
+            return Ok(match earlier.charge_id {
                 Some(reference) => Ok(Charge { reference }),
                 None => Err(Decline {
-                    code: row
-                        .try_get::<Option<String>, _>("decline_code")?
-                        .unwrap_or_default(),
+                    code: earlier.decline_code.unwrap_or_default(),
                 }),
             });
         }
-        let behaviour: Option<String> = sqlx::query_scalar(
-            "SELECT behaviour FROM sandbox_payment_methods WHERE reference = $1",
-        )
-        .bind(request.payment_method)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let outcome = match behaviour.as_deref() {
+        let outcome = match store::behaviour(w, request.payment_method)?.as_deref() {
             None => Err(Decline::new("invalid_payment_method")),
             Some(code) if code.starts_with("decline:") => {
                 Err(Decline::new(code.trim_start_matches("decline:")))
             }
-            Some(kind) => {
-                // One conditional update: "succeeds once" holds even when charges race.
-                let counted = sqlx::query(
-                    "UPDATE sandbox_payment_methods SET successful_charges = successful_charges + 1
-                     WHERE reference = $1 AND (behaviour <> $2 OR successful_charges = 0)",
-                )
-                .bind(request.payment_method)
-                .bind(SUCCEED_ONCE)
-                .execute(&mut **tx)
-                .await?;
-                match counted.rows_affected() == 1 {
-                    true => Ok(Charge {
-                        reference: new_id("ch"),
-                    }),
-                    false if kind == SUCCEED_ONCE => Err(Decline::new("card_declined")),
-                    false => Err(Decline::new("processing_error")),
-                }
-            }
+            Some(kind) => match store::count_success(w, request.payment_method, SUCCEED_ONCE)? {
+                true => Ok(Charge {
+                    reference: new_id("ch"),
+                }),
+                false if kind == SUCCEED_ONCE => Err(Decline::new("card_declined")),
+                false => Err(Decline::new("processing_error")),
+            },
         };
-        let (charge_id, decline_code) = match &outcome {
-            Ok(charge) => (Some(charge.reference.clone()), None),
-            Err(decline) => (None, Some(decline.code.clone())),
-        };
-        sqlx::query(
-            "INSERT INTO sandbox_charges (idempotency_key, reference, amount, currency, charge_id, decline_code, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(request.idempotency_key)
-        .bind(request.payment_method)
-        .bind(request.amount)
-        .bind(request.currency)
-        .bind(charge_id)
-        .bind(decline_code)
-        .bind(now.micros())
-        .execute(&mut **tx)
-        .await?;
+        let recorded = store::insert_charge(
+            w,
+            NewCharge {
+                key: request.idempotency_key,
+                payment_method: request.payment_method,
+                amount: request.amount,
+                currency: request.currency,
+                charge_id: outcome.as_ref().ok().map(|c| c.reference.as_str()),
+                decline_code: outcome.as_ref().err().map(|d| d.code.as_str()),
+            },
+            now,
+        )?;
+        if !recorded {
+            return Err(UnitError::Column(
+                "sandbox_charges.idempotency_key".into(),
+                "another charge with this key was recorded meanwhile",
+            ));
+        }
         Ok(outcome)
     }
 
-    async fn refund(
+    fn refund(
         &self,
-        _tx: &mut Tx,
+        _w: &mut Unit<'_>,
         _charge: &str,
         _amount: i64,
         _idempotency_key: &str,
-    ) -> ApiResult<String> {
+    ) -> Result<String, UnitError> {
         Ok(new_id("re"))
     }
 }
