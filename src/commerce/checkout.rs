@@ -1,6 +1,7 @@
 //! Checkout (7): turns a price calculation into an invoice, one subscription per line and the
-//! agreements the offers require — in one transaction, paid in the same request when a card is
-//! given. Checks, in order: the calculation exists (400002) and was not checked out (400013),
+//! agreements the offers require — in one unit of work, paid in the same request when a card
+//! is given (claimed in that unit, charged after it, settled in a second unit; a declined card
+//! undoes the checkout). Checks, in order: the calculation exists (400002) and was not checked out (400013),
 //! it has not expired and every offer and the coupon it used still hold (409001), no module in
 //! it is already subscribed (400013), the card is not declined (400013 with `declineCode`).
 
@@ -13,17 +14,17 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
-use crate::db::Unit;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
 
 use super::agreements::{self, Agreement, NewAgreement};
-use super::invoices::{self, Claim, Invoice, InvoiceHead, NewInvoice, NewLine};
+use super::invoices::{self, Invoice, InvoiceHead, NewInvoice, NewLine};
 use super::offers;
-use super::payments::provider::PaymentProvider as _;
-use super::payments::{self, Card, DeclineSlot, Source};
+use super::payments::attempts::{self, Attempt, Claim, Purpose, Settled};
+use super::payments::{self, Card, Source};
 use super::pricing::Stored;
 use super::store::{self, subscriptions::NewSubscription};
 use super::subscriptions::{self, Subscription};
@@ -177,10 +178,9 @@ fn create_records_in(
 }
 
 /// Inside the checkout's unit: the organization's lock, the calculation (400002) claimed once
-/// (400013), its basis confirmed (409001), the records created and audited.
+/// (400013), its basis confirmed (409001), the records created.
 fn check_out_in(
     w: &mut Unit<'_>,
-    origin: &Origin,
     org_id: &str,
     calculation_id: &str,
     now: Timestamp,
@@ -200,17 +200,35 @@ fn check_out_in(
         ));
     }
     let offers = confirm_basis_in(w, &calc, now)?;
-    let created = create_records_in(w, org_id, &calc, &offers, now)?;
+    create_records_in(w, org_id, &calc, &offers, now)
+}
+
+/// The audit event of a checkout that stands: recorded with its records, or with its payment
+/// when one was tried.
+pub(crate) fn completed_in(
+    w: &mut Unit<'_>,
+    origin: &Origin,
+    invoice_id: &str,
+    now: Timestamp,
+) -> Result<(), UnitError> {
+    let made = store::checkouts::of_invoice(w, invoice_id)?;
+    let org_id = store::invoices::head_in(w, invoice_id)?.org_id;
     audit::record_in(
         w,
         origin,
         now,
         "checkout.completed",
-        Some(org_id),
-        json!({ "priceCalculationId": calc.id, "invoiceId": created.invoice.id,
-                "subscriptionIds": created.subscription_ids, "total": calc.totals.total, "currency": calc.currency }),
-    )?;
-    Ok(created)
+        Some(&org_id),
+        json!({ "priceCalculationId": made.calculation_id, "invoiceId": invoice_id,
+                "subscriptionIds": made.subscription_ids, "total": made.total, "currency": made.currency }),
+    )
+}
+
+/// A checkout whose payment was declined leaves nothing behind: its records are deleted, the
+/// calculation may be checked out again and the coupon's redemption is given back.
+pub(crate) fn undo_in(w: &mut Unit<'_>, invoice_id: &str) -> Result<(), UnitError> {
+    let made = store::checkouts::of_invoice(w, invoice_id)?;
+    store::checkouts::undo(w, invoice_id, &made)
 }
 
 /// The answer: the invoice, the subscriptions and the agreements, as stored now.
@@ -229,7 +247,15 @@ fn result_in(w: &mut Unit<'_>, created: Created) -> ApiResult<CheckoutResult> {
     })
 }
 
-/// The whole checkout, in one unit of work; a declined card rolls it back.
+/// How the checkout's first unit ended.
+enum Begun {
+    /// Nothing to charge: the answer.
+    Done(Box<CheckoutResult>),
+    /// The invoice is claimed for the card's payment.
+    Paying(Box<(Attempt, Created)>),
+}
+
+/// The whole checkout: one unit of work, and with a card the payment's charge and second unit.
 pub async fn run(
     state: &AppState,
     origin: &Origin,
@@ -238,53 +264,73 @@ pub async fn run(
     card: Option<Card>,
 ) -> ApiResult<CheckoutResult> {
     let now = state.clock.now();
-    let (provider, slot) = (payments::provider(state), DeclineSlot::default());
-    let (unit_origin, unit_slot) = (origin.clone(), slot.clone());
-    let (unit_org, calculation_id) = (org_id.to_string(), calculation_id.to_string());
-    let result = state
+    let begun = begin(state, origin, org_id, calculation_id, card.is_some(), now).await?;
+    match (begun, card) {
+        (Begun::Done(result), _) => Ok(*result),
+        (Begun::Paying(paying), Some(card)) => {
+            let (attempt, created) = *paying;
+            pay(state, origin, attempt, created, &card, now).await
+        }
+        (Begun::Paying(_), None) => Err(ApiError::internal("a checkout paid without a card")),
+    }
+}
+
+/// The checkout's unit: its records, and the invoice claimed when a card pays it (else the
+/// answer, the invoice paid at once when nothing is due).
+async fn begin(
+    state: &AppState,
+    origin: &Origin,
+    org_id: &str,
+    calculation_id: &str,
+    with_card: bool,
+    now: Timestamp,
+) -> ApiResult<Begun> {
+    let (origin, org_id) = (origin.clone(), org_id.to_string());
+    let calculation_id = calculation_id.to_string();
+    state
         .db
         .write(move |w| {
-            let origin = unit_origin;
-            let created = check_out_in(w, &origin, &unit_org, &calculation_id, now)?;
+            let created = check_out_in(w, &org_id, &calculation_id, now)?;
             let invoice = &created.invoice;
-            let settles_now = invoice.total == 0 || card.is_some();
-            if settles_now && invoices::claim_in(w, &invoice.id, now)? != Claim::Claimed {
-                return Err(ApiError::internal("a new invoice was not open"));
+            if with_card {
+                return match attempts::claim_in(w, &invoice.id, Purpose::Checkout, now)? {
+                    Claim::Claimed(attempt) => Ok(Begun::Paying(Box::new((attempt, created)))),
+                    _ => Err(ApiError::internal("a new invoice was not open")),
+                };
             }
-            match &card {
-                _ if invoice.total == 0 => {
-                    // Nothing is due: the invoice is paid as it is issued, without a payment. A
-                    // card given anyway is kept (not charged) for the renewals, which may cost
-                    // something.
-                    let stored = match &card {
-                        Some(card) => match provider.tokenize(w, card, now)? {
-                            Ok(reference) => Some(reference),
-                            Err(decline) => return Err(unit_slot.keep(decline)),
-                        },
-                        None => None,
-                    };
-                    subscriptions::after_invoice_paid_in(
-                        w,
-                        &origin,
-                        invoice,
-                        stored.as_deref(),
-                        now,
-                    )?;
-                }
-                Some(card) => {
-                    let source = Source::Card(card);
-                    let key = invoice.id.clone();
-                    match payments::charge_in(w, &provider, invoice, source, &key, now)? {
-                        Ok(paid) => payments::record_paid_in(w, &origin, invoice, &paid, now)?,
-                        Err(decline) => return Err(unit_slot.keep(decline)),
-                    }
-                }
-                None => {}
+            completed_in(w, &origin, &invoice.id, now)?;
+            if invoice.total == 0 {
+                // Nothing is due: the invoice is paid as it is issued, without a payment.
+                store::invoices::mark_paid(w, &invoice.id, now)?;
+                subscriptions::after_invoice_paid_in(w, &origin, invoice, None, now)?;
             }
-            result_in(w, created)
+            Ok(Begun::Done(Box::new(result_in(w, created)?)))
         })
-        .await;
-    payments::after_decline(state, origin, org_id, None, &slot, result).await
+        .await
+}
+
+/// The card's payment of a claimed checkout: charged (with a zero total only kept, for the
+/// renewals, which may cost something), then settled with the answer in the same unit; a
+/// decline has undone the checkout.
+async fn pay(
+    state: &AppState,
+    origin: &Origin,
+    attempt: Attempt,
+    created: Created,
+    card: &Card,
+    now: Timestamp,
+) -> ApiResult<CheckoutResult> {
+    let provider = payments::provider(state);
+    let outcome = attempts::charge(&provider, &attempt, Source::Card(card), now).await?;
+    let answer = move |w: &mut Unit<'_>, settled: &Settled| match settled {
+        Settled::Paid(_) => Ok(Some(result_in(w, created)?)),
+        Settled::Declined(_) => Ok(None),
+    };
+    match attempts::settle(state, origin, attempt, outcome, answer).await? {
+        (_, Some(result)) => Ok(result),
+        (Settled::Declined(decline), None) => Err(payments::declined(&decline)),
+        (Settled::Paid(_), None) => Err(ApiError::internal("a paid checkout without its answer")),
+    }
 }
 
 /// Checks out a price calculation (owner, admin, billing): invoice, subscriptions and

@@ -116,28 +116,6 @@ pub fn insert_in(
     Ok(id)
 }
 
-/// What claiming an invoice for payment found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// It was open and is now paid inside the caller's unit of work: charge, then commit, or
-    /// release (or roll back) on a decline. Until then concurrent claims wait or fail.
-    Claimed,
-    AlreadyPaid,
-    Void,
-}
-
-/// Claims an open invoice with one conditional update, so exactly one payer wins a race on
-/// either database (PostgreSQL re-checks `status = 'open'` after the winner commits).
-pub fn claim_in(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<Claim, UnitError> {
-    if store::invoices::mark_paid(w, id, now)? {
-        return Ok(Claim::Claimed);
-    }
-    Ok(match store::invoices::head_in(w, id)?.status.as_str() {
-        "void" => Claim::Void,
-        _ => Claim::AlreadyPaid,
-    })
-}
-
 /// The organization's invoices, newest first; `query` filters on status, total, currency and
 /// createdAt (docs/query.md).
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/invoices", tag = "billing",

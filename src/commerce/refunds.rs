@@ -1,6 +1,10 @@
 //! Refunds (7): the full amount paid for a subscription's current period, within the offer's
 //! refund period; the subscription ends at once. A subscription is refunded at most once —
 //! the subscription row is locked first, and a unique index backs it up.
+//!
+//! The provider is not called inside a unit of work: the rules are checked, the provider gives
+//! the money back under a key derived from the subscription (so racing or repeated requests
+//! refund once), then one unit checks the rules again under the locks and records the refund.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,15 +15,17 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
+use crate::db::Unit;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
 
+use super::invoices::InvoiceHead;
 use super::money::Money;
 use super::payments::{self, PaymentProvider};
-use super::store::{self, refunds::NewRefund};
-use super::subscriptions::{self, LockIf};
+use super::store::{self, refunds::NewRefund, refunds::PaidShare};
+use super::subscriptions::{self, LockIf, SubscriptionRow};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -39,7 +45,58 @@ fn nothing_paid(detail: &str) -> ApiError {
     payments::nothing_due(detail)
 }
 
-/// Refunds the current period of a subscription and ends it, in one unit of work.
+/// What a refund of a subscription gives back.
+struct Refundable {
+    sub: SubscriptionRow,
+    invoice: InvoiceHead,
+    paid: PaidShare,
+}
+
+/// The refund rules, in section 7's order: refunded already or ended (400008, 400002),
+/// nothing paid (400008), too late (400016).
+fn refundable_in(
+    w: &mut Unit<'_>,
+    sub: Option<SubscriptionRow>,
+    now: Timestamp,
+) -> ApiResult<Refundable> {
+    let sub = sub.ok_or_else(|| ApiError::not_found("The subscription"))?;
+    if store::refunds::exists_for(w, &sub.id)? {
+        return Err(nothing_paid(
+            "This subscription has been refunded already; nothing paid is left to refund.",
+        ));
+    }
+    if sub.is_final() {
+        return Err(ApiError::validation(
+            "subscriptionId",
+            "this subscription has ended",
+        ));
+    }
+    let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
+    let paid = match store::refunds::paid_share(w, &invoice.id, &sub.id)? {
+        Some(paid) if invoice.status == "paid" && paid.share > 0 => paid,
+        _ => {
+            return Err(nothing_paid(
+                "Nothing was paid for this subscription's current period.",
+            ));
+        }
+    };
+    let offer = store::offers::find_in(w, &sub.offer_id)?;
+    // The window opens when the period starts (or, before the first period, at payment).
+    let opened = sub.current_period_start.unwrap_or(paid.paid_at);
+    if now > opened.plus_seconds(offer.refund_period_days * 86_400) {
+        return Err(ApiError::new(
+            ErrorCode::SubscriberRefundRequestTooLate,
+            format!(
+                "Refunds are possible for {} days after the period started ({opened}).",
+                offer.refund_period_days
+            ),
+        ));
+    }
+    Ok(Refundable { sub, invoice, paid })
+}
+
+/// Refunds the current period of a subscription and ends it: the rules, the provider's refund,
+/// then one unit of work that checks the rules again and records it.
 pub async fn request(
     state: &AppState,
     origin: &Origin,
@@ -47,7 +104,18 @@ pub async fn request(
     reason: &str,
 ) -> ApiResult<Refund> {
     let now = state.clock.now();
-    let provider = payments::provider(state);
+    let id = subscription_id.to_string();
+    let due = state
+        .db
+        .write(move |w| {
+            let sub = store::subscriptions::find_in(w, &id)?;
+            refundable_in(w, sub, now)
+        })
+        .await?;
+    let key = format!("{}.refund", due.sub.id);
+    let provider_reference = payments::provider(state)
+        .refund(&due.paid.charge, due.paid.share, &key)
+        .await?;
     let (origin, id, reason) = (
         origin.clone(),
         subscription_id.to_string(),
@@ -56,44 +124,10 @@ pub async fn request(
     state
         .db
         .write(move |w| {
-            let sub = subscriptions::lock_in(w, &id, LockIf::Always, now)?
-                .ok_or_else(|| ApiError::not_found("The subscription"))?;
-            if store::refunds::exists_for(w, &sub.id)? {
-                return Err(nothing_paid(
-                    "This subscription has been refunded already; nothing paid is left to refund.",
-                ));
-            }
-            if sub.is_final() {
-                return Err(ApiError::validation(
-                    "subscriptionId",
-                    "this subscription has ended",
-                ));
-            }
-            let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
-            let paid = match store::refunds::paid_share(w, &invoice.id, &sub.id)? {
-                Some(paid) if invoice.status == "paid" && paid.share > 0 => paid,
-                _ => {
-                    return Err(nothing_paid(
-                        "Nothing was paid for this subscription's current period.",
-                    ));
-                }
-            };
-            let offer = store::offers::find_in(w, &sub.offer_id)?;
-            // The window opens when the period starts (or, before the first period, at payment).
-            let opened = sub.current_period_start.unwrap_or(paid.paid_at);
-            if now > opened.plus_seconds(offer.refund_period_days * 86_400) {
-                return Err(ApiError::new(
-                    ErrorCode::SubscriberRefundRequestTooLate,
-                    format!(
-                        "Refunds are possible for {} days after the period started ({opened}).",
-                        offer.refund_period_days
-                    ),
-                ));
-            }
-            let refund_id = new_id("rf");
-            let provider_reference = provider.refund(w, &paid.charge, paid.share, &refund_id)?;
+            let sub = subscriptions::lock_in(w, &id, LockIf::Always, now)?;
+            let Refundable { sub, invoice, paid } = refundable_in(w, sub, now)?;
             let created = Refund {
-                id: refund_id,
+                id: new_id("rf"),
                 subscription_id: sub.id.clone(),
                 invoice_id: invoice.id.clone(),
                 amount: Money::new(paid.share, &invoice.currency),

@@ -5,7 +5,10 @@
 //! and after the third failed retry it ends and the invoice is voided. `once` offers never renew.
 //!
 //! Several processes may run this at once: each step locks its subscription with a conditional
-//! update that re-checks that the step is still due, so a period is renewed once.
+//! update that re-checks that the step is still due, so a period is renewed once. A charge is
+//! an attempt (`payments::attempts`): the step's unit claims the invoice, the stored payment
+//! method is charged after it, and a second unit settles the outcome with `renewed_in`,
+//! `renewal_declined_in` and the retry's counterparts.
 
 use serde_json::json;
 
@@ -16,9 +19,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::mail::{Mail, Mailer, templates};
 use crate::time::Timestamp;
 
-use super::invoices::{self, Claim, InvoiceHead, NewInvoice, NewLine};
+use super::invoices::{self, NewInvoice, NewLine};
 use super::money::{TaxRates, totals};
-use super::payments::{self, Decline, PaymentProvider, Source};
+use super::payments::attempts::{self, Attempt, Claim, Purpose};
+use super::payments::{self, Decline, Source};
 use super::store;
 use super::subscriptions::{self, LockIf, SubscriptionRow};
 
@@ -62,71 +66,45 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
-/// Claims the invoice and charges the subscription's stored payment method. A decline
-/// releases the invoice (it stays open) and is returned.
-fn attempt_in(
-    w: &mut Unit<'_>,
-    provider: &impl PaymentProvider,
-    invoice: &InvoiceHead,
-    payment_method: Option<&str>,
-    key: &str,
-    now: Timestamp,
-) -> ApiResult<Result<(), Decline>> {
-    if invoices::claim_in(w, &invoice.id, now)? != Claim::Claimed {
-        return Err(ApiError::internal("renewal invoice is not open"));
-    }
-    if invoice.total == 0 {
-        subscriptions::after_invoice_paid_in(w, &origin(), invoice, None, now)?;
-        return Ok(Ok(()));
-    }
-    let outcome = match payment_method {
-        Some(reference) => {
-            payments::charge_in(w, provider, invoice, Source::Stored(reference), key, now)?
+/// How a renewal step's unit ended.
+enum Step {
+    /// Not due any more (another process took it, or an attempt is under way).
+    Skipped,
+    /// Done in the unit; the mails it queued.
+    Done(Vec<Mail>),
+    /// The invoice is claimed: charge this payment method.
+    Charge(Attempt, String),
+}
+
+/// After the step's unit: charges and settles a claimed attempt, or writes the queued mails.
+async fn finish_step(state: &AppState, step: Step, now: Timestamp) -> ApiResult<bool> {
+    match step {
+        Step::Skipped => Ok(false),
+        Step::Done(mails) => {
+            send(state, now, mails).await;
+            Ok(true)
         }
-        None => Err(Decline::new("no_payment_method")),
-    };
-    match outcome {
-        Ok(paid) => {
-            payments::record_paid_in(w, &origin(), invoice, &paid, now)?;
-            Ok(Ok(()))
-        }
-        Err(decline) => {
-            store::invoices::mark_open(w, &invoice.id)?;
-            Ok(Err(decline))
+        Step::Charge(attempt, payment_method) => {
+            let source = Source::Stored(&payment_method);
+            let outcome =
+                attempts::charge(&payments::provider(state), &attempt, source, now).await?;
+            attempts::settle(state, &origin(), attempt, outcome, |_, _| Ok(())).await?;
+            Ok(true)
         }
     }
 }
 
-/// What a renewal step did: whether it took the subscription, and the mails it queued.
-struct Step {
-    done: bool,
-    mails: Vec<Mail>,
-}
-
-impl Step {
-    fn skipped() -> Step {
-        Step {
-            done: false,
-            mails: Vec::new(),
-        }
-    }
-}
-
-/// One active subscription at its period's end: end it, or invoice and charge the next period.
-/// One unit of work.
+/// One active subscription at its period's end: end it, or invoice the next period and claim
+/// the invoice for its charge.
 async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
     let rates = TaxRates::parse(&state.config.tax_rates)
         .map_err(|e| ApiError::internal(format!("tax_rates: {e}")))?;
-    let (provider, mailer, id) = (
-        payments::provider(state),
-        state.mailer.clone(),
-        id.to_string(),
-    );
+    let (mailer, id) = (state.mailer.clone(), id.to_string());
     let step = state
         .db
         .write(move |w| {
             let Some(sub) = subscriptions::lock_in(w, &id, LockIf::PeriodEnded, now)? else {
-                return Ok(Step::skipped());
+                return Ok(Step::Skipped);
             };
             let (Some(start), Some(anchor)) = (sub.current_period_end, sub.anchor_at) else {
                 return Err(ApiError::internal("due subscription without a period"));
@@ -135,10 +113,7 @@ async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
                 subscriptions::finish_in(w, &sub, "ended", start)?;
                 let details = json!({ "reason": "canceled" });
                 record_in(w, &sub, now, "subscription.ended", details)?;
-                return Ok(Step {
-                    done: true,
-                    mails: Vec::new(),
-                });
+                return Ok(Step::Done(Vec::new()));
             }
             let offer = store::offers::find_in(w, &sub.offer_id)?;
             let end = offer.interval().period_end(anchor, sub.periods + 1);
@@ -165,91 +140,135 @@ async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
             };
             let invoice_id = invoices::insert_in(w, &new, now)?;
             store::subscriptions::start_period(w, &sub.id, &invoice_id, start, end)?;
-            let invoice = InvoiceHead {
-                id: invoice_id.clone(),
-                org_id: sub.org_id.clone(),
-                status: "open".into(),
-                total: new.totals.total,
-                currency: offer.price.currency.clone(),
+            if new.totals.total == 0 {
+                let invoice = store::invoices::head_in(w, &invoice_id)?;
+                store::invoices::mark_paid(w, &invoice_id, now)?;
+                subscriptions::after_invoice_paid_in(w, &origin(), &invoice, None, now)?;
+                renewed_in(w, &invoice_id, now)?;
+                return Ok(Step::Done(Vec::new()));
+            }
+            let Some(payment_method) = sub.payment_method else {
+                let decline = Decline::new("no_payment_method");
+                let mails = renewal_declined_in(w, &mailer, &invoice_id, &decline, now)?;
+                return Ok(Step::Done(mails));
             };
-            let key = format!("{invoice_id}:0");
-            let pm = sub.payment_method.as_deref();
-            let mails = match attempt_in(w, &provider, &invoice, pm, &key, now)? {
-                Ok(()) => {
-                    let details = json!({ "invoiceId": invoice_id, "currentPeriodEnd": end });
-                    record_in(w, &sub, now, "subscription.renewed", details)?;
-                    Vec::new()
-                }
-                Err(decline) => {
-                    let next = start.plus_seconds(RETRY_DAYS[0] * 86_400);
-                    store::subscriptions::mark_past_due(w, &sub.id, 0, next)?;
-                    let details = json!({ "invoiceId": invoice_id, "declineCode": decline.code, "nextRetryAt": next });
-                    record_in(w, &sub, now, "subscription.renewal_failed", details)?;
-                    failure_mails_in(w, &mailer, &sub, Some(next), now)?
-                }
-            };
-            Ok(Step { done: true, mails })
+            match attempts::claim_in(w, &invoice_id, Purpose::Renewal, now)? {
+                Claim::Claimed(attempt) => Ok(Step::Charge(attempt, payment_method)),
+                _ => Err(ApiError::internal("a new renewal invoice was not open")),
+            }
         })
         .await?;
-    send(state, now, step.mails).await;
-    Ok(step.done)
+    finish_step(state, step, now).await
 }
 
-/// One past-due subscription whose retry is due: charge again, or schedule the next retry, or
-/// end it after the last. One unit of work.
+/// One past-due subscription whose retry is due: claim its invoice for another charge, or
+/// schedule the next retry, or end it after the last.
 async fn retry(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let (provider, mailer, id) = (
-        payments::provider(state),
-        state.mailer.clone(),
-        id.to_string(),
-    );
+    let (mailer, id) = (state.mailer.clone(), id.to_string());
     let step = state
         .db
         .write(move |w| {
             let Some(sub) = subscriptions::lock_in(w, &id, LockIf::RetryDue, now)? else {
-                return Ok(Step::skipped());
+                return Ok(Step::Skipped);
             };
             let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
-            let attempt_no = sub.retry_count + 1;
-            let key = format!("{}:{attempt_no}", invoice.id);
-            let pm = sub.payment_method.as_deref();
-            let outcome = match invoice.status.as_str() {
-                "open" => attempt_in(w, &provider, &invoice, pm, &key, now)?,
-                // Paid meanwhile (the payment already brought it back) or voided: nothing to
-                // charge.
-                _ => Ok(()),
-            };
-            let mails = match outcome {
-                Ok(()) => {
-                    store::subscriptions::mark_renewed(w, &sub.id)?;
-                    Vec::new()
+            if invoice.status == "open" && invoice.total > 0 {
+                let Some(payment_method) = sub.payment_method else {
+                    let decline = Decline::new("no_payment_method");
+                    let mails = retry_declined_in(w, &mailer, &invoice.id, &decline, now)?;
+                    return Ok(Step::Done(mails));
+                };
+                match attempts::claim_in(w, &invoice.id, Purpose::Retry, now)? {
+                    Claim::Claimed(attempt) => return Ok(Step::Charge(attempt, payment_method)),
+                    Claim::UnderWay => return Ok(Step::Skipped),
+                    Claim::AlreadyPaid | Claim::Void => {}
                 }
-                Err(decline) => {
-                    let next = RETRY_DAYS
-                        .get(attempt_no as usize)
-                        .zip(sub.current_period_start)
-                        .map(|(days, start)| start.plus_seconds(days * 86_400));
-                    let details = json!({ "invoiceId": invoice.id, "declineCode": decline.code,
-                                          "retry": attempt_no, "nextRetryAt": next });
-                    record_in(w, &sub, now, "subscription.renewal_failed", details)?;
-                    match next {
-                        Some(next) => {
-                            store::subscriptions::mark_past_due(w, &sub.id, attempt_no, next)?
-                        }
-                        None => {
-                            subscriptions::finish_in(w, &sub, "ended", now)?;
-                            let details = json!({ "reason": "renewal_failed" });
-                            record_in(w, &sub, now, "subscription.ended", details)?;
-                        }
-                    }
-                    failure_mails_in(w, &mailer, &sub, next, now)?
-                }
-            };
-            Ok(Step { done: true, mails })
+            } else if invoice.status == "open" {
+                store::invoices::mark_paid(w, &invoice.id, now)?;
+                subscriptions::after_invoice_paid_in(w, &origin(), &invoice, None, now)?;
+            }
+            // Paid meanwhile (the payment already brought it back) or voided: nothing to
+            // charge.
+            store::subscriptions::mark_renewed(w, &sub.id)?;
+            Ok(Step::Done(Vec::new()))
         })
         .await?;
-    send(state, now, step.mails).await;
-    Ok(step.done)
+    finish_step(state, step, now).await
+}
+
+/// The subscription a renewal invoice bills, locked.
+fn billed_in(w: &mut Unit<'_>, invoice_id: &str, now: Timestamp) -> ApiResult<SubscriptionRow> {
+    let id = store::subscriptions::billed_by(w, invoice_id)?
+        .ok_or_else(|| ApiError::internal("a renewal invoice without its subscription"))?;
+    store::subscriptions::lock(w, &id, LockIf::Always, now)?
+        .ok_or_else(|| ApiError::internal("a renewal invoice without its subscription"))
+}
+
+/// A renewal invoice is paid: the renewal's audit event.
+pub(crate) fn renewed_in(w: &mut Unit<'_>, invoice_id: &str, now: Timestamp) -> ApiResult<()> {
+    let sub = billed_in(w, invoice_id, now)?;
+    let details = json!({ "invoiceId": invoice_id, "currentPeriodEnd": sub.current_period_end });
+    record_in(w, &sub, now, "subscription.renewed", details)?;
+    Ok(())
+}
+
+/// A renewal's first charge was declined: the subscription is past due, retried a day after
+/// its period started, and the owners and billing members are mailed.
+pub(crate) fn renewal_declined_in(
+    w: &mut Unit<'_>,
+    mailer: &Mailer,
+    invoice_id: &str,
+    decline: &Decline,
+    now: Timestamp,
+) -> ApiResult<Vec<Mail>> {
+    let sub = billed_in(w, invoice_id, now)?;
+    let start = sub
+        .current_period_start
+        .ok_or_else(|| ApiError::internal("a renewed subscription without a period"))?;
+    let next = start.plus_seconds(RETRY_DAYS[0] * 86_400);
+    store::subscriptions::mark_past_due(w, &sub.id, 0, next)?;
+    let details =
+        json!({ "invoiceId": invoice_id, "declineCode": decline.code, "nextRetryAt": next });
+    record_in(w, &sub, now, "subscription.renewal_failed", details)?;
+    Ok(failure_mails_in(w, mailer, &sub, Some(next), now)?)
+}
+
+/// A retry went through: the subscription is active again (paying the invoice brought it back
+/// already; this holds if it did not).
+pub(crate) fn retried_in(w: &mut Unit<'_>, invoice_id: &str) -> ApiResult<()> {
+    if let Some(id) = store::subscriptions::billed_by(w, invoice_id)? {
+        store::subscriptions::mark_renewed(w, &id)?;
+    }
+    Ok(())
+}
+
+/// A retry was declined: the next retry is scheduled, or after the last the subscription ends
+/// (and its invoice is voided); the owners and billing members are mailed either way.
+pub(crate) fn retry_declined_in(
+    w: &mut Unit<'_>,
+    mailer: &Mailer,
+    invoice_id: &str,
+    decline: &Decline,
+    now: Timestamp,
+) -> ApiResult<Vec<Mail>> {
+    let sub = billed_in(w, invoice_id, now)?;
+    let attempt_no = sub.retry_count + 1;
+    let next = RETRY_DAYS
+        .get(attempt_no as usize)
+        .zip(sub.current_period_start)
+        .map(|(days, start)| start.plus_seconds(days * 86_400));
+    let details = json!({ "invoiceId": invoice_id, "declineCode": decline.code,
+                          "retry": attempt_no, "nextRetryAt": next });
+    record_in(w, &sub, now, "subscription.renewal_failed", details)?;
+    match next {
+        Some(next) => store::subscriptions::mark_past_due(w, &sub.id, attempt_no, next)?,
+        None => {
+            subscriptions::finish_in(w, &sub, "ended", now)?;
+            let details = json!({ "reason": "renewal_failed" });
+            record_in(w, &sub, now, "subscription.ended", details)?;
+        }
+    }
+    Ok(failure_mails_in(w, mailer, &sub, next, now)?)
 }
 
 fn record_in(

@@ -214,6 +214,7 @@ pub async fn cancel(state: &AppState, origin: &Origin, id: &str) -> ApiResult<Su
             let sub = lock_in(w, &id, LockIf::Always, now)?
                 .ok_or_else(|| ApiError::not_found("The subscription"))?;
             let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
+            let paying = store::attempts::unsettled_on(w, &invoice.id)?;
             let (action, status) = match sub.status.as_str() {
                 "canceled" | "ended" => {
                     return Err(ApiError::validation(
@@ -225,6 +226,13 @@ pub async fn cancel(state: &AppState, origin: &Origin, id: &str) -> ApiResult<Su
                     return Err(ApiError::validation(
                         "subscriptionId",
                         "this subscription is paid and waits for an agreement; request a refund to end it",
+                    ));
+                }
+                // Ending it would void the invoice its payment is about to mark paid.
+                "pending" | "past_due" if paying => {
+                    return Err(ApiError::validation(
+                        "subscriptionId",
+                        "a payment of this subscription's invoice is under way; try again in a moment",
                     ));
                 }
                 "pending" | "past_due" => ("subscription.canceled", "canceled"),

@@ -1,15 +1,30 @@
 //! The built-in sandbox provider (section 7's test cards). Its state lives in the database —
-//! how each tokenised card behaves and how many charges it took — so "succeeds once" holds
-//! across processes. Card numbers are only looked at to choose the behaviour.
+//! how each tokenised card behaves, how many charges it took, each charge by idempotency key —
+//! so "succeeds once" and "never charges a key twice" hold across processes. It writes that
+//! state in small units of work of its own, never inside its caller's. Card numbers are only
+//! looked at to choose the behaviour.
 
-use crate::commerce::store::sandbox::{self as store, NewCharge};
+use crate::commerce::store::sandbox::{self as store, NewCharge, StoredCharge};
 use crate::crypto::new_id;
-use crate::db::{Unit, UnitError};
+use crate::db::{Db, Unit, UnitError};
+use crate::error::ApiResult;
 use crate::time::Timestamp;
 
 use super::provider::{Card, Charge, ChargeRequest, Decline, PaymentProvider};
 
-pub struct Sandbox;
+/// The sandbox, over the database that keeps its state.
+pub struct Sandbox {
+    db: Db,
+}
+
+impl Sandbox {
+    pub fn new(db: Db) -> Sandbox {
+        Sandbox { db }
+    }
+}
+
+/// What a spent key's later charge answers.
+const SPENT_KEY: &str = "canceled";
 
 const SUCCEED: &str = "succeed";
 const SUCCEED_ONCE: &str = "succeed_once";
@@ -43,77 +58,99 @@ fn luhn(number: &str) -> bool {
 }
 
 impl PaymentProvider for Sandbox {
-    fn tokenize(
-        &self,
-        w: &mut Unit<'_>,
-        card: &Card,
-        now: Timestamp,
-    ) -> Result<Result<String, Decline>, UnitError> {
+    async fn tokenize(&self, card: &Card, now: Timestamp) -> ApiResult<Result<String, Decline>> {
         let behaviour = match behaviour(card.number()) {
             Ok(b) => b,
             Err(decline) => return Ok(Err(decline)),
         };
-        let reference = new_id("pm");
-        store::insert_payment_method(w, &reference, &behaviour, now)?;
-        Ok(Ok(reference))
+        self.db
+            .write(move |w| {
+                let reference = new_id("pm");
+                store::insert_payment_method(w, &reference, &behaviour, now)?;
+                Ok(Ok(reference))
+            })
+            .await
     }
 
-    fn charge(
+    async fn charge(
         &self,
-        w: &mut Unit<'_>,
         request: ChargeRequest<'_>,
         now: Timestamp,
-    ) -> Result<Result<Charge, Decline>, UnitError> {
-        if let Some(earlier) = store::charge_by_key(w, request.idempotency_key)? {
-            return Ok(match earlier.charge_id {
-                Some(reference) => Ok(Charge { reference }),
-                None => Err(Decline {
-                    code: earlier.decline_code.unwrap_or_default(),
-                }),
-            });
-        }
-        let outcome = match store::behaviour(w, request.payment_method)?.as_deref() {
-            None => Err(Decline::new("invalid_payment_method")),
-            Some(code) if code.starts_with("decline:") => {
-                Err(Decline::new(code.trim_start_matches("decline:")))
-            }
-            Some(kind) => match store::count_success(w, request.payment_method, SUCCEED_ONCE)? {
-                true => Ok(Charge {
-                    reference: new_id("ch"),
-                }),
-                false if kind == SUCCEED_ONCE => Err(Decline::new("card_declined")),
-                false => Err(Decline::new("processing_error")),
-            },
-        };
-        let recorded = store::insert_charge(
-            w,
-            NewCharge {
-                key: request.idempotency_key,
-                payment_method: request.payment_method,
-                amount: request.amount,
-                currency: request.currency,
-                charge_id: outcome.as_ref().ok().map(|c| c.reference.as_str()),
-                decline_code: outcome.as_ref().err().map(|d| d.code.as_str()),
-            },
-            now,
-        )?;
-        if !recorded {
-            return Err(UnitError::Column(
-                "sandbox_charges.idempotency_key".into(),
-                "another charge with this key was recorded meanwhile",
-            ));
-        }
-        Ok(outcome)
+    ) -> ApiResult<Result<Charge, Decline>> {
+        let key = request.idempotency_key.to_string();
+        let payment_method = request.payment_method.to_string();
+        let (amount, currency) = (request.amount, request.currency.to_string());
+        self.db
+            .write(move |w| {
+                let new = NewCharge {
+                    key: &key,
+                    payment_method: &payment_method,
+                    amount,
+                    currency: &currency,
+                };
+                if !store::take_key(w, new, now)? {
+                    let earlier = store::charge_by_key(w, &key)?.ok_or(UnitError::NoRow)?;
+                    return Ok(answer(earlier));
+                }
+                let outcome = charge_in(w, &payment_method)?;
+                let charge_id = outcome.as_ref().ok().map(|c| c.reference.as_str());
+                let decline_code = outcome.as_ref().err().map(|d| d.code.as_str());
+                store::set_outcome(w, &key, charge_id, decline_code)?;
+                Ok(outcome)
+            })
+            .await
     }
 
-    fn refund(
+    async fn outcome(
         &self,
-        _w: &mut Unit<'_>,
-        _charge: &str,
-        _amount: i64,
-        _idempotency_key: &str,
-    ) -> Result<String, UnitError> {
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> ApiResult<Option<Result<Charge, Decline>>> {
+        let key = idempotency_key.to_string();
+        self.db
+            .write(move |w| {
+                if store::spend_key(w, &key, SPENT_KEY, now)? {
+                    return Ok(None);
+                }
+                let earlier = store::charge_by_key(w, &key)?.ok_or(UnitError::NoRow)?;
+                Ok(Some(answer(earlier)))
+            })
+            .await
+    }
+
+    async fn refund(&self, _charge: &str, _amount: i64, _key: &str) -> ApiResult<String> {
         Ok(new_id("re"))
+    }
+}
+
+/// Charges a payment method as its card behaves: the new charge, or why not.
+fn charge_in(w: &mut Unit<'_>, payment_method: &str) -> Result<Result<Charge, Decline>, UnitError> {
+    Ok(match store::behaviour(w, payment_method)?.as_deref() {
+        None => Err(Decline::new("invalid_payment_method")),
+        Some(code) if code.starts_with("decline:") => {
+            Err(Decline::new(code.trim_start_matches("decline:")))
+        }
+        Some(kind) => match store::count_success(w, payment_method, SUCCEED_ONCE)? {
+            true => Ok(Charge {
+                reference: new_id("ch"),
+                payment_method: payment_method.to_string(),
+            }),
+            false if kind == SUCCEED_ONCE => Err(Decline::new("card_declined")),
+            false => Err(Decline::new("processing_error")),
+        },
+    })
+}
+
+/// A stored charge as its first caller heard it.
+fn answer(stored: StoredCharge) -> Result<Charge, Decline> {
+    match stored.charge_id {
+        Some(reference) => Ok(Charge {
+            reference,
+            payment_method: stored.payment_method,
+        }),
+        None => Err(Decline {
+            code: stored.decline_code.unwrap_or_default(),
+        }),
     }
 }
 

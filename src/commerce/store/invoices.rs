@@ -243,8 +243,7 @@ pub(crate) fn insert(
     Ok(())
 }
 
-/// Marks an open invoice paid; false when it was not open. One conditional update, so exactly
-/// one payer wins a race on either database.
+/// Marks an open invoice paid; false when it was not open.
 pub(crate) fn mark_paid(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<bool, UnitError> {
     let done = w.execute(
         "UPDATE invoices SET status = 'paid', paid_at = $2 WHERE id = $1 AND status = 'open'",
@@ -253,19 +252,11 @@ pub(crate) fn mark_paid(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<bo
     Ok(done == 1)
 }
 
-/// Gives a paid invoice back (open, no payment time).
-pub(crate) fn mark_open(w: &mut Unit<'_>, id: &str) -> Result<(), UnitError> {
-    w.execute(
-        "UPDATE invoices SET status = 'open', paid_at = NULL WHERE id = $1 AND status = 'paid'",
-        crate::params![id],
-    )?;
-    Ok(())
-}
-
-/// Voids an open invoice.
+/// Voids an open invoice, unless a payment of it is under way.
 pub(crate) fn void(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<(), UnitError> {
     w.execute(
-        "UPDATE invoices SET status = 'void', voided_at = $2 WHERE id = $1 AND status = 'open'",
+        "UPDATE invoices SET status = 'void', voided_at = $2 WHERE id = $1 AND status = 'open'
+           AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.invoice_id = $1 AND a.settled_at IS NULL)",
         crate::params![id, now],
     )?;
     Ok(())

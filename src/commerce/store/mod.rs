@@ -3,7 +3,9 @@
 //! the rows they return. The rules and the units themselves are in the area files above.
 
 pub(crate) mod agreements;
+pub(crate) mod attempts;
 pub(crate) mod calculations;
+pub(crate) mod checkouts;
 pub(crate) mod coupons;
 pub(crate) mod invoices;
 pub(crate) mod modules;

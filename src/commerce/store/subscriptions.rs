@@ -59,6 +59,16 @@ pub(crate) fn find_in(w: &mut Unit<'_>, id: &str) -> Result<Option<SubscriptionR
     )
 }
 
+/// The subscription an invoice bills now (a renewal invoice's one subscription).
+pub(crate) fn billed_by(w: &mut Unit<'_>, invoice_id: &str) -> Result<Option<String>, UnitError> {
+    w.query_opt(
+        "SELECT id FROM subscriptions WHERE invoice_id = $1 ORDER BY id LIMIT 1",
+        crate::params![invoice_id],
+    )?
+    .map(|r| r.text_at(0))
+    .transpose()
+}
+
 /// The organization a subscription belongs to, if it exists.
 pub(crate) fn org_of(w: &mut Unit<'_>, id: &str) -> Result<Option<String>, UnitError> {
     w.query_opt(
