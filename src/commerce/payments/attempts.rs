@@ -3,8 +3,9 @@
 //! 1. **Claim** (inside the caller's unit, the organization locked): the invoice's next attempt
 //!    is inserted unless one is under way (a partial unique index: one unsettled attempt per
 //!    invoice, however many processes race). The invoice stays `open`.
-//! 2. **Charge**, outside any unit: the card is tokenised, then the provider charges under the
-//!    idempotency key `<invoice_id>.<attempt>`; the same key never charges twice.
+//! 2. **Charge**, outside any unit: the provider tokenises the card and charges it (or charges a
+//!    stored reference) under the idempotency key `<invoice_id>.<attempt>`; the same key never
+//!    charges twice.
 //! 3. **Settle** (a second unit): the attempt is settled once (a conditional update); a success
 //!    records the payment and marks the invoice paid, a decline releases the claim. What follows
 //!    depends on the attempt's purpose: a declined checkout is undone, a declined renewal makes
@@ -29,7 +30,7 @@ use super::super::invoices::InvoiceHead;
 use super::super::money::Money;
 use super::super::store::{self, payments::NewPayment};
 use super::super::{checkout, renewals, subscriptions};
-use super::provider::{Charge, ChargeRequest, Decline, PaymentProvider};
+use super::provider::{CardCharge, Charge, ChargeRequest, Decline, PaymentProvider};
 use super::{Payment, Source};
 
 /// What an attempt's outcome is followed by.
@@ -131,31 +132,47 @@ pub(crate) enum Outcome {
 /// charge under its key (and will make none).
 pub(crate) const INTERRUPTED: &str = "payment_interrupted";
 
-/// Outside any unit of work: tokenises the card, if one is given, and charges the attempt
-/// under its key.
+/// Outside any unit of work: charges the attempt under its key — a card in one call with its
+/// tokenising, a stored reference as it is. A zero total charges nothing; a card is then only
+/// kept.
 pub(crate) async fn charge(
     provider: &impl PaymentProvider,
     attempt: &Attempt,
     source: Source<'_>,
     now: Timestamp,
 ) -> ApiResult<Outcome> {
-    let payment_method = match source {
-        Source::Stored(reference) => reference.to_string(),
-        Source::Card(card) => match provider.tokenize(card, now).await? {
-            Ok(reference) => reference,
-            Err(decline) => return Ok(Outcome::Declined(decline)),
-        },
+    let invoice = &attempt.invoice;
+    let key = attempt.idempotency_key();
+    let charged = match source {
+        Source::Card(card) if invoice.total == 0 => {
+            return Ok(match provider.tokenize(card, now).await? {
+                Ok(reference) => Outcome::NothingDue(Some(reference)),
+                Err(decline) => Outcome::Declined(decline),
+            });
+        }
+        Source::Stored(reference) if invoice.total == 0 => {
+            return Ok(Outcome::NothingDue(Some(reference.to_string())));
+        }
+        Source::Card(card) => {
+            let request = CardCharge {
+                card,
+                amount: invoice.total,
+                currency: &invoice.currency,
+                idempotency_key: &key,
+            };
+            provider.charge_card(request, now).await?
+        }
+        Source::Stored(reference) => {
+            let request = ChargeRequest {
+                payment_method: reference,
+                amount: invoice.total,
+                currency: &invoice.currency,
+                idempotency_key: &key,
+            };
+            provider.charge(request, now).await?
+        }
     };
-    if attempt.invoice.total == 0 {
-        return Ok(Outcome::NothingDue(Some(payment_method)));
-    }
-    let request = ChargeRequest {
-        payment_method: &payment_method,
-        amount: attempt.invoice.total,
-        currency: &attempt.invoice.currency,
-        idempotency_key: &attempt.idempotency_key(),
-    };
-    Ok(match provider.charge(request, now).await? {
+    Ok(match charged {
         Ok(charge) => Outcome::Charged(charge),
         Err(decline) => Outcome::Declined(decline),
     })

@@ -91,6 +91,15 @@ pub struct ChargeRequest<'a> {
     pub idempotency_key: &'a str,
 }
 
+/// One charge of a card the request carries.
+pub struct CardCharge<'a> {
+    pub card: &'a Card,
+    pub amount: i64,
+    pub currency: &'a str,
+    /// The same key never charges twice: a repeat answers the first outcome.
+    pub idempotency_key: &'a str,
+}
+
 /// Every call is made outside any unit of work; each is safe to repeat with the same key.
 pub trait PaymentProvider: Send + Sync {
     /// Turns a card into a reusable payment-method reference (`pm_…`).
@@ -104,6 +113,15 @@ pub trait PaymentProvider: Send + Sync {
     fn charge(
         &self,
         request: ChargeRequest<'_>,
+        now: Timestamp,
+    ) -> impl Future<Output = ApiResult<Result<Charge, Decline>>> + Send;
+
+    /// Turns a card into a reference and charges it, in one call (a provider's "create and
+    /// confirm"); the charge names the new reference (`Charge::payment_method`), kept for
+    /// renewals.
+    fn charge_card(
+        &self,
+        request: CardCharge<'_>,
         now: Timestamp,
     ) -> impl Future<Output = ApiResult<Result<Charge, Decline>>> + Send;
 

@@ -10,7 +10,7 @@ use crate::db::{Db, Unit, UnitError};
 use crate::error::ApiResult;
 use crate::time::Timestamp;
 
-use super::provider::{Card, Charge, ChargeRequest, Decline, PaymentProvider};
+use super::provider::{Card, CardCharge, Charge, ChargeRequest, Decline, PaymentProvider};
 
 /// The sandbox, over the database that keeps its state.
 pub struct Sandbox {
@@ -88,15 +88,34 @@ impl PaymentProvider for Sandbox {
                     amount,
                     currency: &currency,
                 };
-                if !store::take_key(w, new, now)? {
-                    let earlier = store::charge_by_key(w, &key)?.ok_or(UnitError::NoRow)?;
-                    return Ok(answer(earlier));
-                }
-                let outcome = charge_in(w, &payment_method)?;
-                let charge_id = outcome.as_ref().ok().map(|c| c.reference.as_str());
-                let decline_code = outcome.as_ref().err().map(|d| d.code.as_str());
-                store::set_outcome(w, &key, charge_id, decline_code)?;
-                Ok(outcome)
+                charge_under_key_in(w, new, now, |_| Ok(()))
+            })
+            .await
+    }
+
+    async fn charge_card(
+        &self,
+        request: CardCharge<'_>,
+        now: Timestamp,
+    ) -> ApiResult<Result<Charge, Decline>> {
+        let behaviour = match behaviour(request.card.number()) {
+            Ok(b) => b,
+            Err(decline) => return Ok(Err(decline)),
+        };
+        let key = request.idempotency_key.to_string();
+        let (amount, currency) = (request.amount, request.currency.to_string());
+        self.db
+            .write(move |w| {
+                let payment_method = new_id("pm");
+                let new = NewCharge {
+                    key: &key,
+                    payment_method: &payment_method,
+                    amount,
+                    currency: &currency,
+                };
+                charge_under_key_in(w, new, now, |w| {
+                    store::insert_payment_method(w, &payment_method, &behaviour, now)
+                })
             })
             .await
     }
@@ -121,6 +140,27 @@ impl PaymentProvider for Sandbox {
     async fn refund(&self, _charge: &str, _amount: i64, _key: &str) -> ApiResult<String> {
         Ok(new_id("re"))
     }
+}
+
+/// Takes the key and charges (after `first`, which stores a new payment method), or answers the
+/// key's first outcome.
+fn charge_under_key_in(
+    w: &mut Unit<'_>,
+    new: NewCharge<'_>,
+    now: Timestamp,
+    first: impl FnOnce(&mut Unit<'_>) -> Result<(), UnitError>,
+) -> ApiResult<Result<Charge, Decline>> {
+    let (key, payment_method) = (new.key, new.payment_method);
+    if !store::take_key(w, new, now)? {
+        let earlier = store::charge_by_key(w, key)?.ok_or(UnitError::NoRow)?;
+        return Ok(answer(earlier));
+    }
+    first(w)?;
+    let outcome = charge_in(w, payment_method)?;
+    let charge_id = outcome.as_ref().ok().map(|c| c.reference.as_str());
+    let decline_code = outcome.as_ref().err().map(|d| d.code.as_str());
+    store::set_outcome(w, key, charge_id, decline_code)?;
+    Ok(outcome)
 }
 
 /// Charges a payment method as its card behaves: the new charge, or why not.
