@@ -1,6 +1,7 @@
 //! Checkout (7): turns a price calculation into an invoice, one subscription per line and the
-//! agreements the offers require — in one transaction, paid in the same request when a card is
-//! given. Checks, in order: the calculation exists (400002) and was not checked out (400013),
+//! agreements the offers require — in one unit of work, paid in the same request when a card
+//! is given (claimed in that unit, charged after it, settled in a second unit; a declined card
+//! undoes the checkout). Checks, in order: the calculation exists (400002) and was not checked out (400013),
 //! it has not expired and every offer and the coupon it used still hold (409001), no module in
 //! it is already subscribed (400013), the card is not declined (400013 with `declineCode`).
 
@@ -14,18 +15,19 @@ use crate::api::extract::ApiJson;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
-use crate::db::Tx;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
-use crate::orgs::agreements::{self, Agreement, NewAgreement};
 use crate::time::Timestamp;
 
-use super::invoices::{self, Claim, Invoice, InvoiceHead, NewInvoice, NewLine};
-use super::payments::provider::PaymentProvider as _;
+use super::agreements::{self, Agreement, NewAgreement};
+use super::invoices::{self, Invoice, InvoiceHead, NewInvoice, NewLine};
+use super::offers;
+use super::payments::attempts::{self, Attempt, Claim, Purpose, Settled};
 use super::payments::{self, Card, Source};
-use super::pricing::{self, Stored};
-use super::subscriptions::{self, NewSubscription, Subscription};
-use super::{coupons, modules, offers};
+use super::pricing::Stored;
+use super::store::{self, subscriptions::NewSubscription};
+use super::subscriptions::{self, Subscription};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -55,8 +57,8 @@ fn stale(calculation_id: &str, why: String) -> ApiError {
 
 /// 409001 unless every offer and the coupon the calculation used still apply unchanged; the
 /// coupon's redemption is counted here. Returns the offers, in line order.
-async fn confirm_basis(
-    tx: &mut Tx,
+fn confirm_basis_in(
+    w: &mut Unit<'_>,
     calc: &Stored,
     now: Timestamp,
 ) -> ApiResult<Vec<offers::Offer>> {
@@ -68,7 +70,7 @@ async fn confirm_basis(
     }
     let mut used = Vec::with_capacity(calc.lines.len());
     for line in &calc.lines {
-        match offers::active(&mut **tx, &line.module_id, now).await? {
+        match store::offers::active_in(w, &line.module_id, now)? {
             Some(offer)
                 if offer.id == line.offer_id && offer.fingerprint() == line.offer_fingerprint =>
             {
@@ -83,9 +85,9 @@ async fn confirm_basis(
         }
     }
     if let Some(coupon_id) = &calc.coupon_id {
-        let coupon = coupons::find(&mut **tx, coupon_id).await?;
+        let coupon = store::coupons::find_in(w, coupon_id)?;
         let unchanged = coupon.is_some_and(|c| Some(c.fingerprint()) == calc.coupon_fingerprint);
-        if !unchanged || !coupons::redeem(tx, coupon_id, now).await? {
+        if !unchanged || !store::coupons::redeem(w, coupon_id, now)? {
             return Err(stale(
                 &calc.id,
                 "The coupon has changed, expired or been used up".into(),
@@ -95,15 +97,22 @@ async fn confirm_basis(
     Ok(used)
 }
 
-/// Creates the invoice, the subscriptions and the agreements; returns the invoice id, the
-/// subscription ids and the agreements.
-async fn create_records(
-    tx: &mut Tx,
+/// What a checkout created.
+struct Created {
+    invoice: InvoiceHead,
+    subscription_ids: Vec<String>,
+    agreements: Vec<Agreement>,
+}
+
+/// Creates the invoice, the subscriptions (400013 when a module is subscribed already) and the
+/// agreements.
+fn create_records_in(
+    w: &mut Unit<'_>,
     org_id: &str,
     calc: &Stored,
     offers: &[offers::Offer],
     now: Timestamp,
-) -> ApiResult<(String, Vec<String>, Vec<Agreement>)> {
+) -> ApiResult<Created> {
     let subscription_ids: Vec<String> = calc.lines.iter().map(|_| new_id("sub")).collect();
     let lines = calc
         .lines
@@ -118,22 +127,18 @@ async fn create_records(
             amount: line.amount,
         })
         .collect();
-    let invoice_id = invoices::insert(
-        tx,
-        NewInvoice {
-            org_id,
-            kind: "checkout",
-            currency: &calc.currency,
-            totals: calc.totals,
-            tax_rate_ppm: calc.tax_rate_ppm,
-            price_calculation_id: Some(&calc.id),
-            coupon_id: calc.coupon_id.as_deref(),
-            lines,
-        },
-        now,
-    )
-    .await?;
-    let mut created = Vec::new();
+    let new = NewInvoice {
+        org_id,
+        kind: "checkout",
+        currency: &calc.currency,
+        totals: calc.totals,
+        tax_rate_ppm: calc.tax_rate_ppm,
+        price_calculation_id: Some(&calc.id),
+        coupon_id: calc.coupon_id.as_deref(),
+        lines,
+    };
+    let invoice_id = invoices::insert_in(w, &new, now)?;
+    let mut agreements = Vec::new();
     for ((line, offer), sub) in calc.lines.iter().zip(offers).zip(&subscription_ids) {
         let new = NewSubscription {
             id: sub,
@@ -143,10 +148,11 @@ async fn create_records(
             quantity: line.quantity,
             invoice_id: &invoice_id,
         };
-        subscriptions::insert(tx, new, now).await?;
+        if !store::subscriptions::insert(w, &new, now)? {
+            return Err(subscriptions::already_subscribed(&line.module_id));
+        }
         if offer.agreement_required {
-            let module = modules::find(&mut **tx, &line.module_id)
-                .await?
+            let module = store::modules::find_in(w, &line.module_id)?
                 .ok_or_else(|| ApiError::internal("offer of a missing module"))?;
             let agreement = NewAgreement {
                 org_id,
@@ -155,109 +161,176 @@ async fn create_records(
                 title: &module.name,
                 text: &module.description,
             };
-            created.push(agreements::insert(tx, agreement, now).await?);
+            agreements.push(agreements::insert_in(w, agreement, now)?);
         }
     }
-    Ok((invoice_id, subscription_ids, created))
+    Ok(Created {
+        invoice: InvoiceHead {
+            id: invoice_id,
+            org_id: org_id.to_string(),
+            status: "open".into(),
+            total: calc.totals.total,
+            currency: calc.currency.clone(),
+        },
+        subscription_ids,
+        agreements,
+    })
 }
 
-/// The whole checkout, in one transaction.
-pub async fn run(
-    state: &AppState,
-    origin: &Origin,
+/// Inside the checkout's unit: the organization's lock, the calculation (400002) claimed once
+/// (400013), its basis confirmed (409001), the records created.
+fn check_out_in(
+    w: &mut Unit<'_>,
     org_id: &str,
     calculation_id: &str,
-    card: Option<&Card>,
-) -> ApiResult<CheckoutResult> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
+    now: Timestamp,
+) -> ApiResult<Created> {
     // One checkout per organization at a time: no two can take the same module.
-    crate::orgs::lock_org(&mut tx, org_id).await?;
-    let calc = pricing::load(&mut tx, org_id, calculation_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::validation(
-                "priceCalculationId",
-                "no price calculation of this organization has this id",
-            )
-        })?;
-    if !pricing::claim(&mut tx, &calc.id, now).await? {
+    crate::orgs::lock_org_in(w, org_id)?;
+    let calc = store::calculations::find(w, org_id, calculation_id)?.ok_or_else(|| {
+        ApiError::validation(
+            "priceCalculationId",
+            "no price calculation of this organization has this id",
+        )
+    })?;
+    if !store::calculations::mark_checked_out(w, &calc.id, now)? {
         return Err(ApiError::new(
             ErrorCode::CheckoutError,
             "This price calculation has already been checked out.",
         ));
     }
-    let offers = confirm_basis(&mut tx, &calc, now).await?;
-    let (invoice_id, subscription_ids, agreements) =
-        create_records(&mut tx, org_id, &calc, &offers, now).await?;
-    let invoice = InvoiceHead {
-        id: invoice_id.clone(),
-        org_id: org_id.to_string(),
-        status: "open".into(),
-        total: calc.totals.total,
-        currency: calc.currency.clone(),
-    };
-    audit::record(
-        &mut *tx,
+    let offers = confirm_basis_in(w, &calc, now)?;
+    create_records_in(w, org_id, &calc, &offers, now)
+}
+
+/// The audit event of a checkout that stands: recorded with its records, or with its payment
+/// when one was tried.
+pub(crate) fn completed_in(
+    w: &mut Unit<'_>,
+    origin: &Origin,
+    invoice_id: &str,
+    now: Timestamp,
+) -> Result<(), UnitError> {
+    let made = store::checkouts::of_invoice(w, invoice_id)?;
+    let org_id = store::invoices::head_in(w, invoice_id)?.org_id;
+    audit::record_in(
+        w,
         origin,
         now,
         "checkout.completed",
-        Some(org_id),
-        json!({ "priceCalculationId": calc.id, "invoiceId": invoice_id,
-                "subscriptionIds": subscription_ids, "total": calc.totals.total, "currency": calc.currency }),
+        Some(&org_id),
+        json!({ "priceCalculationId": made.calculation_id, "invoiceId": invoice_id,
+                "subscriptionIds": made.subscription_ids, "total": made.total, "currency": made.currency }),
     )
-    .await?;
-    let settles_now = calc.totals.total == 0 || card.is_some();
-    if settles_now && invoices::claim(&mut tx, &invoice_id, now).await? != Claim::Claimed {
-        return Err(ApiError::internal("a new invoice was not open"));
-    }
-    match card {
-        _ if calc.totals.total == 0 => {
-            // Nothing is due: the invoice is paid as it is issued, without a payment. A card
-            // given anyway is kept (not charged) for the renewals, which may cost something.
-            let stored = match card {
-                Some(card) => match payments::provider(state)
-                    .tokenize(&mut tx, card, now)
-                    .await?
-                {
-                    Ok(reference) => Some(reference),
-                    Err(decline) => {
-                        tx.rollback().await?;
-                        payments::audit_decline(state, origin, org_id, None, &decline).await?;
-                        return Err(payments::declined(&decline));
-                    }
-                },
-                None => None,
-            };
-            subscriptions::after_invoice_paid(&mut tx, origin, &invoice, stored.as_deref(), now)
-                .await?;
-        }
-        Some(card) => {
-            let source = Source::Card(card);
-            match payments::charge(state, &mut tx, &invoice, source, &invoice_id, now).await? {
-                Ok(paid) => payments::record_paid(&mut tx, origin, &invoice, &paid, now).await?,
-                Err(decline) => {
-                    tx.rollback().await?;
-                    payments::audit_decline(state, origin, org_id, None, &decline).await?;
-                    return Err(payments::declined(&decline));
-                }
-            }
-        }
-        None => {}
-    }
-    tx.commit().await?;
-    // The answer is read after the commit, on a reader: the writer is free for the next write.
-    let mut conn = state.db.pool().acquire().await?;
-    let invoice = invoices::load_one(&mut conn, &invoice_id).await?;
-    let mut subscriptions = Vec::with_capacity(subscription_ids.len());
-    for id in &subscription_ids {
-        subscriptions.push(subscriptions::find(&mut conn, id).await?.view());
+}
+
+/// A checkout whose payment was declined leaves nothing behind: its records are deleted, the
+/// calculation may be checked out again and the coupon's redemption is given back.
+pub(crate) fn undo_in(w: &mut Unit<'_>, invoice_id: &str) -> Result<(), UnitError> {
+    let made = store::checkouts::of_invoice(w, invoice_id)?;
+    store::checkouts::undo(w, invoice_id, &made)
+}
+
+/// The answer: the invoice, the subscriptions and the agreements, as stored now.
+fn result_in(w: &mut Unit<'_>, created: Created) -> ApiResult<CheckoutResult> {
+    let invoice = invoices::load_one_in(w, &created.invoice.id)?;
+    let mut subscriptions = Vec::with_capacity(created.subscription_ids.len());
+    for id in &created.subscription_ids {
+        let row = store::subscriptions::find_in(w, id)?
+            .ok_or_else(|| ApiError::internal("a new subscription is missing"))?;
+        subscriptions.push(row.view());
     }
     Ok(CheckoutResult {
         invoice,
         subscriptions,
-        agreements,
+        agreements: created.agreements,
     })
+}
+
+/// How the checkout's first unit ended.
+enum Begun {
+    /// Nothing to charge: the answer.
+    Done(Box<CheckoutResult>),
+    /// The invoice is claimed for the card's payment.
+    Paying(Box<(Attempt, Created)>),
+}
+
+/// The whole checkout: one unit of work, and with a card the payment's charge and second unit.
+pub async fn run(
+    state: &AppState,
+    origin: &Origin,
+    org_id: &str,
+    calculation_id: &str,
+    card: Option<Card>,
+) -> ApiResult<CheckoutResult> {
+    let now = state.clock.now();
+    let begun = begin(state, origin, org_id, calculation_id, card.is_some(), now).await?;
+    match (begun, card) {
+        (Begun::Done(result), _) => Ok(*result),
+        (Begun::Paying(paying), Some(card)) => {
+            let (attempt, created) = *paying;
+            pay(state, origin, attempt, created, &card, now).await
+        }
+        (Begun::Paying(_), None) => Err(ApiError::internal("a checkout paid without a card")),
+    }
+}
+
+/// The checkout's unit: its records, and the invoice claimed when a card pays it (else the
+/// answer, the invoice paid at once when nothing is due).
+async fn begin(
+    state: &AppState,
+    origin: &Origin,
+    org_id: &str,
+    calculation_id: &str,
+    with_card: bool,
+    now: Timestamp,
+) -> ApiResult<Begun> {
+    let (origin, org_id) = (origin.clone(), org_id.to_string());
+    let calculation_id = calculation_id.to_string();
+    state
+        .db
+        .write(move |w| {
+            let created = check_out_in(w, &org_id, &calculation_id, now)?;
+            let invoice = &created.invoice;
+            if with_card {
+                return match attempts::claim_in(w, &invoice.id, Purpose::Checkout, now)? {
+                    Claim::Claimed(attempt) => Ok(Begun::Paying(Box::new((attempt, created)))),
+                    _ => Err(ApiError::internal("a new invoice was not open")),
+                };
+            }
+            completed_in(w, &origin, &invoice.id, now)?;
+            if invoice.total == 0 {
+                // Nothing is due: the invoice is paid as it is issued, without a payment.
+                store::invoices::mark_paid(w, &invoice.id, now)?;
+                subscriptions::after_invoice_paid_in(w, &origin, invoice, None, now)?;
+            }
+            Ok(Begun::Done(Box::new(result_in(w, created)?)))
+        })
+        .await
+}
+
+/// The card's payment of a claimed checkout: charged (with a zero total only kept, for the
+/// renewals, which may cost something), then settled with the answer in the same unit; a
+/// decline has undone the checkout.
+async fn pay(
+    state: &AppState,
+    origin: &Origin,
+    attempt: Attempt,
+    created: Created,
+    card: &Card,
+    now: Timestamp,
+) -> ApiResult<CheckoutResult> {
+    let provider = payments::provider(state);
+    let outcome = attempts::charge(&provider, &attempt, Source::Card(card), now).await?;
+    let answer = move |w: &mut Unit<'_>, settled: &Settled| match settled {
+        Settled::Paid(_) => Ok(Some(result_in(w, created)?)),
+        Settled::Declined(_) => Ok(None),
+    };
+    match attempts::settle(state, origin, attempt, outcome, answer).await? {
+        (_, Some(result)) => Ok(result),
+        (Settled::Declined(decline), None) => Err(payments::declined(&decline)),
+        (Settled::Paid(_), None) => Err(ApiError::internal("a paid checkout without its answer")),
+    }
 }
 
 /// Checks out a price calculation (owner, admin, billing): invoice, subscriptions and
@@ -276,7 +349,7 @@ pub async fn create(
         &origin,
         &ctx.org.id,
         &body.price_calculation_id,
-        card.as_ref(),
+        card,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(result)))

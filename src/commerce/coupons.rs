@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::api::extract::ApiJson;
 use crate::app::AppState;
@@ -17,6 +16,7 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::time::Timestamp;
 
 use super::money::{Discount, Money};
+use super::store;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -71,63 +71,13 @@ impl Coupon {
     }
 }
 
-const SELECT: &str = "SELECT id, code, percent_off, amount_off, currency, valid_until, max_redemptions, redemptions, created_at FROM coupons";
-
-fn coupon(row: &crate::db::Row) -> Result<Coupon, sqlx::Error> {
-    let amount_off: Option<i64> = row.try_get("amount_off")?;
-    let currency: Option<String> = row.try_get("currency")?;
-    Ok(Coupon {
-        id: row.try_get("id")?,
-        code: row.try_get("code")?,
-        percent_off: row.try_get("percent_off")?,
-        amount_off: amount_off.map(|a| Money::new(a, currency.as_deref().unwrap_or(""))),
-        valid_until: row
-            .try_get::<Option<i64>, _>("valid_until")?
-            .map(Timestamp::from_micros),
-        max_redemptions: row.try_get("max_redemptions")?,
-        redemptions: row.try_get("redemptions")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-    })
-}
-
 pub fn normalize_code(code: &str) -> String {
     code.trim().to_ascii_uppercase()
 }
 
-pub async fn find_by_code<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    code: &str,
-) -> ApiResult<Option<Coupon>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE code = $1")))
-        .bind(normalize_code(code))
-        .fetch_optional(executor)
-        .await?;
-    Ok(row.as_ref().map(coupon).transpose()?)
-}
-
-pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    id: &str,
-) -> ApiResult<Option<Coupon>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
-    Ok(row.as_ref().map(coupon).transpose()?)
-}
-
-/// Counts one redemption if the coupon is still valid and not used up; false otherwise.
-pub async fn redeem(tx: &mut crate::db::Tx, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let done = sqlx::query(
-        "UPDATE coupons SET redemptions = redemptions + 1
-         WHERE id = $1 AND (max_redemptions IS NULL OR redemptions < max_redemptions)
-           AND (valid_until IS NULL OR valid_until > $2)",
-    )
-    .bind(id)
-    .bind(now.micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// The coupon with this code (matched case-insensitively), if any.
+pub async fn find_by_code(db: &crate::db::Db, code: &str) -> ApiResult<Option<Coupon>> {
+    Ok(store::coupons::find_by_code(db, &normalize_code(code)).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -205,6 +155,29 @@ fn parse(body: CreateCoupon) -> ApiResult<Coupon> {
     })
 }
 
+/// Inserts the coupon and audits it, in one unit of work; a code in use answers 400002.
+async fn add(state: &AppState, origin: &Origin, created: Coupon) -> ApiResult<Coupon> {
+    let origin = origin.clone();
+    state
+        .db
+        .write(move |w| {
+            if !store::coupons::insert(w, &created)? {
+                return Err(ApiError::validation("code", "a coupon with this code exists"));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                created.created_at,
+                "coupon.created",
+                Some(&created.id),
+                json!({ "code": created.code, "percentOff": created.percent_off, "amountOff": created.amount_off,
+                        "validUntil": created.valid_until, "maxRedemptions": created.max_redemptions }),
+            )?;
+            Ok(created)
+        })
+        .await
+}
+
 /// Creates a coupon (platform administrators). A code in use answers 400002.
 #[utoipa::path(post, path = "/v1/coupons", tag = "catalogue", request_body = CreateCoupon,
     responses((status = 201, body = Coupon)))]
@@ -218,37 +191,6 @@ pub async fn create(
         created_at: now,
         ..parse(body)?
     };
-    let mut tx = state.db.begin_write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO coupons (id, code, percent_off, amount_off, currency, valid_until, max_redemptions, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (code) DO NOTHING",
-    )
-    .bind(&created.id)
-    .bind(&created.code)
-    .bind(created.percent_off)
-    .bind(created.amount_off.as_ref().map(|m| m.amount))
-    .bind(created.amount_off.as_ref().map(|m| m.currency.clone()))
-    .bind(created.valid_until.map(Timestamp::micros))
-    .bind(created.max_redemptions)
-    .bind(now.micros())
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(ApiError::validation(
-            "code",
-            "a coupon with this code exists",
-        ));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "coupon.created",
-        Some(&created.id),
-        json!({ "code": created.code, "percentOff": created.percent_off, "amountOff": created.amount_off,
-                "validUntil": created.valid_until, "maxRedemptions": created.max_redemptions }),
-    )
-    .await?;
-    tx.commit().await?;
+    let created = add(&state, &origin, created).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -1,7 +1,9 @@
 //! Commerce (7): the catalogue (modules, offers, coupons), server-side price calculation,
 //! checkout, invoices and payments through a provider interface, subscriptions with renewals,
-//! and refunds. Money rules are in `money` and docs/money.md.
+//! the agreements subscriptions wait for, and refunds. Money rules are in `money` and
+//! docs/money.md; the SQL is in `store`.
 
+pub mod agreements;
 pub mod checkout;
 pub mod coupons;
 pub mod interval;
@@ -13,6 +15,7 @@ pub mod payments;
 pub mod pricing;
 pub mod refunds;
 pub mod renewals;
+pub(crate) mod store;
 pub mod subscriptions;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -36,4 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(subscriptions::get))
         .routes(routes!(subscriptions::cancel_route))
         .routes(routes!(refunds::create))
+        .routes(routes!(agreements::list))
+        .routes(routes!(agreements::sign))
 }

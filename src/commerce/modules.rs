@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::api::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
@@ -16,6 +15,8 @@ use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
+
+use super::store;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -29,29 +30,6 @@ pub struct Module {
     pub created_at: Timestamp,
 }
 
-const SELECT: &str = "SELECT id, module_key, name, description, created_at FROM modules";
-
-fn module(row: &crate::db::Row) -> Result<Module, sqlx::Error> {
-    Ok(Module {
-        id: row.try_get("id")?,
-        key: row.try_get("module_key")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-    })
-}
-
-pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    id: &str,
-) -> ApiResult<Option<Module>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
-    Ok(row.as_ref().map(module).transpose()?)
-}
-
 /// The module named by `{moduleId}`, loaded before the body is read (404003 comes first).
 pub struct ModulePath(pub Module);
 
@@ -63,7 +41,7 @@ impl FromRequestParts<AppState> for ModulePath {
         let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| not_found())?;
-        find(state.db.pool(), &id)
+        store::modules::find(&state.db, &id)
             .await?
             .map(ModulePath)
             .ok_or_else(not_found)
@@ -129,32 +107,30 @@ pub async fn create(
         description: body.description,
         created_at: now,
     };
-    let mut tx = state.db.begin_write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO modules (id, module_key, name, description, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (module_key) DO NOTHING",
-    )
-    .bind(&created.id)
-    .bind(&created.key)
-    .bind(&created.name)
-    .bind(&created.description)
-    .bind(now.micros())
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(ApiError::validation("key", "a module with this key exists"));
-    }
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "module.created",
-        Some(&created.id),
-        json!({ "key": created.key, "name": created.name }),
-    )
-    .await?;
-    tx.commit().await?;
+    let created = add(&state, &origin, created).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Inserts the module and audits it, in one unit of work; a key in use answers 400002.
+async fn add(state: &AppState, origin: &Origin, created: Module) -> ApiResult<Module> {
+    let (origin, now) = (origin.clone(), created.created_at);
+    state
+        .db
+        .write(move |w| {
+            if !store::modules::insert(w, &created, now)? {
+                return Err(ApiError::validation("key", "a module with this key exists"));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "module.created",
+                Some(&created.id),
+                json!({ "key": created.key, "name": created.name }),
+            )?;
+            Ok(created)
+        })
+        .await
 }
 
 /// The catalogue's modules, newest first.
@@ -164,17 +140,7 @@ pub async fn list(
     State(state): State<AppState>,
     params: ListParams,
 ) -> ApiResult<Json<Page<Module>>> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM modules")
-        .fetch_one(state.db.pool())
-        .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{SELECT} ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
-    )))
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
-    .await?;
-    let items = rows.iter().map(module).collect::<Result<Vec<_>, _>>()?;
+    let (items, total) = store::modules::page(&state.db, &params).await?;
     Ok(Json(Page::new(&params, items, total)))
 }
 

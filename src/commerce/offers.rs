@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::api::extract::ApiJson;
 use crate::app::AppState;
@@ -21,6 +20,7 @@ use crate::time::Timestamp;
 use super::interval::Interval;
 use super::modules::ModulePath;
 use super::money::Money;
+use super::store;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -59,55 +59,6 @@ impl Offer {
             .as_bytes(),
         )
     }
-}
-
-const SELECT: &str = "SELECT id, module_id, amount, currency, billing_interval, valid_from, valid_until, refund_period_days, agreement_required, created_at FROM offers";
-
-fn offer(row: &crate::db::Row) -> Result<Offer, sqlx::Error> {
-    Ok(Offer {
-        id: row.try_get("id")?,
-        module_id: row.try_get("module_id")?,
-        price: Money::new(
-            row.try_get("amount")?,
-            &row.try_get::<String, _>("currency")?,
-        ),
-        interval: row.try_get("billing_interval")?,
-        valid_from: Timestamp::from_micros(row.try_get("valid_from")?),
-        valid_until: row
-            .try_get::<Option<i64>, _>("valid_until")?
-            .map(Timestamp::from_micros),
-        refund_period_days: row.try_get("refund_period_days")?,
-        agreement_required: row.try_get::<i64, _>("agreement_required")? != 0,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-    })
-}
-
-/// The module's active offer at `now`, if any.
-pub async fn active<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    module_id: &str,
-    now: Timestamp,
-) -> ApiResult<Option<Offer>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE module_id = $1 AND valid_from <= $2 AND (valid_until IS NULL OR valid_until > $2)
-         ORDER BY valid_from DESC, created_at DESC, id DESC LIMIT 1"
-    )))
-    .bind(module_id)
-    .bind(now.micros())
-    .fetch_optional(executor)
-    .await?;
-    Ok(row.as_ref().map(offer).transpose()?)
-}
-
-pub async fn find<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    id: &str,
-) -> ApiResult<Offer> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-        .bind(id)
-        .fetch_one(executor)
-        .await?;
-    Ok(offer(&row)?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -175,35 +126,29 @@ pub async fn create(
         agreement_required: body.agreement_required,
         created_at: now,
     };
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO offers (id, module_id, amount, currency, billing_interval, valid_from, valid_until, refund_period_days, agreement_required, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&created.id)
-    .bind(&created.module_id)
-    .bind(created.price.amount)
-    .bind(&created.price.currency)
-    .bind(&created.interval)
-    .bind(created.valid_from.micros())
-    .bind(created.valid_until.map(Timestamp::micros))
-    .bind(created.refund_period_days)
-    .bind(crate::db::flag(created.agreement_required))
-    .bind(now.micros())
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        &origin,
-        now,
-        "offer.created",
-        Some(&created.module_id),
-        json!({ "offerId": created.id, "price": created.price, "interval": created.interval,
-                "validFrom": created.valid_from, "validUntil": created.valid_until }),
-    )
-    .await?;
-    tx.commit().await?;
+    let created = add(&state, &origin, created).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Inserts the offer and audits it, in one unit of work.
+async fn add(state: &AppState, origin: &Origin, created: Offer) -> ApiResult<Offer> {
+    let origin = origin.clone();
+    state
+        .db
+        .write(move |w| {
+            store::offers::insert(w, &created)?;
+            audit::record_in(
+                w,
+                &origin,
+                created.created_at,
+                "offer.created",
+                Some(&created.module_id),
+                json!({ "offerId": created.id, "price": created.price, "interval": created.interval,
+                        "validFrom": created.valid_from, "validUntil": created.valid_until }),
+            )?;
+            Ok(created)
+        })
+        .await
 }
 
 /// A module's offers, newest first.
@@ -215,20 +160,9 @@ pub async fn list(
     ModulePath(module): ModulePath,
     params: ListParams,
 ) -> ApiResult<Json<Page<Offer>>> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offers WHERE module_id = $1")
-        .bind(&module.id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE module_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(&module.id)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(state.db.pool())
-    .await?;
-    let items = rows.iter().map(offer).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::new(&params, items, total)))
+    Ok(Json(
+        store::offers::page(&state.db, &params, &module.id).await?,
+    ))
 }
 
 pub fn no_active_offer(module_id: &str) -> ApiError {
@@ -245,7 +179,7 @@ pub async fn get_active(
     State(state): State<AppState>,
     ModulePath(module): ModulePath,
 ) -> ApiResult<Json<Offer>> {
-    active(state.db.pool(), &module.id, state.clock.now())
+    store::offers::active(&state.db, &module.id, state.clock.now())
         .await?
         .map(Json)
         .ok_or_else(|| no_active_offer(&module.id))

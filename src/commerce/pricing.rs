@@ -9,12 +9,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 
 use crate::api::extract::ApiJson;
 use crate::app::AppState;
 use crate::crypto::new_id;
-use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
 use crate::orgs::store::Org;
@@ -23,6 +21,7 @@ use crate::time::Timestamp;
 use super::coupons::{self, Coupon};
 use super::money::{Money, TaxRates, Totals, totals};
 use super::offers::{self, Offer};
+use super::store;
 
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1000;
@@ -108,7 +107,7 @@ async fn usable_coupon(
     currency: &str,
     now: Timestamp,
 ) -> ApiResult<Coupon> {
-    let coupon = coupons::find_by_code(state.db.pool(), code)
+    let coupon = coupons::find_by_code(&state.db, code)
         .await?
         .ok_or_else(|| calculation_error("No coupon has this code."))?;
     if let Some(why) = coupon.unusable(now) {
@@ -138,7 +137,7 @@ pub async fn calculate(
     let mut offers: Vec<Offer> = Vec::with_capacity(body.items.len());
     for item in &body.items {
         // An unknown module has no active offer either: 404002 for both.
-        let offer = offers::active(state.db.pool(), &item.module_id, now)
+        let offer = store::offers::active(&state.db, &item.module_id, now)
             .await?
             .ok_or_else(|| offers::no_active_offer(&item.module_id))?;
         offers.push(offer);
@@ -187,63 +186,15 @@ pub async fn calculate(
         created_at: now,
         valid_until: now.plus_seconds(state.config.price_calculation_ttl_secs),
     };
-    let mut tx = state.db.begin_write().await?;
-    insert(
-        &mut tx,
-        org,
-        &calculation,
-        &offers,
-        coupon.as_ref(),
-        tax_rate_ppm,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(calculation)
-}
-
-async fn insert(
-    tx: &mut Tx,
-    org: &Org,
-    c: &PriceCalculation,
-    offers: &[Offer],
-    coupon: Option<&Coupon>,
-    tax_rate_ppm: i64,
-) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO price_calculations (id, org_id, currency, subtotal, discount, tax, total, tax_rate_ppm, coupon_id, coupon_fingerprint, created_at, valid_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(&c.id)
-    .bind(&org.id)
-    .bind(&c.currency)
-    .bind(c.subtotal.amount)
-    .bind(c.discount.amount)
-    .bind(c.tax.amount)
-    .bind(c.total.amount)
-    .bind(tax_rate_ppm)
-    .bind(coupon.map(|c| c.id.clone()))
-    .bind(coupon.map(Coupon::fingerprint))
-    .bind(c.created_at.micros())
-    .bind(c.valid_until.micros())
-    .execute(&mut **tx)
-    .await?;
-    for (i, (line, offer)) in c.lines.iter().zip(offers).enumerate() {
-        sqlx::query(
-            "INSERT INTO price_calculation_lines (calculation_id, line_no, module_id, offer_id, offer_fingerprint, unit_amount, quantity, amount)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&c.id)
-        .bind(i as i64)
-        .bind(&line.module_id)
-        .bind(&line.offer_id)
-        .bind(offer.fingerprint())
-        .bind(line.unit_price.amount)
-        .bind(line.quantity)
-        .bind(line.amount.amount)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+    let org_id = org.id.clone();
+    state
+        .db
+        .write(move |w| {
+            let coupon = coupon.as_ref();
+            store::calculations::insert(w, &org_id, &calculation, &offers, coupon, tax_rate_ppm)?;
+            Ok(calculation)
+        })
+        .await
 }
 
 /// A stored calculation as checkout needs it.
@@ -265,68 +216,6 @@ pub struct StoredLine {
     pub unit_amount: i64,
     pub quantity: i64,
     pub amount: i64,
-}
-
-/// The organization's calculation `id`, if it exists.
-pub async fn load(tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<Option<Stored>> {
-    let Some(row) = sqlx::query(
-        "SELECT id, currency, subtotal, discount, tax, total, tax_rate_ppm, coupon_id, coupon_fingerprint, valid_until
-         FROM price_calculations WHERE id = $1 AND org_id = $2",
-    )
-    .bind(id)
-    .bind(org_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let lines = sqlx::query(
-        "SELECT module_id, offer_id, offer_fingerprint, unit_amount, quantity, amount
-         FROM price_calculation_lines WHERE calculation_id = $1 ORDER BY line_no",
-    )
-    .bind(id)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|l| {
-        Ok(StoredLine {
-            module_id: l.try_get("module_id")?,
-            offer_id: l.try_get("offer_id")?,
-            offer_fingerprint: l.try_get("offer_fingerprint")?,
-            unit_amount: l.try_get("unit_amount")?,
-            quantity: l.try_get("quantity")?,
-            amount: l.try_get("amount")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Some(Stored {
-        id: row.try_get("id")?,
-        currency: row.try_get("currency")?,
-        totals: Totals {
-            subtotal: row.try_get("subtotal")?,
-            discount: row.try_get("discount")?,
-            tax: row.try_get("tax")?,
-            total: row.try_get("total")?,
-        },
-        tax_rate_ppm: row.try_get("tax_rate_ppm")?,
-        coupon_id: row.try_get("coupon_id")?,
-        coupon_fingerprint: row.try_get("coupon_fingerprint")?,
-        valid_until: Timestamp::from_micros(row.try_get("valid_until")?),
-        lines,
-    }))
-}
-
-/// Marks the calculation checked out; false when it already was. Racing checkouts: one wins
-/// (PostgreSQL re-checks the condition after the winner commits; SQLite writes serially).
-pub async fn claim(tx: &mut Tx, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let done = sqlx::query(
-        "UPDATE price_calculations SET checked_out_at = $2 WHERE id = $1 AND checked_out_at IS NULL",
-    )
-    .bind(id)
-    .bind(now.micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Prices modules for the organization (owner, admin, billing). The answer is binding until

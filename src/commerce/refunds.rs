@@ -1,29 +1,31 @@
 //! Refunds (7): the full amount paid for a subscription's current period, within the offer's
 //! refund period; the subscription ends at once. A subscription is refunded at most once —
 //! the subscription row is locked first, and a unique index backs it up.
-
-use std::collections::HashMap;
+//!
+//! The provider is not called inside a unit of work: the rules are checked, the provider gives
+//! the money back under a key derived from the subscription (so racing or repeated requests
+//! refund once), then one unit checks the rules again under the locks and records the refund.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::AnyConnection;
-use sqlx::Row as _;
 
 use crate::api::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
+use crate::db::Unit;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
 
+use super::invoices::InvoiceHead;
 use super::money::Money;
 use super::payments::{self, PaymentProvider};
-use super::subscriptions::{self, LockIf};
-use super::{invoices, offers};
+use super::store::{self, refunds::NewRefund, refunds::PaidShare};
+use super::subscriptions::{self, LockIf, SubscriptionRow};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -39,64 +41,26 @@ pub struct Refund {
     pub created_at: Timestamp,
 }
 
-fn refund(row: &crate::db::Row) -> Result<Refund, sqlx::Error> {
-    Ok(Refund {
-        id: row.try_get("id")?,
-        subscription_id: row.try_get("subscription_id")?,
-        invoice_id: row.try_get("invoice_id")?,
-        amount: Money::new(
-            row.try_get("amount")?,
-            &row.try_get::<String, _>("currency")?,
-        ),
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-    })
-}
-
-/// The refunds of these invoices, by invoice id.
-pub async fn for_invoices(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> ApiResult<HashMap<String, Vec<Refund>>> {
-    let query = invoices::with_ids(
-        "SELECT id, subscription_id, invoice_id, amount, currency, status, reason, created_at FROM refunds
-         WHERE invoice_id IN ({ids}) ORDER BY created_at, id",
-        ids,
-    );
-    let mut by_invoice = HashMap::<String, Vec<Refund>>::new();
-    for row in query.fetch_all(&mut *conn).await? {
-        let refund = refund(&row)?;
-        by_invoice
-            .entry(refund.invoice_id.clone())
-            .or_default()
-            .push(refund);
-    }
-    Ok(by_invoice)
-}
-
 fn nothing_paid(detail: &str) -> ApiError {
     payments::nothing_due(detail)
 }
 
-/// Refunds the current period of a subscription and ends it.
-pub async fn request(
-    state: &AppState,
-    origin: &Origin,
-    subscription_id: &str,
-    reason: &str,
-) -> ApiResult<Refund> {
-    let now = state.clock.now();
-    let mut tx = subscriptions::begin_for(state, subscription_id).await?;
-    let sub = subscriptions::lock(&mut tx, subscription_id, LockIf::Always, now)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The subscription"))?;
-    let refunded: Option<String> =
-        sqlx::query_scalar("SELECT id FROM refunds WHERE subscription_id = $1")
-            .bind(&sub.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if refunded.is_some() {
+/// What a refund of a subscription gives back.
+struct Refundable {
+    sub: SubscriptionRow,
+    invoice: InvoiceHead,
+    paid: PaidShare,
+}
+
+/// The refund rules, in section 7's order: refunded already or ended (400008, 400002),
+/// nothing paid (400008), too late (400016).
+fn refundable_in(
+    w: &mut Unit<'_>,
+    sub: Option<SubscriptionRow>,
+    now: Timestamp,
+) -> ApiResult<Refundable> {
+    let sub = sub.ok_or_else(|| ApiError::not_found("The subscription"))?;
+    if store::refunds::exists_for(w, &sub.id)? {
         return Err(nothing_paid(
             "This subscription has been refunded already; nothing paid is left to refund.",
         ));
@@ -107,32 +71,18 @@ pub async fn request(
             "this subscription has ended",
         ));
     }
-    let invoice = invoices::head(&mut *tx, &sub.invoice_id).await?;
-    let paid = sqlx::query(
-        "SELECT p.id, p.provider_reference, p.created_at, l.total_share FROM payments p
-         JOIN invoice_lines l ON l.invoice_id = p.invoice_id AND l.subscription_id = $2
-         WHERE p.invoice_id = $1",
-    )
-    .bind(&invoice.id)
-    .bind(&sub.id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (payment_id, charge, paid_at, amount) = match paid {
-        Some(row) if invoice.status == "paid" && row.try_get::<i64, _>("total_share")? > 0 => (
-            row.try_get::<String, _>("id")?,
-            row.try_get::<String, _>("provider_reference")?,
-            Timestamp::from_micros(row.try_get("created_at")?),
-            row.try_get::<i64, _>("total_share")?,
-        ),
+    let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
+    let paid = match store::refunds::paid_share(w, &invoice.id, &sub.id)? {
+        Some(paid) if invoice.status == "paid" && paid.share > 0 => paid,
         _ => {
             return Err(nothing_paid(
                 "Nothing was paid for this subscription's current period.",
             ));
         }
     };
-    let offer = offers::find(&mut *tx, &sub.offer_id).await?;
+    let offer = store::offers::find_in(w, &sub.offer_id)?;
     // The window opens when the period starts (or, before the first period, at payment).
-    let opened = sub.current_period_start.unwrap_or(paid_at);
+    let opened = sub.current_period_start.unwrap_or(paid.paid_at);
     if now > opened.plus_seconds(offer.refund_period_days * 86_400) {
         return Err(ApiError::new(
             ErrorCode::SubscriberRefundRequestTooLate,
@@ -142,64 +92,79 @@ pub async fn request(
             ),
         ));
     }
-    let id = new_id("rf");
-    let provider_reference = payments::provider(state)
-        .refund(&mut tx, &charge, amount, &id)
+    Ok(Refundable { sub, invoice, paid })
+}
+
+/// Refunds the current period of a subscription and ends it: the rules, the provider's refund,
+/// then one unit of work that checks the rules again and records it.
+pub async fn request(
+    state: &AppState,
+    origin: &Origin,
+    subscription_id: &str,
+    reason: &str,
+) -> ApiResult<Refund> {
+    let now = state.clock.now();
+    let id = subscription_id.to_string();
+    let due = state
+        .db
+        .write(move |w| {
+            let sub = store::subscriptions::find_in(w, &id)?;
+            refundable_in(w, sub, now)
+        })
         .await?;
-    let created = Refund {
-        id,
-        subscription_id: sub.id.clone(),
-        invoice_id: invoice.id.clone(),
-        amount: Money::new(amount, &invoice.currency),
-        status: "succeeded".into(),
-        reason: reason.to_string(),
-        created_at: now,
-    };
-    let inserted = sqlx::query(
-        "INSERT INTO refunds (id, org_id, subscription_id, invoice_id, payment_id, amount, currency, status, reason, provider_reference, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&created.id)
-    .bind(&sub.org_id)
-    .bind(&sub.id)
-    .bind(&invoice.id)
-    .bind(&payment_id)
-    .bind(amount)
-    .bind(&invoice.currency)
-    .bind(&created.status)
-    .bind(reason)
-    .bind(&provider_reference)
-    .bind(now.micros())
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Err(e) if crate::db::is_unique_violation(&e) => {
-            return Err(nothing_paid("This subscription has been refunded already."));
-        }
-        other => other?,
-    };
-    subscriptions::finish(&mut tx, &sub, "ended", now).await?;
-    audit::record(
-        &mut *tx,
-        origin,
-        now,
-        "refund.succeeded",
-        Some(&sub.org_id),
-        json!({ "refundId": created.id, "subscriptionId": sub.id, "invoiceId": invoice.id,
-                "amount": created.amount, "reason": reason }),
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        origin,
-        now,
-        "subscription.ended",
-        Some(&sub.org_id),
-        json!({ "subscriptionId": sub.id, "reason": "refunded" }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(created)
+    let key = format!("{}.refund", due.sub.id);
+    let provider_reference = payments::provider(state)
+        .refund(&due.paid.charge, due.paid.share, &key)
+        .await?;
+    let (origin, id, reason) = (
+        origin.clone(),
+        subscription_id.to_string(),
+        reason.to_string(),
+    );
+    state
+        .db
+        .write(move |w| {
+            let sub = subscriptions::lock_in(w, &id, LockIf::Always, now)?;
+            let Refundable { sub, invoice, paid } = refundable_in(w, sub, now)?;
+            let created = Refund {
+                id: new_id("rf"),
+                subscription_id: sub.id.clone(),
+                invoice_id: invoice.id.clone(),
+                amount: Money::new(paid.share, &invoice.currency),
+                status: "succeeded".into(),
+                reason: reason.clone(),
+                created_at: now,
+            };
+            let new = NewRefund {
+                refund: &created,
+                org_id: &sub.org_id,
+                payment_id: &paid.payment_id,
+                provider_reference: &provider_reference,
+            };
+            if !store::refunds::insert(w, new)? {
+                return Err(nothing_paid("This subscription has been refunded already."));
+            }
+            subscriptions::finish_in(w, &sub, "ended", now)?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "refund.succeeded",
+                Some(&sub.org_id),
+                json!({ "refundId": created.id, "subscriptionId": sub.id, "invoiceId": invoice.id,
+                        "amount": created.amount, "reason": reason }),
+            )?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "subscription.ended",
+                Some(&sub.org_id),
+                json!({ "subscriptionId": sub.id, "reason": "refunded" }),
+            )?;
+            Ok(created)
+        })
+        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -5,23 +5,26 @@
 //! and after the third failed retry it ends and the invoice is voided. `once` offers never renew.
 //!
 //! Several processes may run this at once: each step locks its subscription with a conditional
-//! update that re-checks that the step is still due, so a period is renewed once.
+//! update that re-checks that the step is still due, so a period is renewed once. A charge is
+//! an attempt (`payments::attempts`): the step's unit claims the invoice, the stored payment
+//! method is charged after it, and a second unit settles the outcome with `renewed_in`,
+//! `renewal_declined_in` and the retry's counterparts.
 
 use serde_json::json;
-use sqlx::Row as _;
 
 use crate::app::AppState;
 use crate::audit::{self, Origin};
-use crate::db::Tx;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
-use crate::mail::{Mail, templates};
+use crate::mail::{Mail, Mailer, templates};
 use crate::time::Timestamp;
 
-use super::invoices::{self, Claim, InvoiceHead, NewInvoice, NewLine};
+use super::invoices::{self, NewInvoice, NewLine};
 use super::money::{TaxRates, totals};
+use super::payments::attempts::{self, Attempt, Claim, Purpose};
 use super::payments::{self, Decline, Source};
-use super::subscriptions::{self, LockIf, Record};
-use super::{modules, offers};
+use super::store;
+use super::subscriptions::{self, LockIf, SubscriptionRow};
 
 /// Days after the period start at which a declined renewal is tried again.
 pub const RETRY_DAYS: [i64; 3] = [1, 3, 7];
@@ -42,21 +45,13 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     let now = state.clock.now();
     let mut steps = 0;
     while steps < MAX_STEPS {
-        let due = sqlx::query(
-            "SELECT id, status FROM subscriptions
-             WHERE (status = 'active' AND current_period_end <= $1) OR (status = 'past_due' AND next_retry_at <= $1)
-             ORDER BY id LIMIT 100",
-        )
-        .bind(now.micros())
-        .fetch_all(state.db.pool())
-        .await?;
+        let due = store::subscriptions::due(&state.db, now).await?;
         if due.is_empty() {
             break;
         }
         let mut progressed = false;
-        for row in due {
-            let id: String = row.try_get("id")?;
-            let done = match row.try_get::<String, _>("status")?.as_str() {
+        for (id, status) in due {
+            let done = match status.as_str() {
                 "active" => renew(state, &id, now).await?,
                 _ => retry(state, &id, now).await?,
             };
@@ -71,243 +66,250 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
-/// Claims the invoice and charges the subscription's stored payment method. A decline
-/// releases the invoice (it stays open) and is returned.
-async fn attempt(
-    state: &AppState,
-    tx: &mut Tx,
-    invoice: &InvoiceHead,
-    payment_method: Option<&str>,
-    key: &str,
-    now: Timestamp,
-) -> ApiResult<Result<(), Decline>> {
-    if invoices::claim(tx, &invoice.id, now).await? != Claim::Claimed {
-        return Err(ApiError::internal("renewal invoice is not open"));
-    }
-    if invoice.total == 0 {
-        subscriptions::after_invoice_paid(tx, &origin(), invoice, None, now).await?;
-        return Ok(Ok(()));
-    }
-    let outcome = match payment_method {
-        Some(reference) => {
-            payments::charge(state, tx, invoice, Source::Stored(reference), key, now).await?
+/// How a renewal step's unit ended.
+enum Step {
+    /// Not due any more (another process took it, or an attempt is under way).
+    Skipped,
+    /// Done in the unit; the mails it queued.
+    Done(Vec<Mail>),
+    /// The invoice is claimed: charge this payment method.
+    Charge(Attempt, String),
+}
+
+/// After the step's unit: charges and settles a claimed attempt, or writes the queued mails.
+async fn finish_step(state: &AppState, step: Step, now: Timestamp) -> ApiResult<bool> {
+    match step {
+        Step::Skipped => Ok(false),
+        Step::Done(mails) => {
+            send(state, now, mails).await;
+            Ok(true)
         }
-        None => Err(Decline::new("no_payment_method")),
-    };
-    match outcome {
-        Ok(paid) => {
-            payments::record_paid(tx, &origin(), invoice, &paid, now).await?;
-            Ok(Ok(()))
-        }
-        Err(decline) => {
-            invoices::release(tx, &invoice.id).await?;
-            Ok(Err(decline))
+        Step::Charge(attempt, payment_method) => {
+            let source = Source::Stored(&payment_method);
+            let outcome =
+                attempts::charge(&payments::provider(state), &attempt, source, now).await?;
+            attempts::settle(state, &origin(), attempt, outcome, |_, _| Ok(())).await?;
+            Ok(true)
         }
     }
 }
 
-/// One active subscription at its period's end: end it, or invoice and charge the next period.
+/// One active subscription at its period's end: end it, or invoice the next period and claim
+/// the invoice for its charge.
 async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let mut tx = subscriptions::begin_for(state, id).await?;
-    let Some(sub) = subscriptions::lock(&mut tx, id, LockIf::PeriodEnded, now).await? else {
-        return Ok(false);
-    };
-    let (Some(start), Some(anchor)) = (sub.current_period_end, sub.anchor_at) else {
-        return Err(ApiError::internal("due subscription without a period"));
-    };
-    if sub.cancel_at_period_end {
-        subscriptions::finish(&mut tx, &sub, "ended", start).await?;
-        record(
-            &mut tx,
-            &sub,
-            now,
-            "subscription.ended",
-            json!({ "reason": "canceled" }),
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(true);
-    }
-    let offer = offers::find(&mut *tx, &sub.offer_id).await?;
-    let end = offer.interval().period_end(anchor, sub.periods + 1);
-    let country: String = sqlx::query_scalar("SELECT country FROM orgs WHERE id = $1")
-        .bind(&sub.org_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .unwrap_or_default();
-    let rate = TaxRates::parse(&state.config.tax_rates)
-        .map_err(|e| ApiError::internal(format!("tax_rates: {e}")))?
-        .rate_ppm(&country);
-    let amount = offer.price.amount * sub.quantity;
-    let line = NewLine {
-        subscription_id: sub.id.clone(),
-        module_id: sub.module_id.clone(),
-        offer_id: sub.offer_id.clone(),
-        unit_amount: offer.price.amount,
-        quantity: sub.quantity,
-        amount,
-    };
-    let new = NewInvoice {
-        org_id: &sub.org_id,
-        kind: "renewal",
-        currency: &offer.price.currency,
-        totals: totals(&[amount], None, rate),
-        tax_rate_ppm: rate,
-        price_calculation_id: None,
-        coupon_id: None,
-        lines: vec![line],
-    };
-    let total = new.totals.total;
-    let invoice_id = invoices::insert(&mut tx, new, now).await?;
-    sqlx::query(
-        "UPDATE subscriptions SET invoice_id = $2, periods = periods + 1, current_period_start = $3, current_period_end = $4
-         WHERE id = $1",
-    )
-    .bind(&sub.id)
-    .bind(&invoice_id)
-    .bind(start.micros())
-    .bind(end.map(Timestamp::micros))
-    .execute(&mut *tx)
-    .await?;
-    let invoice = InvoiceHead {
-        id: invoice_id.clone(),
-        org_id: sub.org_id.clone(),
-        status: "open".into(),
-        total,
-        currency: offer.price.currency.clone(),
-    };
-    let key = format!("{invoice_id}:0");
-    let pm = sub.payment_method.as_deref();
-    let mails = match attempt(state, &mut tx, &invoice, pm, &key, now).await? {
-        Ok(()) => {
-            let details = json!({ "invoiceId": invoice_id, "currentPeriodEnd": end });
-            record(&mut tx, &sub, now, "subscription.renewed", details).await?;
-            Vec::new()
-        }
-        Err(decline) => {
-            let next = start.plus_seconds(RETRY_DAYS[0] * 86_400);
-            past_due(&mut tx, &sub, 0, next).await?;
-            let details = json!({ "invoiceId": invoice_id, "declineCode": decline.code, "nextRetryAt": next });
-            record(&mut tx, &sub, now, "subscription.renewal_failed", details).await?;
-            failure_mails(&mut tx, &sub, Some(next)).await?
-        }
-    };
-    tx.commit().await?;
-    send(state, now, mails).await;
-    Ok(true)
-}
-
-/// One past-due subscription whose retry is due: charge again, or schedule the next retry, or
-/// end it after the last.
-async fn retry(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
-    let mut tx = subscriptions::begin_for(state, id).await?;
-    let Some(sub) = subscriptions::lock(&mut tx, id, LockIf::RetryDue, now).await? else {
-        return Ok(false);
-    };
-    let invoice = invoices::head(&mut *tx, &sub.invoice_id).await?;
-    let attempt_no = sub.retry_count + 1;
-    let key = format!("{}:{attempt_no}", invoice.id);
-    let pm = sub.payment_method.as_deref();
-    let outcome = match invoice.status.as_str() {
-        "open" => attempt(state, &mut tx, &invoice, pm, &key, now).await?,
-        // Paid meanwhile (the payment already brought it back) or voided: nothing to charge.
-        _ => Ok(()),
-    };
-    let mails = match outcome {
-        Ok(()) => {
-            sqlx::query(
-                "UPDATE subscriptions SET status = 'active', retry_count = 0, next_retry_at = NULL WHERE id = $1 AND status = 'past_due'",
-            )
-            .bind(&sub.id)
-            .execute(&mut *tx)
-            .await?;
-            Vec::new()
-        }
-        Err(decline) => {
-            let next = RETRY_DAYS
-                .get(attempt_no as usize)
-                .zip(sub.current_period_start)
-                .map(|(days, start)| start.plus_seconds(days * 86_400));
-            let details = json!({ "invoiceId": invoice.id, "declineCode": decline.code,
-                                  "retry": attempt_no, "nextRetryAt": next });
-            record(&mut tx, &sub, now, "subscription.renewal_failed", details).await?;
-            match next {
-                Some(next) => past_due(&mut tx, &sub, attempt_no, next).await?,
-                None => {
-                    subscriptions::finish(&mut tx, &sub, "ended", now).await?;
-                    let details = json!({ "reason": "renewal_failed" });
-                    record(&mut tx, &sub, now, "subscription.ended", details).await?;
-                }
+    let rates = TaxRates::parse(&state.config.tax_rates)
+        .map_err(|e| ApiError::internal(format!("tax_rates: {e}")))?;
+    let (mailer, id) = (state.mailer.clone(), id.to_string());
+    let step = state
+        .db
+        .write(move |w| {
+            let Some(sub) = subscriptions::lock_in(w, &id, LockIf::PeriodEnded, now)? else {
+                return Ok(Step::Skipped);
+            };
+            let (Some(start), Some(anchor)) = (sub.current_period_end, sub.anchor_at) else {
+                return Err(ApiError::internal("due subscription without a period"));
+            };
+            if sub.cancel_at_period_end {
+                subscriptions::finish_in(w, &sub, "ended", start)?;
+                let details = json!({ "reason": "canceled" });
+                record_in(w, &sub, now, "subscription.ended", details)?;
+                return Ok(Step::Done(Vec::new()));
             }
-            failure_mails(&mut tx, &sub, next).await?
-        }
-    };
-    tx.commit().await?;
-    send(state, now, mails).await;
-    Ok(true)
+            let offer = store::offers::find_in(w, &sub.offer_id)?;
+            let end = offer.interval().period_end(anchor, sub.periods + 1);
+            let (_, country) = store::renewals::org_name_and_country(w, &sub.org_id)?;
+            let rate = rates.rate_ppm(&country);
+            let amount = offer.price.amount * sub.quantity;
+            let line = NewLine {
+                subscription_id: sub.id.clone(),
+                module_id: sub.module_id.clone(),
+                offer_id: sub.offer_id.clone(),
+                unit_amount: offer.price.amount,
+                quantity: sub.quantity,
+                amount,
+            };
+            let new = NewInvoice {
+                org_id: &sub.org_id,
+                kind: "renewal",
+                currency: &offer.price.currency,
+                totals: totals(&[amount], None, rate),
+                tax_rate_ppm: rate,
+                price_calculation_id: None,
+                coupon_id: None,
+                lines: vec![line],
+            };
+            let invoice_id = invoices::insert_in(w, &new, now)?;
+            store::subscriptions::start_period(w, &sub.id, &invoice_id, start, end)?;
+            if new.totals.total == 0 {
+                let invoice = store::invoices::head_in(w, &invoice_id)?;
+                store::invoices::mark_paid(w, &invoice_id, now)?;
+                subscriptions::after_invoice_paid_in(w, &origin(), &invoice, None, now)?;
+                renewed_in(w, &invoice_id, now)?;
+                return Ok(Step::Done(Vec::new()));
+            }
+            let Some(payment_method) = sub.payment_method else {
+                let decline = Decline::new("no_payment_method");
+                let mails = renewal_declined_in(w, &mailer, &invoice_id, &decline, now)?;
+                return Ok(Step::Done(mails));
+            };
+            match attempts::claim_in(w, &invoice_id, Purpose::Renewal, now)? {
+                Claim::Claimed(attempt) => Ok(Step::Charge(attempt, payment_method)),
+                _ => Err(ApiError::internal("a new renewal invoice was not open")),
+            }
+        })
+        .await?;
+    finish_step(state, step, now).await
 }
 
-async fn past_due(tx: &mut Tx, sub: &Record, retries: i64, next: Timestamp) -> ApiResult<()> {
-    sqlx::query(
-        "UPDATE subscriptions SET status = 'past_due', retry_count = $2, next_retry_at = $3 WHERE id = $1",
-    )
-    .bind(&sub.id)
-    .bind(retries)
-    .bind(next.micros())
-    .execute(&mut **tx)
-    .await?;
+/// One past-due subscription whose retry is due: claim its invoice for another charge, or
+/// schedule the next retry, or end it after the last.
+async fn retry(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
+    let (mailer, id) = (state.mailer.clone(), id.to_string());
+    let step = state
+        .db
+        .write(move |w| {
+            let Some(sub) = subscriptions::lock_in(w, &id, LockIf::RetryDue, now)? else {
+                return Ok(Step::Skipped);
+            };
+            let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
+            if invoice.status == "open" && invoice.total > 0 {
+                let Some(payment_method) = sub.payment_method else {
+                    let decline = Decline::new("no_payment_method");
+                    let mails = retry_declined_in(w, &mailer, &invoice.id, &decline, now)?;
+                    return Ok(Step::Done(mails));
+                };
+                match attempts::claim_in(w, &invoice.id, Purpose::Retry, now)? {
+                    Claim::Claimed(attempt) => return Ok(Step::Charge(attempt, payment_method)),
+                    Claim::UnderWay => return Ok(Step::Skipped),
+                    Claim::AlreadyPaid | Claim::Void => {}
+                }
+            } else if invoice.status == "open" {
+                store::invoices::mark_paid(w, &invoice.id, now)?;
+                subscriptions::after_invoice_paid_in(w, &origin(), &invoice, None, now)?;
+            }
+            // Paid meanwhile (the payment already brought it back) or voided: nothing to
+            // charge.
+            store::subscriptions::mark_renewed(w, &sub.id)?;
+            Ok(Step::Done(Vec::new()))
+        })
+        .await?;
+    finish_step(state, step, now).await
+}
+
+/// The subscription a renewal invoice bills, locked.
+fn billed_in(w: &mut Unit<'_>, invoice_id: &str, now: Timestamp) -> ApiResult<SubscriptionRow> {
+    let id = store::subscriptions::billed_by(w, invoice_id)?
+        .ok_or_else(|| ApiError::internal("a renewal invoice without its subscription"))?;
+    store::subscriptions::lock(w, &id, LockIf::Always, now)?
+        .ok_or_else(|| ApiError::internal("a renewal invoice without its subscription"))
+}
+
+/// A renewal invoice is paid: the renewal's audit event.
+pub(crate) fn renewed_in(w: &mut Unit<'_>, invoice_id: &str, now: Timestamp) -> ApiResult<()> {
+    let sub = billed_in(w, invoice_id, now)?;
+    let details = json!({ "invoiceId": invoice_id, "currentPeriodEnd": sub.current_period_end });
+    record_in(w, &sub, now, "subscription.renewed", details)?;
     Ok(())
 }
 
-async fn record(
-    tx: &mut Tx,
-    sub: &Record,
+/// A renewal's first charge was declined: the subscription is past due, retried a day after
+/// its period started, and the owners and billing members are mailed.
+pub(crate) fn renewal_declined_in(
+    w: &mut Unit<'_>,
+    mailer: &Mailer,
+    invoice_id: &str,
+    decline: &Decline,
+    now: Timestamp,
+) -> ApiResult<Vec<Mail>> {
+    let sub = billed_in(w, invoice_id, now)?;
+    let start = sub
+        .current_period_start
+        .ok_or_else(|| ApiError::internal("a renewed subscription without a period"))?;
+    let next = start.plus_seconds(RETRY_DAYS[0] * 86_400);
+    store::subscriptions::mark_past_due(w, &sub.id, 0, next)?;
+    let details =
+        json!({ "invoiceId": invoice_id, "declineCode": decline.code, "nextRetryAt": next });
+    record_in(w, &sub, now, "subscription.renewal_failed", details)?;
+    Ok(failure_mails_in(w, mailer, &sub, Some(next), now)?)
+}
+
+/// A retry went through: the subscription is active again (paying the invoice brought it back
+/// already; this holds if it did not).
+pub(crate) fn retried_in(w: &mut Unit<'_>, invoice_id: &str) -> ApiResult<()> {
+    if let Some(id) = store::subscriptions::billed_by(w, invoice_id)? {
+        store::subscriptions::mark_renewed(w, &id)?;
+    }
+    Ok(())
+}
+
+/// A retry was declined: the next retry is scheduled, or after the last the subscription ends
+/// (and its invoice is voided); the owners and billing members are mailed either way.
+pub(crate) fn retry_declined_in(
+    w: &mut Unit<'_>,
+    mailer: &Mailer,
+    invoice_id: &str,
+    decline: &Decline,
+    now: Timestamp,
+) -> ApiResult<Vec<Mail>> {
+    let sub = billed_in(w, invoice_id, now)?;
+    let attempt_no = sub.retry_count + 1;
+    let next = RETRY_DAYS
+        .get(attempt_no as usize)
+        .zip(sub.current_period_start)
+        .map(|(days, start)| start.plus_seconds(days * 86_400));
+    let details = json!({ "invoiceId": invoice_id, "declineCode": decline.code,
+                          "retry": attempt_no, "nextRetryAt": next });
+    record_in(w, &sub, now, "subscription.renewal_failed", details)?;
+    match next {
+        Some(next) => store::subscriptions::mark_past_due(w, &sub.id, attempt_no, next)?,
+        None => {
+            subscriptions::finish_in(w, &sub, "ended", now)?;
+            let details = json!({ "reason": "renewal_failed" });
+            record_in(w, &sub, now, "subscription.ended", details)?;
+        }
+    }
+    Ok(failure_mails_in(w, mailer, &sub, next, now)?)
+}
+
+fn record_in(
+    w: &mut Unit<'_>,
+    sub: &SubscriptionRow,
     now: Timestamp,
     action: &str,
     mut details: serde_json::Value,
-) -> ApiResult<()> {
+) -> Result<(), UnitError> {
     details["subscriptionId"] = json!(sub.id);
-    audit::record(
-        &mut **tx,
-        &origin(),
-        now,
-        action,
-        Some(&sub.org_id),
-        details,
-    )
-    .await?;
-    Ok(())
+    audit::record_in(w, &origin(), now, action, Some(&sub.org_id), details)
 }
 
-/// "Payment failed" for every owner and billing member; `next` is the next try, if any.
-async fn failure_mails(tx: &mut Tx, sub: &Record, next: Option<Timestamp>) -> ApiResult<Vec<Mail>> {
-    let org_name: String = sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1")
-        .bind(&sub.org_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .unwrap_or_default();
-    let module = modules::find(&mut **tx, &sub.module_id)
-        .await?
+/// "Payment failed" for every owner and billing member, queued in the unit of work; `next` is
+/// the next try, if any. Returns the mails for `send` after the commit.
+fn failure_mails_in(
+    w: &mut Unit<'_>,
+    mailer: &Mailer,
+    sub: &SubscriptionRow,
+    next: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<Vec<Mail>, UnitError> {
+    let (org_name, _) = store::renewals::org_name_and_country(w, &sub.org_id)?;
+    let module = store::modules::find_in(w, &sub.module_id)?
         .map(|m| m.name)
         .unwrap_or_else(|| sub.module_id.clone());
-    let recipients: Vec<String> = sqlx::query_scalar(
-        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = $1 AND m.role IN ('owner', 'billing') ORDER BY u.email",
-    )
-    .bind(&sub.org_id)
-    .fetch_all(&mut **tx)
-    .await?;
     let next = next.map(|t| t.to_rfc3339());
-    Ok(recipients
-        .iter()
-        .map(|to| templates::renewal_failed(to, &org_name, &module, next.as_deref()))
-        .collect())
+    let mut mails = Vec::new();
+    for to in store::renewals::billing_contacts(w, &sub.org_id)? {
+        let mail = templates::renewal_failed(&to, &org_name, &module, next.as_deref());
+        mailer.queue_in(w, now, &mail)?;
+        mails.push(mail);
+    }
+    Ok(mails)
 }
 
-/// Sends after the commit; a failing transport is logged (the state change stands).
+/// After the commit: the file transport writes the mails (SMTP mail was queued in the unit).
+/// A failing transport is logged; the state change stands.
 async fn send(state: &AppState, now: Timestamp, mails: Vec<Mail>) {
     for mail in mails {
-        if let Err(e) = state.mailer.send(&state.db, now, mail).await {
+        if let Err(e) = state.mailer.after_commit(now, mail).await {
             tracing::warn!(error = %e, "renewal mail could not be sent");
         }
     }

@@ -7,20 +7,18 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AnyConnection;
-use sqlx::Row as _;
 
 use crate::api::extract::ApiPath;
 use crate::app::AppState;
 use crate::audit::{self, Origin};
-use crate::db::Tx;
+use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
 use crate::time::Timestamp;
 
-use super::interval::Interval;
-use super::invoices::{self, InvoiceHead};
+use super::invoices::InvoiceHead;
+use super::store;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -42,20 +40,9 @@ pub struct Subscription {
     pub ended_at: Option<Timestamp>,
 }
 
-/// Statuses after which nothing happens to a subscription any more.
-pub const FINAL: &str = "('canceled', 'ended')";
-
-const COLUMNS: &str = "id, org_id, module_id, offer_id, quantity, status, anchor_at, periods, current_period_start, current_period_end, cancel_at_period_end, invoice_id, payment_method, retry_count, next_retry_at, created_at, ended_at";
-
-fn time(row: &crate::db::Row, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
-    Ok(row
-        .try_get::<Option<i64>, _>(column)?
-        .map(Timestamp::from_micros))
-}
-
 /// A subscription row as the rules see it.
 #[derive(Clone, Debug)]
-pub struct Record {
+pub struct SubscriptionRow {
     pub id: String,
     pub org_id: String,
     pub module_id: String,
@@ -75,29 +62,7 @@ pub struct Record {
     pub ended_at: Option<Timestamp>,
 }
 
-impl Record {
-    fn from_row(row: &crate::db::Row) -> Result<Record, sqlx::Error> {
-        Ok(Record {
-            id: row.try_get("id")?,
-            org_id: row.try_get("org_id")?,
-            module_id: row.try_get("module_id")?,
-            offer_id: row.try_get("offer_id")?,
-            quantity: row.try_get("quantity")?,
-            status: row.try_get("status")?,
-            anchor_at: time(row, "anchor_at")?,
-            periods: row.try_get("periods")?,
-            current_period_start: time(row, "current_period_start")?,
-            current_period_end: time(row, "current_period_end")?,
-            cancel_at_period_end: row.try_get::<i64, _>("cancel_at_period_end")? != 0,
-            invoice_id: row.try_get("invoice_id")?,
-            payment_method: row.try_get("payment_method")?,
-            retry_count: row.try_get("retry_count")?,
-            next_retry_at: time(row, "next_retry_at")?,
-            created_at: Timestamp::from_micros(row.try_get("created_at")?),
-            ended_at: time(row, "ended_at")?,
-        })
-    }
-
+impl SubscriptionRow {
     pub fn is_final(&self) -> bool {
         matches!(self.status.as_str(), "canceled" | "ended")
     }
@@ -119,17 +84,7 @@ impl Record {
     }
 }
 
-pub async fn find(conn: &mut AnyConnection, id: &str) -> ApiResult<Record> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM subscriptions WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    Ok(Record::from_row(&row)?)
-}
-
-/// Which subscriptions `lock` may take.
+/// Which subscriptions `store::subscriptions::lock` may take.
 #[derive(Copy, Clone, Debug)]
 pub enum LockIf {
     Always,
@@ -139,64 +94,23 @@ pub enum LockIf {
     RetryDue,
 }
 
-/// Locks a subscription for the rest of the transaction and returns it as it is after any
-/// concurrent change committed — but only while `condition` holds at `now`. Bumping `version`
-/// is the write that takes the lock on both databases, and the claim that lets only one
-/// process act on a due subscription.
-pub async fn lock(
-    tx: &mut Tx,
-    id: &str,
-    condition: LockIf,
-    now: Timestamp,
-) -> ApiResult<Option<Record>> {
-    let condition = match condition {
-        LockIf::Always => "",
-        LockIf::PeriodEnded => " AND status = 'active' AND current_period_end <= $2",
-        LockIf::RetryDue => " AND status = 'past_due' AND next_retry_at <= $2",
-    };
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE subscriptions SET version = version + 1 WHERE id = $1{condition} RETURNING {COLUMNS}"
-    )))
-    .bind(id);
-    if !condition.is_empty() {
-        query = query.bind(now.micros());
-    }
-    let row = query.fetch_optional(&mut **tx).await?;
-    Ok(row.as_ref().map(Record::from_row).transpose()?)
+/// Subscriptions that are not final (they keep an organization from being deleted), inside the
+/// deleting unit of work.
+pub fn live_count_in(w: &mut Unit<'_>, org_id: &str) -> Result<i64, UnitError> {
+    store::subscriptions::live_count(w, org_id)
 }
 
-/// Subscriptions that are not final (they keep an organization from being deleted).
+/// `live_count_in` for `orgs::active_subscriptions`, the one caller left in a transaction.
 pub async fn live_count<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
     org_id: &str,
 ) -> ApiResult<i64> {
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM subscriptions WHERE org_id = $1 AND status NOT IN {FINAL}"
-    )))
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM subscriptions WHERE org_id = $1 AND status NOT IN ('canceled', 'ended')",
+    )
     .bind(org_id)
     .fetch_one(executor)
     .await?)
-}
-
-/// `live_count` inside a unit of work.
-pub fn live_count_in(
-    w: &mut crate::db::Unit<'_>,
-    org_id: &str,
-) -> Result<i64, crate::db::UnitError> {
-    w.query_one(
-        &format!("SELECT COUNT(*) FROM subscriptions WHERE org_id = $1 AND status NOT IN {FINAL}"),
-        crate::params![org_id],
-    )?
-    .int_at(0)
-}
-
-pub struct NewSubscription<'a> {
-    pub id: &'a str,
-    pub org_id: &'a str,
-    pub module_id: &'a str,
-    pub offer_id: &'a str,
-    pub quantity: i64,
-    pub invoice_id: &'a str,
 }
 
 pub fn already_subscribed(module_id: &str) -> ApiError {
@@ -206,73 +120,25 @@ pub fn already_subscribed(module_id: &str) -> ApiError {
     )
 }
 
-/// Inserts a pending subscription; a live one of the same module answers 400013 (the unique
-/// index decides when checkouts race).
-pub async fn insert(tx: &mut Tx, new: NewSubscription<'_>, now: Timestamp) -> ApiResult<()> {
-    let inserted = sqlx::query(
-        "INSERT INTO subscriptions (id, org_id, module_id, offer_id, quantity, status, invoice_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
-    )
-    .bind(new.id)
-    .bind(new.org_id)
-    .bind(new.module_id)
-    .bind(new.offer_id)
-    .bind(new.quantity)
-    .bind(new.invoice_id)
-    .bind(now.micros())
-    .execute(&mut **tx)
-    .await;
-    match inserted {
-        Ok(_) => Ok(()),
-        Err(e) if crate::db::is_unique_violation(&e) => Err(already_subscribed(new.module_id)),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Activates the organization's pending subscriptions whose invoice is paid and whose
 /// agreements are all signed; the first period starts now.
-pub async fn activate_ready(
-    tx: &mut Tx,
+pub fn activate_ready_in(
+    w: &mut Unit<'_>,
     origin: &Origin,
     org_id: &str,
     now: Timestamp,
-) -> ApiResult<()> {
-    let ready = sqlx::query(
-        "SELECT s.id, o.billing_interval FROM subscriptions s
-         JOIN invoices i ON i.id = s.invoice_id
-         JOIN offers o ON o.id = s.offer_id
-         WHERE s.org_id = $1 AND s.status = 'pending' AND i.status = 'paid'
-           AND NOT EXISTS (SELECT 1 FROM agreements a WHERE a.subscription_id = s.id AND a.status <> 'signed')
-         ORDER BY s.id",
-    )
-    .bind(org_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    for row in ready {
-        let id: String = row.try_get("id")?;
-        let interval = Interval::parse(&row.try_get::<String, _>("billing_interval")?)
-            .unwrap_or(Interval::Once);
+) -> Result<(), UnitError> {
+    for (id, interval) in store::subscriptions::ready(w, org_id)? {
         let end = interval.period_end(now, 1);
-        let done = sqlx::query(
-            "UPDATE subscriptions SET status = 'active', anchor_at = $2, periods = 1, current_period_start = $2,
-                current_period_end = $3, version = version + 1
-             WHERE id = $1 AND status = 'pending'",
-        )
-        .bind(&id)
-        .bind(now.micros())
-        .bind(end.map(Timestamp::micros))
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() == 1 {
-            audit::record(
-                &mut **tx,
+        if store::subscriptions::activate(w, &id, now, end)? {
+            audit::record_in(
+                w,
                 origin,
                 now,
                 "subscription.activated",
                 Some(org_id),
                 json!({ "subscriptionId": id, "currentPeriodEnd": end }),
-            )
-            .await?;
+            )?;
         }
     }
     Ok(())
@@ -280,165 +146,127 @@ pub async fn activate_ready(
 
 /// After an invoice is paid: remember the payment method for renewals, bring past-due
 /// subscriptions of a renewal invoice back, and activate what is now ready.
-pub async fn after_invoice_paid(
-    tx: &mut Tx,
+pub fn after_invoice_paid_in(
+    w: &mut Unit<'_>,
     origin: &Origin,
     invoice: &InvoiceHead,
     payment_method: Option<&str>,
     now: Timestamp,
-) -> ApiResult<()> {
+) -> Result<(), UnitError> {
     if let Some(reference) = payment_method {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE subscriptions SET payment_method = $2 WHERE invoice_id = $1 AND status NOT IN {FINAL}"
-        )))
-        .bind(&invoice.id)
-        .bind(reference)
-        .execute(&mut **tx)
-        .await?;
+        store::subscriptions::remember_payment_method(w, &invoice.id, reference)?;
     }
-    let recovered: Vec<String> = sqlx::query_scalar(
-        "UPDATE subscriptions SET status = 'active', retry_count = 0, next_retry_at = NULL, version = version + 1
-         WHERE invoice_id = $1 AND status = 'past_due' RETURNING id",
-    )
-    .bind(&invoice.id)
-    .fetch_all(&mut **tx)
-    .await?;
-    for id in recovered {
-        audit::record(
-            &mut **tx,
+    for id in store::subscriptions::reactivate_past_due(w, &invoice.id)? {
+        audit::record_in(
+            w,
             origin,
             now,
             "subscription.renewed",
             Some(&invoice.org_id),
             json!({ "subscriptionId": id, "invoiceId": invoice.id, "afterPastDue": true }),
-        )
-        .await?;
+        )?;
     }
-    activate_ready(tx, origin, &invoice.org_id, now).await
-}
-
-/// The signing transaction of an agreement: activate what the signature unblocks.
-pub async fn after_agreement_signed(
-    tx: &mut Tx,
-    org_id: &str,
-    agreement_id: &str,
-    now: Timestamp,
-) -> ApiResult<()> {
-    let signer: Option<String> =
-        sqlx::query_scalar("SELECT signed_by FROM agreements WHERE id = $1")
-            .bind(agreement_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .flatten();
-    let origin = Origin {
-        actor: signer,
-        request_id: Some(crate::error::request_id::current()).filter(|id| !id.is_empty()),
-        source_address: None,
-    };
-    activate_ready(tx, &origin, org_id, now).await
+    activate_ready_in(w, origin, &invoice.org_id, now)
 }
 
 /// Ends a subscription now (or at `at`), voiding its invoice if it is still open and no live
 /// subscription shares it.
-pub async fn finish(tx: &mut Tx, sub: &Record, status: &str, at: Timestamp) -> ApiResult<()> {
-    sqlx::query(
-        "UPDATE subscriptions SET status = $2, ended_at = $3, next_retry_at = NULL, version = version + 1 WHERE id = $1",
-    )
-    .bind(&sub.id)
-    .bind(status)
-    .bind(at.micros())
-    .execute(&mut **tx)
-    .await?;
-    let sharing: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM subscriptions WHERE invoice_id = $1 AND status NOT IN {FINAL}"
-    )))
-    .bind(&sub.invoice_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    if sharing == 0 {
-        invoices::void(tx, &sub.invoice_id, at).await?;
+pub fn finish_in(
+    w: &mut Unit<'_>,
+    sub: &SubscriptionRow,
+    status: &str,
+    at: Timestamp,
+) -> Result<(), UnitError> {
+    store::subscriptions::end(w, &sub.id, status, at)?;
+    if store::subscriptions::live_on_invoice(w, &sub.invoice_id)? == 0 {
+        store::invoices::void(w, &sub.invoice_id, at)?;
     }
     Ok(())
 }
 
-/// Cancels: an active subscription ends at its period's end (a `once` purchase at once); one
-/// that never started, or is past due, is canceled now and its open invoice voided.
-/// Opens a write transaction holding the lock of the subscription's organization. Every
-/// commerce write that touches subscriptions or invoices takes this lock first (checkout,
-/// payment, signing, cancel, refund, renewal, deleting the organization), so on PostgreSQL they
-/// serialise per organization: no write-skew between paying and signing, and one lock order.
-pub async fn begin_for(state: &AppState, subscription_id: &str) -> ApiResult<Tx> {
-    let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM subscriptions WHERE id = $1")
-        .bind(subscription_id)
-        .fetch_optional(state.db.pool())
-        .await?;
-    let mut tx = state.db.begin_write().await?;
-    if let Some(org) = org {
-        crate::orgs::lock_org(&mut tx, &org).await?;
-    }
-    Ok(tx)
+/// Inside a unit of work: takes the lock of the subscription's organization, then the
+/// subscription while `condition` holds. Every commerce write that touches subscriptions or
+/// invoices takes the organization's lock first (checkout, payment, signing, cancel, refund,
+/// renewal, deleting the organization), so on PostgreSQL they serialise per organization: no
+/// write-skew between paying and signing, and one lock order.
+pub fn lock_in(
+    w: &mut Unit<'_>,
+    id: &str,
+    condition: LockIf,
+    now: Timestamp,
+) -> Result<Option<SubscriptionRow>, UnitError> {
+    let Some(org_id) = store::subscriptions::org_of(w, id)? else {
+        return Ok(None);
+    };
+    crate::orgs::lock_org_in(w, &org_id)?;
+    store::subscriptions::lock(w, id, condition, now)
 }
 
+/// Cancels: an active subscription ends at its period's end (a `once` purchase at once); one
+/// that never started, or is past due, is canceled now and its open invoice voided. One unit
+/// of work.
 pub async fn cancel(state: &AppState, origin: &Origin, id: &str) -> ApiResult<Subscription> {
     let now = state.clock.now();
-    let mut tx = begin_for(state, id).await?;
-    let sub = lock(&mut tx, id, LockIf::Always, now)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The subscription"))?;
-    let invoice = invoices::head(&mut *tx, &sub.invoice_id).await?;
-    let (action, status) = match sub.status.as_str() {
-        "canceled" | "ended" => {
-            return Err(ApiError::validation(
-                "subscriptionId",
-                "this subscription has already ended",
-            ));
-        }
-        "pending" if invoice.status == "paid" => {
-            return Err(ApiError::validation(
-                "subscriptionId",
-                "this subscription is paid and waits for an agreement; request a refund to end it",
-            ));
-        }
-        "pending" | "past_due" => ("subscription.canceled", "canceled"),
-        _ if sub.current_period_end.is_none() => ("subscription.ended", "ended"),
-        _ => ("subscription.cancel_scheduled", "active"),
-    };
-    if status == "active" {
-        sqlx::query("UPDATE subscriptions SET cancel_at_period_end = 1 WHERE id = $1")
-            .bind(&sub.id)
-            .execute(&mut *tx)
-            .await?;
-    } else if sub.status == "pending" && invoice.status == "open" {
-        // An unpaid checkout is canceled whole: every subscription it created ends and its
-        // invoice is voided, so nobody is later billed for a canceled module.
-        let siblings: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM subscriptions WHERE invoice_id = $1 AND status = 'pending' ORDER BY id",
-        )
-        .bind(&sub.invoice_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for sibling in siblings {
-            if let Some(record) = lock(&mut tx, &sibling, LockIf::Always, now).await? {
-                finish(&mut tx, &record, status, now).await?;
+    let (origin, id) = (origin.clone(), id.to_string());
+    state
+        .db
+        .write(move |w| {
+            let sub = lock_in(w, &id, LockIf::Always, now)?
+                .ok_or_else(|| ApiError::not_found("The subscription"))?;
+            let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
+            let paying = store::attempts::unsettled_on(w, &invoice.id)?;
+            let (action, status) = match sub.status.as_str() {
+                "canceled" | "ended" => {
+                    return Err(ApiError::validation(
+                        "subscriptionId",
+                        "this subscription has already ended",
+                    ));
+                }
+                "pending" if invoice.status == "paid" => {
+                    return Err(ApiError::validation(
+                        "subscriptionId",
+                        "this subscription is paid and waits for an agreement; request a refund to end it",
+                    ));
+                }
+                // Ending it would void the invoice its payment is about to mark paid.
+                "pending" | "past_due" if paying => {
+                    return Err(ApiError::validation(
+                        "subscriptionId",
+                        "a payment of this subscription's invoice is under way; try again in a moment",
+                    ));
+                }
+                "pending" | "past_due" => ("subscription.canceled", "canceled"),
+                _ if sub.current_period_end.is_none() => ("subscription.ended", "ended"),
+                _ => ("subscription.cancel_scheduled", "active"),
+            };
+            if status == "active" {
+                store::subscriptions::cancel_at_period_end(w, &sub.id)?;
+            } else if sub.status == "pending" && invoice.status == "open" {
+                // An unpaid checkout is canceled whole: every subscription it created ends and
+                // its invoice is voided, so nobody is later billed for a canceled module.
+                for sibling in store::subscriptions::pending_on_invoice(w, &sub.invoice_id)? {
+                    if let Some(row) = store::subscriptions::lock(w, &sibling, LockIf::Always, now)? {
+                        finish_in(w, &row, status, now)?;
+                    }
+                }
+            } else {
+                finish_in(w, &sub, status, now)?;
             }
-        }
-    } else {
-        finish(&mut tx, &sub, status, now).await?;
-    }
-    if !(status == "active" && sub.cancel_at_period_end) {
-        audit::record(
-            &mut *tx,
-            origin,
-            now,
-            action,
-            Some(&sub.org_id),
-            json!({ "subscriptionId": sub.id, "reason": "canceled" }),
-        )
-        .await?;
-    }
-    let view = find(&mut tx, &sub.id).await?.view();
-    tx.commit().await?;
-    Ok(view)
+            if !(status == "active" && sub.cancel_at_period_end) {
+                audit::record_in(
+                    w,
+                    &origin,
+                    now,
+                    action,
+                    Some(&sub.org_id),
+                    json!({ "subscriptionId": sub.id, "reason": "canceled" }),
+                )?;
+            }
+            let row = store::subscriptions::find_in(w, &sub.id)?
+                .ok_or_else(|| ApiError::not_found("The subscription"))?;
+            Ok(row.view())
+        })
+        .await
 }
 
 /// The organization's subscriptions, newest first; `query` filters on status, moduleId and
@@ -452,17 +280,7 @@ pub async fn list(
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Subscription>>> {
-    let page = crate::db::page::filtered_rows(
-        &state.db,
-        &params,
-        crate::query::SUBSCRIPTIONS,
-        COLUMNS,
-        "subscriptions",
-        Some(("org_id", &ctx.org.id)),
-        "created_at DESC, id DESC",
-        |r| Record::from_row(r).map(|s| s.view()),
-    )
-    .await?;
+    let page = store::subscriptions::page(&state.db, &params, &ctx.org.id).await?;
     Ok(Json(page))
 }
 
@@ -475,8 +293,10 @@ pub async fn get(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Subscription>> {
     let (_, id) = path;
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(find(&mut conn, &id).await?.view()))
+    let row = store::subscriptions::find(&state.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The subscription"))?;
+    Ok(Json(row.view()))
 }
 
 /// Cancels a subscription (owner, billing): it ends at the end of the current period.

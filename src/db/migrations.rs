@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "indexes and secrets", include_str!("../../migrations/0005_indexes_and_secrets.sql")),
     (6, "export indexes", include_str!("../../migrations/0006_export_indexes.sql")),
     (7, "security", include_str!("../../migrations/0007_security.sql")),
+    (8, "payment attempts", include_str!("../../migrations/0008_payment_attempts.sql")),
 ];
 
 fn migrator() -> Migrator {

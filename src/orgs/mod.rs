@@ -1,8 +1,7 @@
 //! Organizations (5): roles decided by one permission table, members, invitations, legal
-//! signatories and agreements, and the passkey policy.
+//! signatories, and the passkey policy (agreements are commerce's).
 
 pub mod access;
-pub mod agreements;
 pub mod handlers;
 pub mod invitations;
 pub mod members;
@@ -15,7 +14,6 @@ use utoipa_axum::routes;
 
 use crate::error::ApiResult;
 use crate::state::Infra;
-use crate::time::Timestamp;
 
 pub fn router<S>() -> OpenApiRouter<S>
 where
@@ -33,8 +31,6 @@ where
         .routes(routes!(invitations::mine))
         .routes(routes!(invitations::accept))
         .routes(routes!(invitations::decline))
-        .routes(routes!(agreements::list))
-        .routes(routes!(agreements::sign))
         .routes(routes!(security::require, security::relax))
 }
 
@@ -52,15 +48,4 @@ pub async fn lock_org(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<()> {
 /// PostgreSQL (SQLite's write transactions are serial already).
 pub fn lock_org_in(w: &mut crate::db::Unit<'_>, org_id: &str) -> Result<(), crate::db::UnitError> {
     store::orgs::lock(w, org_id)
-}
-
-/// Called in the signing transaction: commerce activates what the signature unblocks.
-pub async fn after_agreement_signed(
-    _state: &Infra,
-    tx: &mut crate::db::Tx,
-    org_id: &str,
-    agreement_id: &str,
-    now: Timestamp,
-) -> ApiResult<()> {
-    crate::commerce::subscriptions::after_agreement_signed(tx, org_id, agreement_id, now).await
 }

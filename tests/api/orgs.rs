@@ -541,18 +541,22 @@ async fn an_invitation_to_an_unverified_address_waits_for_its_sign_in() {
 static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({}));
 
 async fn agreement_fixture(app: &TestApp, org: &str) -> String {
-    let mut tx = app.state.db.begin_write().await.unwrap();
-    let new = charter::orgs::agreements::NewAgreement {
-        org_id: org,
-        module_id: None,
-        subscription_id: None,
-        title: "Data processing agreement",
-        text: "We process data carefully.",
-    };
-    let agreement = charter::orgs::agreements::insert(&mut tx, new, app.state.clock.now())
+    let (org, now) = (org.to_string(), app.state.clock.now());
+    let agreement = app
+        .state
+        .db
+        .write(move |w| {
+            let new = charter::commerce::agreements::NewAgreement {
+                org_id: &org,
+                module_id: None,
+                subscription_id: None,
+                title: "Data processing agreement",
+                text: "We process data carefully.",
+            };
+            Ok(charter::commerce::agreements::insert_in(w, new, now)?)
+        })
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     agreement.id
 }
 

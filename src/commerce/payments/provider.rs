@@ -1,13 +1,18 @@
 //! The payment provider interface. A provider turns a card into a reusable reference (`pm_…`),
-//! charges a reference, and refunds a charge. Every call takes the transaction that records its
-//! outcome: a provider that keeps state in the database (the sandbox) then commits or rolls
-//! back with that record, and on SQLite it never waits for a write lock its caller holds.
+//! charges a reference under an idempotency key, tells the outcome of a key, and refunds a
+//! charge.
+//!
+//! A provider may be remote and slow, so it is never called inside a unit of work: paying an
+//! invoice claims it in one unit, calls the provider outside any, and records the outcome in a
+//! second unit (`attempts.rs`). What makes that safe is the key: the same key never charges
+//! twice — asking again answers the first outcome — so a process that stopped between the units
+//! leaves nothing that `outcome` cannot settle, and settling it never pays twice. A provider
+//! that keeps state in the database (the sandbox) writes it in small units of its own.
 
 use std::future::Future;
 
 use serde_json::Value;
 
-use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::time::Timestamp;
 
@@ -61,6 +66,8 @@ impl Card {
 pub struct Charge {
     /// The provider's id of the charge (refunds name it).
     pub reference: String,
+    /// The payment-method reference that was charged.
+    pub payment_method: String,
 }
 
 /// A refused card or charge, with the provider's reason (`card_declined`, …).
@@ -84,27 +91,52 @@ pub struct ChargeRequest<'a> {
     pub idempotency_key: &'a str,
 }
 
+/// One charge of a card the request carries.
+pub struct CardCharge<'a> {
+    pub card: &'a Card,
+    pub amount: i64,
+    pub currency: &'a str,
+    /// The same key never charges twice: a repeat answers the first outcome.
+    pub idempotency_key: &'a str,
+}
+
+/// Every call is made outside any unit of work; each is safe to repeat with the same key.
 pub trait PaymentProvider: Send + Sync {
     /// Turns a card into a reusable payment-method reference (`pm_…`).
     fn tokenize(
         &self,
-        tx: &mut Tx,
         card: &Card,
         now: Timestamp,
     ) -> impl Future<Output = ApiResult<Result<String, Decline>>> + Send;
 
-    /// Charges a payment-method reference.
+    /// Charges a payment-method reference once per idempotency key.
     fn charge(
         &self,
-        tx: &mut Tx,
         request: ChargeRequest<'_>,
         now: Timestamp,
     ) -> impl Future<Output = ApiResult<Result<Charge, Decline>>> + Send;
 
-    /// Gives back `amount` of a charge; returns the refund's reference.
+    /// Turns a card into a reference and charges it, in one call (a provider's "create and
+    /// confirm"); the charge names the new reference (`Charge::payment_method`), kept for
+    /// renewals.
+    fn charge_card(
+        &self,
+        request: CardCharge<'_>,
+        now: Timestamp,
+    ) -> impl Future<Output = ApiResult<Result<Charge, Decline>>> + Send;
+
+    /// The outcome of the charge made under `idempotency_key`, for an attempt whose process
+    /// stopped before recording it. `None` when no charge was made; the key is then spent, so a
+    /// charge still on its way under it is declined instead of made.
+    fn outcome(
+        &self,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = ApiResult<Option<Result<Charge, Decline>>>> + Send;
+
+    /// Gives back `amount` of a charge once per idempotency key; the refund's reference.
     fn refund(
         &self,
-        tx: &mut Tx,
         charge: &str,
         amount: i64,
         idempotency_key: &str,

@@ -1,17 +1,30 @@
 //! The built-in sandbox provider (section 7's test cards). Its state lives in the database —
-//! how each tokenised card behaves and how many charges it took — so "succeeds once" holds
-//! across processes. Card numbers are only looked at to choose the behaviour.
+//! how each tokenised card behaves, how many charges it took, each charge by idempotency key —
+//! so "succeeds once" and "never charges a key twice" hold across processes. It writes that
+//! state in small units of work of its own, never inside its caller's. Card numbers are only
+//! looked at to choose the behaviour.
 
-use sqlx::Row as _;
-
+use crate::commerce::store::sandbox::{self as store, NewCharge, StoredCharge};
 use crate::crypto::new_id;
-use crate::db::Tx;
+use crate::db::{Db, Unit, UnitError};
 use crate::error::ApiResult;
 use crate::time::Timestamp;
 
-use super::provider::{Card, Charge, ChargeRequest, Decline, PaymentProvider};
+use super::provider::{Card, CardCharge, Charge, ChargeRequest, Decline, PaymentProvider};
 
-pub struct Sandbox;
+/// The sandbox, over the database that keeps its state.
+pub struct Sandbox {
+    db: Db,
+}
+
+impl Sandbox {
+    pub fn new(db: Db) -> Sandbox {
+        Sandbox { db }
+    }
+}
+
+/// What a spent key's later charge answers.
+const SPENT_KEY: &str = "canceled";
 
 const SUCCEED: &str = "succeed";
 const SUCCEED_ONCE: &str = "succeed_once";
@@ -45,108 +58,139 @@ fn luhn(number: &str) -> bool {
 }
 
 impl PaymentProvider for Sandbox {
-    async fn tokenize(
-        &self,
-        tx: &mut Tx,
-        card: &Card,
-        now: Timestamp,
-    ) -> ApiResult<Result<String, Decline>> {
+    async fn tokenize(&self, card: &Card, now: Timestamp) -> ApiResult<Result<String, Decline>> {
         let behaviour = match behaviour(card.number()) {
             Ok(b) => b,
             Err(decline) => return Ok(Err(decline)),
         };
-        let reference = new_id("pm");
-        sqlx::query(
-            "INSERT INTO sandbox_payment_methods (reference, behaviour, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&reference)
-        .bind(behaviour)
-        .bind(now.micros())
-        .execute(&mut **tx)
-        .await?;
-        Ok(Ok(reference))
+        self.db
+            .write(move |w| {
+                let reference = new_id("pm");
+                store::insert_payment_method(w, &reference, &behaviour, now)?;
+                Ok(Ok(reference))
+            })
+            .await
     }
 
     async fn charge(
         &self,
-        tx: &mut Tx,
         request: ChargeRequest<'_>,
         now: Timestamp,
     ) -> ApiResult<Result<Charge, Decline>> {
-        let earlier = sqlx::query(
-            "SELECT charge_id, decline_code FROM sandbox_charges WHERE idempotency_key = $1",
-        )
-        .bind(request.idempotency_key)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(row) = earlier {
-            return Ok(match row.try_get::<Option<String>, _>("charge_id")? {
-                Some(reference) => Ok(Charge { reference }),
-                None => Err(Decline {
-                    code: row
-                        .try_get::<Option<String>, _>("decline_code")?
-                        .unwrap_or_default(),
-                }),
-            });
-        }
-        let behaviour: Option<String> = sqlx::query_scalar(
-            "SELECT behaviour FROM sandbox_payment_methods WHERE reference = $1",
-        )
-        .bind(request.payment_method)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let outcome = match behaviour.as_deref() {
-            None => Err(Decline::new("invalid_payment_method")),
-            Some(code) if code.starts_with("decline:") => {
-                Err(Decline::new(code.trim_start_matches("decline:")))
-            }
-            Some(kind) => {
-                // One conditional update: "succeeds once" holds even when charges race.
-                let counted = sqlx::query(
-                    "UPDATE sandbox_payment_methods SET successful_charges = successful_charges + 1
-                     WHERE reference = $1 AND (behaviour <> $2 OR successful_charges = 0)",
-                )
-                .bind(request.payment_method)
-                .bind(SUCCEED_ONCE)
-                .execute(&mut **tx)
-                .await?;
-                match counted.rows_affected() == 1 {
-                    true => Ok(Charge {
-                        reference: new_id("ch"),
-                    }),
-                    false if kind == SUCCEED_ONCE => Err(Decline::new("card_declined")),
-                    false => Err(Decline::new("processing_error")),
-                }
-            }
-        };
-        let (charge_id, decline_code) = match &outcome {
-            Ok(charge) => (Some(charge.reference.clone()), None),
-            Err(decline) => (None, Some(decline.code.clone())),
-        };
-        sqlx::query(
-            "INSERT INTO sandbox_charges (idempotency_key, reference, amount, currency, charge_id, decline_code, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(request.idempotency_key)
-        .bind(request.payment_method)
-        .bind(request.amount)
-        .bind(request.currency)
-        .bind(charge_id)
-        .bind(decline_code)
-        .bind(now.micros())
-        .execute(&mut **tx)
-        .await?;
-        Ok(outcome)
+        let key = request.idempotency_key.to_string();
+        let payment_method = request.payment_method.to_string();
+        let (amount, currency) = (request.amount, request.currency.to_string());
+        self.db
+            .write(move |w| {
+                let new = NewCharge {
+                    key: &key,
+                    payment_method: &payment_method,
+                    amount,
+                    currency: &currency,
+                };
+                charge_under_key_in(w, new, now, |_| Ok(()))
+            })
+            .await
     }
 
-    async fn refund(
+    async fn charge_card(
         &self,
-        _tx: &mut Tx,
-        _charge: &str,
-        _amount: i64,
-        _idempotency_key: &str,
-    ) -> ApiResult<String> {
+        request: CardCharge<'_>,
+        now: Timestamp,
+    ) -> ApiResult<Result<Charge, Decline>> {
+        let behaviour = match behaviour(request.card.number()) {
+            Ok(b) => b,
+            Err(decline) => return Ok(Err(decline)),
+        };
+        let key = request.idempotency_key.to_string();
+        let (amount, currency) = (request.amount, request.currency.to_string());
+        self.db
+            .write(move |w| {
+                let payment_method = new_id("pm");
+                let new = NewCharge {
+                    key: &key,
+                    payment_method: &payment_method,
+                    amount,
+                    currency: &currency,
+                };
+                charge_under_key_in(w, new, now, |w| {
+                    store::insert_payment_method(w, &payment_method, &behaviour, now)
+                })
+            })
+            .await
+    }
+
+    async fn outcome(
+        &self,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> ApiResult<Option<Result<Charge, Decline>>> {
+        let key = idempotency_key.to_string();
+        self.db
+            .write(move |w| {
+                if store::spend_key(w, &key, SPENT_KEY, now)? {
+                    return Ok(None);
+                }
+                let earlier = store::charge_by_key(w, &key)?.ok_or(UnitError::NoRow)?;
+                Ok(Some(answer(earlier)))
+            })
+            .await
+    }
+
+    async fn refund(&self, _charge: &str, _amount: i64, _key: &str) -> ApiResult<String> {
         Ok(new_id("re"))
+    }
+}
+
+/// Takes the key and charges (after `first`, which stores a new payment method), or answers the
+/// key's first outcome.
+fn charge_under_key_in(
+    w: &mut Unit<'_>,
+    new: NewCharge<'_>,
+    now: Timestamp,
+    first: impl FnOnce(&mut Unit<'_>) -> Result<(), UnitError>,
+) -> ApiResult<Result<Charge, Decline>> {
+    let (key, payment_method) = (new.key, new.payment_method);
+    if !store::take_key(w, new, now)? {
+        let earlier = store::charge_by_key(w, key)?.ok_or(UnitError::NoRow)?;
+        return Ok(answer(earlier));
+    }
+    first(w)?;
+    let outcome = charge_in(w, payment_method)?;
+    let charge_id = outcome.as_ref().ok().map(|c| c.reference.as_str());
+    let decline_code = outcome.as_ref().err().map(|d| d.code.as_str());
+    store::set_outcome(w, key, charge_id, decline_code)?;
+    Ok(outcome)
+}
+
+/// Charges a payment method as its card behaves: the new charge, or why not.
+fn charge_in(w: &mut Unit<'_>, payment_method: &str) -> Result<Result<Charge, Decline>, UnitError> {
+    Ok(match store::behaviour(w, payment_method)?.as_deref() {
+        None => Err(Decline::new("invalid_payment_method")),
+        Some(code) if code.starts_with("decline:") => {
+            Err(Decline::new(code.trim_start_matches("decline:")))
+        }
+        Some(kind) => match store::count_success(w, payment_method, SUCCEED_ONCE)? {
+            true => Ok(Charge {
+                reference: new_id("ch"),
+                payment_method: payment_method.to_string(),
+            }),
+            false if kind == SUCCEED_ONCE => Err(Decline::new("card_declined")),
+            false => Err(Decline::new("processing_error")),
+        },
+    })
+}
+
+/// A stored charge as its first caller heard it.
+fn answer(stored: StoredCharge) -> Result<Charge, Decline> {
+    match stored.charge_id {
+        Some(reference) => Ok(Charge {
+            reference,
+            payment_method: stored.payment_method,
+        }),
+        None => Err(Decline {
+            code: stored.decline_code.unwrap_or_default(),
+        }),
     }
 }
 

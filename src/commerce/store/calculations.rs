@@ -1,0 +1,122 @@
+//! Price calculations: the stored quote and its lines.
+
+use crate::db::{FromRecord, Record, Unit, UnitError};
+use crate::time::Timestamp;
+
+use super::super::coupons::Coupon;
+use super::super::money::Totals;
+use super::super::offers::Offer;
+use super::super::pricing::{PriceCalculation, Stored, StoredLine};
+
+impl FromRecord for StoredLine {
+    fn from_record(r: &Record) -> Result<Self, UnitError> {
+        Ok(StoredLine {
+            module_id: r.text("module_id")?,
+            offer_id: r.text("offer_id")?,
+            offer_fingerprint: r.text("offer_fingerprint")?,
+            unit_amount: r.int("unit_amount")?,
+            quantity: r.int("quantity")?,
+            amount: r.int("amount")?,
+        })
+    }
+}
+
+impl FromRecord for Stored {
+    fn from_record(r: &Record) -> Result<Self, UnitError> {
+        Ok(Stored {
+            id: r.text("id")?,
+            currency: r.text("currency")?,
+            totals: Totals {
+                subtotal: r.int("subtotal")?,
+                discount: r.int("discount")?,
+                tax: r.int("tax")?,
+                total: r.int("total")?,
+            },
+            tax_rate_ppm: r.int("tax_rate_ppm")?,
+            coupon_id: r.opt_text("coupon_id")?,
+            coupon_fingerprint: r.opt_text("coupon_fingerprint")?,
+            valid_until: r.time("valid_until")?,
+            lines: Vec::new(),
+        })
+    }
+}
+
+/// Stores a calculation with its lines and what each was based on.
+pub(crate) fn insert(
+    w: &mut Unit<'_>,
+    org_id: &str,
+    c: &PriceCalculation,
+    offers: &[Offer],
+    coupon: Option<&Coupon>,
+    tax_rate_ppm: i64,
+) -> Result<(), UnitError> {
+    w.execute(
+        "INSERT INTO price_calculations (id, org_id, currency, subtotal, discount, tax, total, tax_rate_ppm, coupon_id, coupon_fingerprint, created_at, valid_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        crate::params![
+            c.id.as_str(),
+            org_id,
+            c.currency.as_str(),
+            c.subtotal.amount,
+            c.discount.amount,
+            c.tax.amount,
+            c.total.amount,
+            tax_rate_ppm,
+            coupon.map(|c| c.id.clone()),
+            coupon.map(Coupon::fingerprint),
+            c.created_at,
+            c.valid_until
+        ],
+    )?;
+    for (i, (line, offer)) in c.lines.iter().zip(offers).enumerate() {
+        w.execute(
+            "INSERT INTO price_calculation_lines (calculation_id, line_no, module_id, offer_id, offer_fingerprint, unit_amount, quantity, amount)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            crate::params![
+                c.id.as_str(),
+                i as i64,
+                line.module_id.as_str(),
+                line.offer_id.as_str(),
+                offer.fingerprint(),
+                line.unit_price.amount,
+                line.quantity,
+                line.amount.amount
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The organization's calculation `id` with its lines, if it exists.
+pub(crate) fn find(w: &mut Unit<'_>, org_id: &str, id: &str) -> Result<Option<Stored>, UnitError> {
+    let Some(mut stored) = super::opt_in::<Stored>(
+        w,
+        "SELECT id, currency, subtotal, discount, tax, total, tax_rate_ppm, coupon_id, coupon_fingerprint, valid_until
+         FROM price_calculations WHERE id = $1 AND org_id = $2",
+        crate::params![id, org_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    stored.lines = super::all_in(
+        w,
+        "SELECT module_id, offer_id, offer_fingerprint, unit_amount, quantity, amount
+         FROM price_calculation_lines WHERE calculation_id = $1 ORDER BY line_no",
+        crate::params![id],
+    )?;
+    Ok(Some(stored))
+}
+
+/// Marks the calculation checked out; false when it already was. Racing checkouts: one wins
+/// (PostgreSQL re-checks the condition after the winner commits; SQLite writes serially).
+pub(crate) fn mark_checked_out(
+    w: &mut Unit<'_>,
+    id: &str,
+    now: Timestamp,
+) -> Result<bool, UnitError> {
+    let done = w.execute(
+        "UPDATE price_calculations SET checked_out_at = $2 WHERE id = $1 AND checked_out_at IS NULL",
+        crate::params![id, now],
+    )?;
+    Ok(done == 1)
+}
