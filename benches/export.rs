@@ -52,13 +52,13 @@ async fn main() {
     sqlx::query("INSERT INTO orgs (id, name, country, created_at, created_by) VALUES ('org_bench', 'Bench', 'DE', $1, $2)")
         .bind(start)
         .bind(&user)
-        .execute(db.writer())
+        .execute(db.pool())
         .await
         .unwrap();
     sqlx::query("INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ('org_bench', $1, 'owner', $2)")
         .bind(&user)
         .bind(start)
-        .execute(db.writer())
+        .execute(db.pool())
         .await
         .unwrap();
 
@@ -68,7 +68,7 @@ async fn main() {
     let mut i = 0;
     while i < rows {
         let n = batch.min(rows - i);
-        let mut tx = db.begin_write().await.unwrap();
+        let mut tx = db.pool().begin().await.unwrap();
         let mut invoices = String::from(
             "INSERT INTO invoices (id, org_id, kind, status, currency, subtotal, discount, tax, total, tax_rate_ppm, created_at, paid_at) VALUES ",
         );
@@ -129,7 +129,7 @@ async fn main() {
         }
     }
     if std::env::var("BENCH_ANALYZE").is_ok() {
-        sqlx::query("ANALYZE").execute(db.writer()).await.unwrap();
+        sqlx::query("ANALYZE").execute(db.pool()).await.unwrap();
     }
     db.close().await;
     println!(

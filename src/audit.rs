@@ -4,7 +4,6 @@ mod store;
 
 use serde_json::Value;
 
-use crate::crypto::new_id;
 use crate::time::Timestamp;
 
 /// Where an event comes from: the request (or command) that caused it.
@@ -47,33 +46,6 @@ pub fn record_in(
     details: Value,
 ) -> Result<(), crate::db::UnitError> {
     store::insert_event(w, origin, at, action, subject, &details)
-}
-
-/// Records one event inside the caller's sqlx transaction or pool, for writes that are not
-/// units of work yet (`record_in` is the unit's).
-pub async fn record<'e, E>(
-    executor: E,
-    origin: &Origin,
-    at: Timestamp,
-    action: &str,
-    subject: Option<&str>,
-    details: Value,
-) -> Result<(), sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    sqlx::query(store::INSERT_EVENT)
-        .bind(new_id("evt"))
-        .bind(at.micros())
-        .bind(action)
-        .bind(origin.actor.clone())
-        .bind(subject.map(str::to_string))
-        .bind(details.to_string())
-        .bind(origin.request_id.clone())
-        .bind(origin.source_address.clone())
-        .execute(executor)
-        .await?;
-    Ok(())
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {

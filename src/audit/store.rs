@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
-pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (id, created_at, action, actor, subject, details, request_id, source_address)
+const INSERT_EVENT: &str = "INSERT INTO audit_events (id, created_at, action, actor, subject, details, request_id, source_address)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 pub(super) fn insert_event(

@@ -22,9 +22,6 @@ impl Db {
         if self.backend() != Backend::Sqlite {
             return Ok(());
         }
-        sqlx::query("PRAGMA wal_autocheckpoint = 0")
-            .execute(self.writer())
-            .await?;
         self.write(|w| {
             w.query("PRAGMA wal_autocheckpoint = 0", &[])?;
             Ok(())

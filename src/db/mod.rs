@@ -22,8 +22,7 @@ use sqlx::{AnyPool, Connection as _, Executor};
 
 pub use sqlx::Any;
 pub use unit::{FromRecord, Record, Unit, UnitError, Value};
-pub use writer::{Tx, Writer};
-pub type Row = sqlx::any::AnyRow;
+use writer::Writer;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -123,12 +122,6 @@ impl Db {
         &self.pool
     }
 
-    /// For writes outside a transaction (see `begin_write` for transactions). Never use it
-    /// while holding a write transaction: on SQLite that would wait for itself.
-    pub fn writer(&self) -> &Writer {
-        &self.writer
-    }
-
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -186,12 +179,6 @@ impl Db {
             }
         };
         ran.map_err(crate::error::ApiError::internal)?
-    }
-
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a transaction never fails half-way upgrading a read lock.
-    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        self.writer.begin().await
     }
 
     pub async fn ping(&self) -> bool {

@@ -1,94 +1,12 @@
 //! One page of a list and its total: the rows of one owner (`by_key`), and the lists that
 //! take a `query` filter (`filtered`).
 
-use sqlx::AssertSqlSafe;
-
 use crate::error::ApiResult;
 use crate::list::{ListParams, Page};
 use crate::query::{self, Field};
 
+use super::Db;
 use super::unit::{FromRecord, Value};
-use super::{Db, Row};
-
-/// The rows of `from` (the SQL after `FROM`, with the owner's key as `$1`, e.g.
-/// `"agreements WHERE org_id = $1"`), ordered by `order`, paged by `params`, with the total.
-/// Every piece of SQL is a constant of the caller; the key and the paging are bound.
-pub async fn by_key_rows<T>(
-    db: &Db,
-    params: &ListParams,
-    columns: &str,
-    from: &str,
-    order: &str,
-    key: &str,
-    map: impl Fn(&Row) -> Result<T, sqlx::Error>,
-) -> ApiResult<Page<T>> {
-    let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {from}")))
-        .bind(key)
-        .fetch_one(db.pool())
-        .await?;
-    if params.limit == 0 {
-        return Ok(Page::new(params, Vec::new(), total));
-    }
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {columns} FROM {from} ORDER BY {order} LIMIT $2 OFFSET $3"
-    )))
-    .bind(key)
-    .bind(params.limit)
-    .bind(params.from)
-    .fetch_all(db.pool())
-    .await?;
-    let items = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::new(params, items, total))
-}
-
-/// The rows of `table` that pass the list's `query` (compiled against `fields`, 400015 when it
-/// does not), of one owner when `owner` is `Some((column, key))`, ordered by `order`, paged by
-/// `params`, with the total. The SQL pieces are constants of the caller; values are bound.
-#[allow(clippy::too_many_arguments)]
-pub async fn filtered_rows<T>(
-    db: &Db,
-    params: &ListParams,
-    fields: &'static [Field],
-    columns: &str,
-    table: &str,
-    owner: Option<(&str, &str)>,
-    order: &str,
-    map: impl Fn(&Row) -> Result<T, sqlx::Error>,
-) -> ApiResult<Page<T>> {
-    let first = if owner.is_some() { 2 } else { 1 };
-    let filter = query::filter(params.query.as_deref(), fields, first)?;
-    let condition = match owner {
-        Some((column, _)) => format!(" WHERE {column} = $1{}", filter.and_clause()),
-        None => filter.where_clause(),
-    };
-    let key = owner.map(|(_, key)| key);
-    let mut count = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM {table}{condition}"
-    )));
-    if let Some(key) = key {
-        count = count.bind(key);
-    }
-    let total: i64 = filter.bind_scalar(count).fetch_one(db.pool()).await?;
-    if params.limit == 0 {
-        return Ok(Page::new(params, Vec::new(), total));
-    }
-    let n = filter.next_placeholder();
-    let mut page = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {columns} FROM {table}{condition} ORDER BY {order} LIMIT ${n} OFFSET ${}",
-        n + 1
-    )));
-    if let Some(key) = key {
-        page = page.bind(key);
-    }
-    let rows = filter
-        .bind(page)
-        .bind(params.limit)
-        .bind(params.from)
-        .fetch_all(db.pool())
-        .await?;
-    let items = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::new(params, items, total))
-}
 
 /// The rows of `from` (the SQL after `FROM`, with the owner's key as `$1`, e.g.
 /// `"agreements WHERE org_id = $1"`), ordered by `order`, paged by `params`, with the total.

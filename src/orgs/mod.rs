@@ -12,7 +12,6 @@ pub mod store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiResult;
 use crate::state::Infra;
 
 pub fn router<S>() -> OpenApiRouter<S>
@@ -32,16 +31,6 @@ where
         .routes(routes!(invitations::accept))
         .routes(routes!(invitations::decline))
         .routes(routes!(security::require, security::relax))
-}
-
-/// Serialises changes to one organization's memberships: a row lock on PostgreSQL (SQLite's
-/// write transactions are serial already).
-pub async fn lock_org(tx: &mut crate::db::Tx, org_id: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE orgs SET id = id WHERE id = $1")
-        .bind(org_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Serialises changes to one organization's memberships inside a unit of work: a row lock on

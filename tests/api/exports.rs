@@ -159,7 +159,7 @@ async fn many_rows_stream_in_chunks_in_order() {
     // Seven rows share each second and one payment in ten is refunded in the same second, so
     // rows of equal time (from both tables) straddle the 5,000-row pages of the paged reader.
     let mut expected: Vec<(i64, String)> = Vec::new();
-    let mut tx = app.state.db.begin_write().await.unwrap();
+    let mut tx = app.state.db.pool().begin().await.unwrap();
     for i in 0..rows {
         let (invoice, at) = (format!("inv_bulk{i:05}"), base + (i as i64 / 7) * 1_000_000);
         sqlx::query(

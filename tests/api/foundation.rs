@@ -371,94 +371,117 @@ async fn bootstrap_admin_prints_a_token_and_finds_the_same_user_again() {
     assert_ne!(first["token"], second["token"]);
 }
 
-/// A write transaction that is dropped half-way (a cancelled request) is rolled back: its
-/// write is gone, this process can write again, and so can another process at once (on SQLite
-/// the write lock must not stay held until this process's next write).
-#[tokio::test]
-async fn a_dropped_write_transaction_is_rolled_back_and_frees_the_writer() {
-    let app = TestApp::spawn().await;
-    let db = &app.state.db;
-    let insert = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
-    let mut tx = db.begin_write().await.unwrap();
-    sqlx::query(insert)
-        .bind("dropped")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    drop(tx);
+const INSERT_SECRET: &str = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
 
-    let peer = app.spawn_peer().await;
-    let other = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        let mut tx = peer.state.db.begin_write().await.unwrap();
-        sqlx::query(insert)
-            .bind("peer")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    })
-    .await;
-    assert!(other.is_ok(), "another process could not write");
-    sqlx::query(insert)
-        .bind("after")
-        .execute(db.writer())
-        .await
-        .unwrap();
-
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM installation_secrets WHERE name IN ('dropped', 'peer', 'after') ORDER BY name",
+async fn secret_names(db: &charter::db::Db, like: &str) -> Vec<String> {
+    db.read_all(
+        "SELECT name FROM installation_secrets WHERE name LIKE $1 ORDER BY name",
+        charter::params![like],
     )
-    .fetch_all(db.pool())
     .await
-    .unwrap();
-    assert_eq!(names, ["after", "peer"]);
+    .unwrap()
 }
 
-/// Explicit rollback and commit both end the transaction; the writer goes on serving.
+/// A unit whose closure fails is rolled back whole, one that answers commits, and many units
+/// at once (here, and in another process on the same database) all get through.
 #[tokio::test]
-async fn write_transactions_commit_and_roll_back() {
+async fn units_commit_or_roll_back_whole_and_queue_for_the_writer() {
     let app = TestApp::spawn().await;
     let db = &app.state.db;
-    let insert = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
-    for (name, commit) in [("kept", true), ("undone", false)] {
-        let mut tx = db.begin_write().await.unwrap();
-        sqlx::query(insert)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        if commit {
-            tx.commit().await.unwrap();
-        } else {
-            tx.rollback().await.unwrap();
-        }
-    }
-    // Many writers at once queue for the one SQLite writer and all get through.
+    let failed = db
+        .write(|w| {
+            w.execute(INSERT_SECRET, charter::params!["unit-undone"])?;
+            Err::<(), _>(charter::error::ApiError::internal("the closure gives up"))
+        })
+        .await;
+    assert!(failed.is_err());
+    db.write(|w| Ok(w.execute(INSERT_SECRET, charter::params!["unit-kept"])?))
+        .await
+        .unwrap();
+    let peer = app.spawn_peer().await;
     let writes = (0..50).map(|i| {
-        let db = db.clone();
+        let db = if i % 2 == 0 {
+            db.clone()
+        } else {
+            peer.state.db.clone()
+        };
         async move {
-            sqlx::query(insert)
-                .bind(format!("many-{i:02}"))
-                .execute(db.writer())
-                .await
+            db.write(move |w| {
+                Ok(w.execute(INSERT_SECRET, charter::params![format!("unit-many-{i:02}")])?)
+            })
+            .await
         }
     });
     for result in futures_util::future::join_all(writes).await {
         result.unwrap();
     }
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM installation_secrets WHERE name = 'kept' OR name LIKE 'many-%'",
+    let names = secret_names(db, "unit-%").await;
+    assert_eq!(names.len(), 51, "{names:?}");
+    assert!(names.contains(&"unit-kept".to_string()));
+    assert!(!names.contains(&"unit-undone".to_string()));
+}
+
+/// A request cancelled while its unit waits (another process holds the write lock) leaves
+/// nothing behind: the unit still runs to its end once it can, and the writer keeps serving
+/// this process and the other.
+#[tokio::test]
+async fn a_unit_whose_caller_stops_waiting_still_finishes_and_frees_the_writer() {
+    let app = TestApp::spawn().await;
+    let peer = app.spawn_peer().await;
+    let holder = {
+        let db = peer.state.db.clone();
+        tokio::spawn(async move {
+            db.write(|w| {
+                w.execute(INSERT_SECRET, charter::params!["cancel-peer"])?;
+                // Holds the unit (and on SQLite the database's write lock) for a while.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok(())
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let db = app.state.db.clone();
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(100),
+        db.write(|w| Ok(w.execute(INSERT_SECRET, charter::params!["cancel-waiting"])?)),
     )
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
-    assert_eq!(count, 51);
-    let undone: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM installation_secrets WHERE name = 'undone'")
-            .fetch_one(db.pool())
+    .await;
+    holder.await.unwrap().unwrap();
+    if let Ok(done) = cancelled {
+        // PostgreSQL has no database-wide write lock: the unit simply ran.
+        done.unwrap();
+    }
+    let writes = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        db.write(|w| Ok(w.execute(INSERT_SECRET, charter::params!["cancel-after"])?))
             .await
             .unwrap();
-    assert_eq!(undone, 0);
+        peer.state
+            .db
+            .write(|w| Ok(w.execute(INSERT_SECRET, charter::params!["cancel-peer-after"])?))
+            .await
+            .unwrap();
+    })
+    .await;
+    assert!(writes.is_ok(), "the writer stayed held");
+    // The cancelled unit finished too (the caller only stopped waiting for it).
+    let mut names = Vec::new();
+    for _ in 0..100 {
+        names = secret_names(&peer.state.db, "cancel-%").await;
+        if names.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        names,
+        [
+            "cancel-after",
+            "cancel-peer",
+            "cancel-peer-after",
+            "cancel-waiting"
+        ]
+    );
 }
 
 /// On SQLite the server checkpoints the WAL itself (not the writer in the middle of a
@@ -470,68 +493,17 @@ async fn the_wal_is_checkpointed_off_the_writer() {
     if db.backend() != charter::db::Backend::Sqlite {
         return;
     }
-    let before: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-        .fetch_one(db.writer())
+    for i in 0..200 {
+        db.write(move |w| {
+            Ok(w.execute(
+                "INSERT INTO installation_secrets (name, secret) VALUES ($1, $2)",
+                charter::params![format!("wal-{i}"), "x".repeat(2000)],
+            )?)
+        })
         .await
         .unwrap();
-    assert_eq!(before, 0, "the writer leaves checkpoints to the server");
-    for i in 0..200 {
-        sqlx::query("INSERT INTO installation_secrets (name, secret) VALUES ($1, $2)")
-            .bind(format!("wal-{i}"))
-            .bind("x".repeat(2000))
-            .execute(db.writer())
-            .await
-            .unwrap();
     }
     let (log, copied) = db.checkpoint().await.unwrap();
     assert!(log > 0, "the writes are in the WAL");
     assert_eq!(copied, log, "a quiet database is checkpointed whole");
-}
-
-/// A request cancelled while its `BEGIN` waits for another process's write lock must not leave
-/// that `BEGIN` to swallow the next writes of this process (on SQLite the `BEGIN` still runs
-/// once the lock is free).
-#[tokio::test]
-async fn a_write_cancelled_while_beginning_leaves_no_transaction_behind() {
-    let app = TestApp::spawn().await;
-    let peer = app.spawn_peer().await;
-    let insert = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
-    let mut held = peer.state.db.begin_write().await.unwrap();
-    sqlx::query(insert)
-        .bind("peer")
-        .execute(&mut *held)
-        .await
-        .unwrap();
-    let cancelled = tokio::time::timeout(
-        std::time::Duration::from_millis(200),
-        app.state.db.begin_write(),
-    )
-    .await;
-    if let Ok(tx) = cancelled {
-        // PostgreSQL has no database-wide write lock: the transaction simply began.
-        drop(tx.unwrap());
-    }
-    held.commit().await.unwrap();
-
-    let db = &app.state.db;
-    sqlx::query(insert)
-        .bind("after")
-        .execute(db.writer())
-        .await
-        .unwrap();
-    let mut tx = db.begin_write().await.unwrap();
-    sqlx::query(insert)
-        .bind("in-tx")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    // Seen from the other process: both writes are committed.
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM installation_secrets WHERE name IN ('peer', 'after', 'in-tx') ORDER BY name",
-    )
-    .fetch_all(peer.state.db.pool())
-    .await
-    .unwrap();
-    assert_eq!(names, ["after", "in-tx", "peer"]);
 }
