@@ -70,6 +70,10 @@ impl AppState {
             key,
         };
         Ok(AppState {
+            orgs: crate::orgs::OrgsState {
+                infra: infra.clone(),
+                live_dependents: crate::commerce::subscriptions::live_count_in,
+            },
             identity: crate::identity::IdentityState {
                 infra,
                 webauthn: Arc::new(webauthn),

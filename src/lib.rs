@@ -26,3 +26,6 @@ pub mod server_key;
 pub mod state;
 pub mod system;
 pub mod time;
+
+#[cfg(test)]
+mod layering_tests;

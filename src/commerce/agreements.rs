@@ -7,15 +7,15 @@ use axum::extract::State;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::api::extract::ApiPath;
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ApiPath;
 use crate::identity::Caller;
 use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::store::{self, agreements::AgreementRow};
@@ -76,7 +76,7 @@ pub fn insert_in(
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/agreements", tag = "agreements",
     params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Agreement>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Agreement>>> {
@@ -88,7 +88,7 @@ pub async fn list(
 /// Signs an agreement as `signer`, in one unit of work: the signature, its audit event and the
 /// subscriptions it makes ready. Signing twice answers 400002.
 pub(crate) async fn sign_as(
-    state: &AppState,
+    state: &Infra,
     origin: &Origin,
     signer: &str,
     org_id: &str,
@@ -132,7 +132,7 @@ pub(crate) async fn sign_as(
 #[utoipa::path(post, path = "/v1/orgs/{orgId}/agreements/{agreementId}/sign", tag = "agreements",
     params(("orgId" = String, Path), ("agreementId" = String, Path)), responses((status = 200, body = Agreement)))]
 pub async fn sign(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::extract::ApiJson;
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::agreements::{self, Agreement, NewAgreement};
@@ -257,7 +257,7 @@ enum Begun {
 
 /// The whole checkout: one unit of work, and with a card the payment's charge and second unit.
 pub async fn run(
-    state: &AppState,
+    state: &Infra,
     origin: &Origin,
     org_id: &str,
     calculation_id: &str,
@@ -278,7 +278,7 @@ pub async fn run(
 /// The checkout's unit: its records, and the invoice claimed when a card pays it (else the
 /// answer, the invoice paid at once when nothing is due).
 async fn begin(
-    state: &AppState,
+    state: &Infra,
     origin: &Origin,
     org_id: &str,
     calculation_id: &str,
@@ -313,7 +313,7 @@ async fn begin(
 /// renewals, which may cost something), then settled with the answer in the same unit; a
 /// decline has undone the checkout.
 async fn pay(
-    state: &AppState,
+    state: &Infra,
     origin: &Origin,
     attempt: Attempt,
     created: Created,
@@ -338,7 +338,7 @@ async fn pay(
 #[utoipa::path(post, path = "/v1/orgs/{orgId}/checkouts", tag = "billing", params(("orgId" = String, Path)),
     request_body = CreateCheckout, responses((status = 201, body = CheckoutResult)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     origin: Origin,
     ApiJson(body): ApiJson<CreateCheckout>,

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::extract::ApiJson;
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::money::{Discount, Money};
@@ -156,7 +156,7 @@ fn parse(body: CreateCoupon) -> ApiResult<Coupon> {
 }
 
 /// Inserts the coupon and audits it, in one unit of work; a code in use answers 400002.
-async fn add(state: &AppState, origin: &Origin, created: Coupon) -> ApiResult<Coupon> {
+async fn add(state: &Infra, origin: &Origin, created: Coupon) -> ApiResult<Coupon> {
     let origin = origin.clone();
     state
         .db
@@ -182,7 +182,7 @@ async fn add(state: &AppState, origin: &Origin, created: Coupon) -> ApiResult<Co
 #[utoipa::path(post, path = "/v1/coupons", tag = "catalogue", request_body = CreateCoupon,
     responses((status = 201, body = Coupon)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     origin: Origin,
     ApiJson(body): ApiJson<CreateCoupon>,
 ) -> ApiResult<(StatusCode, Json<Coupon>)> {

@@ -7,12 +7,12 @@ use axum::extract::State;
 use serde::Serialize;
 
 use crate::api::extract::ApiPath;
-use crate::app::AppState;
 use crate::crypto::new_id;
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::money::{Money, Totals};
@@ -123,7 +123,7 @@ pub fn insert_in(
         ("query" = Option<String>, Query, description = "Filter (section 7's query language): status, total, currency, createdAt")),
     responses((status = 200, body = Page<Invoice>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Invoice>>> {
@@ -135,7 +135,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/invoices/{invoiceId}", tag = "billing",
     params(("orgId" = String, Path), ("invoiceId" = String, Path)), responses((status = 200, body = Invoice)))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Invoice>> {
     let (_, id) = path;

@@ -21,9 +21,13 @@ pub mod subscriptions;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::state::Infra;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Infra: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(modules::create, modules::list))
         .routes(routes!(modules::get))

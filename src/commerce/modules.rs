@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::extract::{ApiJson, ApiPath};
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::list::{ListParams, Page};
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::store;
@@ -33,15 +33,19 @@ pub struct Module {
 /// The module named by `{moduleId}`, loaded before the body is read (404003 comes first).
 pub struct ModulePath(pub Module);
 
-impl FromRequestParts<AppState> for ModulePath {
+impl<S: Send + Sync> FromRequestParts<S> for ModulePath
+where
+    Infra: axum::extract::FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let not_found = || ApiError::new(ErrorCode::NotFound, "No module has this id.");
         let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| not_found())?;
-        store::modules::find(&state.db, &id)
+        let infra = <Infra as axum::extract::FromRef<S>>::from_ref(state);
+        store::modules::find(&infra.db, &id)
             .await?
             .map(ModulePath)
             .ok_or_else(not_found)
@@ -94,7 +98,7 @@ fn parse(body: CreateModule) -> ApiResult<CreateModule> {
 #[utoipa::path(post, path = "/v1/modules", tag = "catalogue", request_body = CreateModule,
     responses((status = 201, body = Module)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     origin: Origin,
     ApiJson(body): ApiJson<CreateModule>,
 ) -> ApiResult<(StatusCode, Json<Module>)> {
@@ -112,7 +116,7 @@ pub async fn create(
 }
 
 /// Inserts the module and audits it, in one unit of work; a key in use answers 400002.
-async fn add(state: &AppState, origin: &Origin, created: Module) -> ApiResult<Module> {
+async fn add(state: &Infra, origin: &Origin, created: Module) -> ApiResult<Module> {
     let (origin, now) = (origin.clone(), created.created_at);
     state
         .db
@@ -136,10 +140,7 @@ async fn add(state: &AppState, origin: &Origin, created: Module) -> ApiResult<Mo
 /// The catalogue's modules, newest first.
 #[utoipa::path(get, path = "/v1/modules", tag = "catalogue",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Module>)))]
-pub async fn list(
-    State(state): State<AppState>,
-    params: ListParams,
-) -> ApiResult<Json<Page<Module>>> {
+pub async fn list(State(state): State<Infra>, params: ListParams) -> ApiResult<Json<Page<Module>>> {
     let (items, total) = store::modules::page(&state.db, &params).await?;
     Ok(Json(Page::new(&params, items, total)))
 }

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::extract::ApiJson;
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::list::{ListParams, Page};
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::interval::Interval;
@@ -108,7 +108,7 @@ fn validate(body: &CreateOffer) -> ApiResult<()> {
 #[utoipa::path(post, path = "/v1/modules/{moduleId}/offers", tag = "catalogue", params(("moduleId" = String, Path)),
     request_body = CreateOffer, responses((status = 201, body = Offer)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     origin: Origin,
     ModulePath(module): ModulePath,
     ApiJson(body): ApiJson<CreateOffer>,
@@ -131,7 +131,7 @@ pub async fn create(
 }
 
 /// Inserts the offer and audits it, in one unit of work.
-async fn add(state: &AppState, origin: &Origin, created: Offer) -> ApiResult<Offer> {
+async fn add(state: &Infra, origin: &Origin, created: Offer) -> ApiResult<Offer> {
     let origin = origin.clone();
     state
         .db
@@ -156,7 +156,7 @@ async fn add(state: &AppState, origin: &Origin, created: Offer) -> ApiResult<Off
     params(("moduleId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = Page<Offer>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ModulePath(module): ModulePath,
     params: ListParams,
 ) -> ApiResult<Json<Page<Offer>>> {
@@ -176,7 +176,7 @@ pub fn no_active_offer(module_id: &str) -> ApiError {
 #[utoipa::path(get, path = "/v1/modules/{moduleId}/active-offer", tag = "catalogue", params(("moduleId" = String, Path)),
     responses((status = 200, body = Offer)))]
 pub async fn get_active(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ModulePath(module): ModulePath,
 ) -> ApiResult<Json<Offer>> {
     store::offers::active(&state.db, &module.id, state.clock.now())

@@ -11,11 +11,11 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::api::extract::ApiJson;
-use crate::app::AppState;
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
 use crate::orgs::store::Org;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::coupons::{self, Coupon};
@@ -102,7 +102,7 @@ fn check_items(items: &[Item]) -> ApiResult<()> {
 
 /// The coupon for `code` if it can be used now with prices in `currency` (400012 otherwise).
 async fn usable_coupon(
-    state: &AppState,
+    state: &Infra,
     code: &str,
     currency: &str,
     now: Timestamp,
@@ -128,7 +128,7 @@ async fn usable_coupon(
 
 /// Prices a basket for an organization and stores the calculation.
 pub async fn calculate(
-    state: &AppState,
+    state: &Infra,
     org: &Org,
     body: CreatePriceCalculation,
 ) -> ApiResult<PriceCalculation> {
@@ -223,7 +223,7 @@ pub struct StoredLine {
 #[utoipa::path(post, path = "/v1/orgs/{orgId}/price-calculations", tag = "billing", params(("orgId" = String, Path)),
     request_body = CreatePriceCalculation, responses((status = 201, body = PriceCalculation)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     ApiJson(body): ApiJson<CreatePriceCalculation>,
 ) -> ApiResult<(StatusCode, Json<PriceCalculation>)> {

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::extract::{ApiJson, ApiPath};
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::db::Unit;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::invoices::InvoiceHead;
@@ -98,7 +98,7 @@ fn refundable_in(
 /// Refunds the current period of a subscription and ends it: the rules, the provider's refund,
 /// then one unit of work that checks the rules again and records it.
 pub async fn request(
-    state: &AppState,
+    state: &Infra,
     origin: &Origin,
     subscription_id: &str,
     reason: &str,
@@ -179,7 +179,7 @@ pub struct RequestRefund {
     params(("orgId" = String, Path), ("subscriptionId" = String, Path)), request_body = RequestRefund,
     responses((status = 201, body = Refund)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     _ctx: OrgContext,
     origin: Origin,
     ApiPath(path): ApiPath<(String, String)>,

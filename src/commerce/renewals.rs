@@ -12,11 +12,11 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{Mail, Mailer, templates};
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::invoices::{self, NewInvoice, NewLine};
@@ -41,7 +41,7 @@ fn origin() -> Origin {
 }
 
 /// Renews, retries and ends every subscription that is due at the clock's time.
-pub async fn run_due(state: &AppState) -> ApiResult<()> {
+pub async fn run_due(state: &Infra) -> ApiResult<()> {
     let now = state.clock.now();
     let mut steps = 0;
     while steps < MAX_STEPS {
@@ -77,7 +77,7 @@ enum Step {
 }
 
 /// After the step's unit: charges and settles a claimed attempt, or writes the queued mails.
-async fn finish_step(state: &AppState, step: Step, now: Timestamp) -> ApiResult<bool> {
+async fn finish_step(state: &Infra, step: Step, now: Timestamp) -> ApiResult<bool> {
     match step {
         Step::Skipped => Ok(false),
         Step::Done(mails) => {
@@ -96,7 +96,7 @@ async fn finish_step(state: &AppState, step: Step, now: Timestamp) -> ApiResult<
 
 /// One active subscription at its period's end: end it, or invoice the next period and claim
 /// the invoice for its charge.
-async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
+async fn renew(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
     let rates = TaxRates::parse(&state.config.tax_rates)
         .map_err(|e| ApiError::internal(format!("tax_rates: {e}")))?;
     let (mailer, id) = (state.mailer.clone(), id.to_string());
@@ -163,7 +163,7 @@ async fn renew(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
 
 /// One past-due subscription whose retry is due: claim its invoice for another charge, or
 /// schedule the next retry, or end it after the last.
-async fn retry(state: &AppState, id: &str, now: Timestamp) -> ApiResult<bool> {
+async fn retry(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
     let (mailer, id) = (state.mailer.clone(), id.to_string());
     let step = state
         .db
@@ -307,7 +307,7 @@ fn failure_mails_in(
 
 /// After the commit: the file transport writes the mails (SMTP mail was queued in the unit).
 /// A failing transport is logged; the state change stands.
-async fn send(state: &AppState, now: Timestamp, mails: Vec<Mail>) {
+async fn send(state: &Infra, now: Timestamp, mails: Vec<Mail>) {
     for mail in mails {
         if let Err(e) = state.mailer.after_commit(now, mail).await {
             tracing::warn!(error = %e, "renewal mail could not be sent");

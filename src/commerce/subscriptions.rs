@@ -9,12 +9,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::api::extract::ApiPath;
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::list::{ListParams, Page};
 use crate::orgs::access::OrgContext;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::invoices::InvoiceHead;
@@ -205,7 +205,7 @@ pub fn lock_in(
 /// Cancels: an active subscription ends at its period's end (a `once` purchase at once); one
 /// that never started, or is past due, is canceled now and its open invoice voided. One unit
 /// of work.
-pub async fn cancel(state: &AppState, origin: &Origin, id: &str) -> ApiResult<Subscription> {
+pub async fn cancel(state: &Infra, origin: &Origin, id: &str) -> ApiResult<Subscription> {
     let now = state.clock.now();
     let (origin, id) = (origin.clone(), id.to_string());
     state
@@ -276,7 +276,7 @@ pub async fn cancel(state: &AppState, origin: &Origin, id: &str) -> ApiResult<Su
         ("query" = Option<String>, Query, description = "Filter (section 7's query language): status, moduleId, createdAt")),
     responses((status = 200, body = Page<Subscription>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Subscription>>> {
@@ -288,7 +288,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}", tag = "billing",
     params(("orgId" = String, Path), ("subscriptionId" = String, Path)), responses((status = 200, body = Subscription)))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     _ctx: OrgContext,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Subscription>> {
@@ -303,7 +303,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/cancel", tag = "billing",
     params(("orgId" = String, Path), ("subscriptionId" = String, Path)), responses((status = 200, body = Subscription)))]
 pub async fn cancel_route(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     _ctx: OrgContext,
     origin: Origin,
     ApiPath(path): ApiPath<(String, String)>,

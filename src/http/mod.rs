@@ -1,7 +1,6 @@
 //! The HTTP layer: the accept loop, the request pipeline, framework-level errors,
 //! idempotency, metrics and the API reference. Domains own their handlers.
 
-pub use crate::api::extract;
 pub mod framework;
 pub mod idempotency;
 pub mod metrics;

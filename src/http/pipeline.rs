@@ -91,7 +91,7 @@ async fn run(
     state.clock.sync(&state.db).await?;
 
     let (mut parts, body) = request.into_parts();
-    let source_address = crate::http::extract::client_addr(&parts, &state.proxies);
+    let source_address = crate::api::extract::client_addr(&parts, &state.proxies);
     let mut origin = Origin {
         actor: None,
         request_id: Some(request_id::current()),

@@ -9,11 +9,13 @@ use axum::extract::FromRef;
 use crate::http::metrics::Metrics;
 use crate::http::reference::Reference;
 use crate::identity::IdentityState;
+use crate::orgs::OrgsState;
 use crate::state::Infra;
 
 #[derive(Clone)]
 pub struct AppState {
     pub identity: IdentityState,
+    pub orgs: OrgsState,
     pub metrics: Arc<Metrics>,
     pub reference: Arc<Reference>,
     pub proxies: Arc<crate::net::ProxyList>,
@@ -36,5 +38,11 @@ impl FromRef<AppState> for IdentityState {
 impl FromRef<AppState> for Infra {
     fn from_ref(state: &AppState) -> Infra {
         state.identity.infra.clone()
+    }
+}
+
+impl FromRef<AppState> for OrgsState {
+    fn from_ref(state: &AppState) -> OrgsState {
+        state.orgs.clone()
     }
 }

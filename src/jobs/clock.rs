@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
+use crate::api::extract::ApiJson;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
 use crate::time::Timestamp;
 

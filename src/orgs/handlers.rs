@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::OrgsState;
 use crate::api::extract::ApiJson;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
@@ -14,7 +15,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::identity::users::Email;
 use crate::list::{ListParams, Page};
-use crate::state::Infra;
 
 use super::access::OrgContext;
 use super::permissions::Role;
@@ -31,7 +31,7 @@ pub struct CreateOrg {
 /// Creates an organization; the creator becomes its owner (not a legal signatory).
 #[utoipa::path(post, path = "/v1/orgs", tag = "organizations", request_body = CreateOrg, responses((status = 201, body = Org)))]
 pub async fn create(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     origin: Origin,
     ApiJson(body): ApiJson<CreateOrg>,
@@ -55,7 +55,12 @@ pub async fn create(
 }
 
 /// One unit: the organization, its creator as owner, and both audit events.
-async fn create_org(state: &Infra, creator: String, origin: Origin, org: Org) -> ApiResult<Org> {
+async fn create_org(
+    state: &OrgsState,
+    creator: String,
+    origin: Origin,
+    org: Org,
+) -> ApiResult<Org> {
     state
         .db
         .write(move |w| {
@@ -96,7 +101,7 @@ pub struct MyOrg {
 #[utoipa::path(get, path = "/v1/orgs", tag = "organizations",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<MyOrg>)))]
 pub async fn list(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<MyOrg>>> {
@@ -126,7 +131,7 @@ pub struct UpdateOrg {
 #[utoipa::path(patch, path = "/v1/orgs/{orgId}", tag = "organizations", params(("orgId" = String, Path)), request_body = UpdateOrg,
     responses((status = 200, body = Org)))]
 pub async fn update(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     ctx: OrgContext,
     origin: Origin,
     ApiJson(body): ApiJson<UpdateOrg>,
@@ -167,7 +172,7 @@ pub async fn update(
 }
 
 async fn update_org(
-    state: &Infra,
+    state: &OrgsState,
     origin: Origin,
     org_id: String,
     changes: OrgChanges,
@@ -194,7 +199,7 @@ async fn update_org(
 /// Deletes an organization (owner); refused with 400002 while it has active subscriptions.
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}", tag = "organizations", params(("orgId" = String, Path)), responses((status = 204)))]
 pub async fn delete(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     ctx: OrgContext,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
@@ -204,13 +209,14 @@ pub async fn delete(
 
 /// Refused with 400002 while the organization has subscriptions that are not final, counted
 /// after its row lock so that a checkout cannot slip in.
-async fn delete_org(state: &Infra, origin: Origin, org: Org) -> ApiResult<()> {
+async fn delete_org(state: &OrgsState, origin: Origin, org: Org) -> ApiResult<()> {
     let now = state.clock.now();
+    let live_dependents = state.live_dependents;
     state
         .db
         .write(move |w| {
             super::lock_org_in(w, &org.id)?;
-            if crate::commerce::subscriptions::live_count_in(w, &org.id)? > 0 {
+            if live_dependents(w, &org.id)? > 0 {
                 return Err(ApiError::validation(
                     "orgId",
                     "the organization has active subscriptions; cancel them first",

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::OrgsState;
 use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
@@ -15,7 +16,6 @@ use crate::identity::Caller;
 use crate::identity::users::Email;
 use crate::list::{ListParams, Page};
 use crate::mail::templates;
-use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::access::OrgContext;
@@ -58,7 +58,7 @@ pub struct CreateInvitation {
 #[utoipa::path(post, path = "/v1/orgs/{orgId}/invitations", tag = "invitations", params(("orgId" = String, Path)),
     request_body = CreateInvitation, responses((status = 201, body = Invitation)))]
 pub async fn create(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,
@@ -106,7 +106,7 @@ pub async fn create(
 /// One unit: the check that the address is not a member's, the invitation, its audit event
 /// and (SMTP) its queued mail; the file transport writes the mail after the commit.
 async fn invite(
-    state: &Infra,
+    state: &OrgsState,
     origin: Origin,
     invitation: Invitation,
     org_name: &str,
@@ -156,7 +156,7 @@ async fn invite(
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/invitations", tag = "invitations",
     params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Invitation>)))]
 pub async fn list(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Invitation>>> {
@@ -170,7 +170,7 @@ pub async fn list(
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}/invitations/{invitationId}", tag = "invitations",
     params(("orgId" = String, Path), ("invitationId" = String, Path)), responses((status = 204)))]
 pub async fn revoke(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     ctx: OrgContext,
     origin: Origin,
     ApiPath(path): ApiPath<(String, String)>,
@@ -182,7 +182,7 @@ pub async fn revoke(
 
 /// One unit: the revocation of a pending invitation (404003 without one) and its audit event.
 async fn revoke_invitation(
-    state: &Infra,
+    state: &OrgsState,
     origin: Origin,
     org_id: String,
     id: String,
@@ -211,7 +211,7 @@ async fn revoke_invitation(
 #[utoipa::path(get, path = "/v1/me/invitations", tag = "invitations",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Invitation>)))]
 pub async fn mine(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     params: ListParams,
 ) -> ApiResult<Json<Page<Invitation>>> {
@@ -260,7 +260,7 @@ fn answerable_in(
 #[utoipa::path(post, path = "/v1/invitations/{invitationId}/accept", tag = "invitations", params(("invitationId" = String, Path)),
     responses((status = 200, body = Member)))]
 pub async fn accept(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
@@ -272,7 +272,7 @@ pub async fn accept(
 
 /// One unit: the checks, the single-use claim, the membership and its audit event.
 async fn accept_invitation(
-    state: &Infra,
+    state: &OrgsState,
     origin: Origin,
     id: String,
     user_id: String,
@@ -306,7 +306,7 @@ async fn accept_invitation(
 #[utoipa::path(post, path = "/v1/invitations/{invitationId}/decline", tag = "invitations", params(("invitationId" = String, Path)),
     responses((status = 200, body = Invitation)))]
 pub async fn decline(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
@@ -318,7 +318,7 @@ pub async fn decline(
 
 /// One unit: the checks, the conditional update and its audit event.
 async fn decline_invitation(
-    state: &Infra,
+    state: &OrgsState,
     origin: Origin,
     id: String,
     user_id: String,

@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::OrgsState;
 use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::identity::Caller;
 use crate::list::{ListParams, Page};
-use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::access::OrgContext;
@@ -32,7 +32,7 @@ pub struct Member {
 #[utoipa::path(get, path = "/v1/orgs/{orgId}/members", tag = "members",
     params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Member>)))]
 pub async fn list(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     ctx: OrgContext,
     params: ListParams,
 ) -> ApiResult<Json<Page<Member>>> {
@@ -56,7 +56,7 @@ fn last_owner() -> ApiError {
 #[utoipa::path(patch, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members",
     params(("orgId" = String, Path), ("userId" = String, Path)), request_body = UpdateMember, responses((status = 200, body = Member)))]
 pub async fn update(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,
@@ -92,7 +92,11 @@ struct MemberChange {
 
 /// One unit after the organization's row lock: the role (never the last owner's), the
 /// invitations the new role no longer backs, the signatory flag, their audit events.
-async fn change_member(state: &Infra, origin: Origin, change: MemberChange) -> ApiResult<Member> {
+async fn change_member(
+    state: &OrgsState,
+    origin: Origin,
+    change: MemberChange,
+) -> ApiResult<Member> {
     let now = state.clock.now();
     state
         .db
@@ -142,7 +146,7 @@ async fn change_member(state: &Infra, origin: Origin, change: MemberChange) -> A
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members",
     params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
 pub async fn remove(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,
@@ -169,7 +173,7 @@ struct Removal {
 
 /// One unit after the organization's row lock: only an owner removes an owner, never the
 /// last one; the member's pending invitations go with them.
-async fn remove_member(state: &Infra, origin: Origin, removal: Removal) -> ApiResult<()> {
+async fn remove_member(state: &OrgsState, origin: Origin, removal: Removal) -> ApiResult<()> {
     let now = state.clock.now();
     state
         .db
@@ -216,7 +220,7 @@ async fn remove_member(state: &Infra, origin: Origin, removal: Removal) -> ApiRe
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}/recovery-hold", tag = "members",
     params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
 pub async fn end_recovery_hold(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,

@@ -14,10 +14,31 @@ use utoipa_axum::routes;
 
 use crate::state::Infra;
 
+/// What blocks deleting an organization, counted inside the deleting unit after its row
+/// lock. The domains above organizations register it (commerce: subscriptions not yet final),
+/// so organizations name none of them.
+pub type LiveDependents = fn(&mut crate::db::Unit<'_>, &str) -> Result<i64, crate::db::UnitError>;
+
+/// What the organization routes need: the infrastructure and the deletion guard.
+#[derive(Clone)]
+pub struct OrgsState {
+    pub infra: Infra,
+    pub live_dependents: LiveDependents,
+}
+
+impl std::ops::Deref for OrgsState {
+    type Target = Infra;
+
+    fn deref(&self) -> &Infra {
+        &self.infra
+    }
+}
+
 pub fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Infra: axum::extract::FromRef<S>,
+    OrgsState: axum::extract::FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(handlers::create, handlers::list))

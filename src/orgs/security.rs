@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 
+use super::OrgsState;
 use crate::audit::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::identity::Caller;
 use crate::identity::sessions;
-use crate::state::Infra;
 
 use super::access::OrgContext;
 use super::store;
@@ -25,7 +25,7 @@ pub struct OrgPasskeyPolicy {
 #[utoipa::path(post, path = "/v1/orgs/{orgId}/security/require-passkeys", tag = "organizations", params(("orgId" = String, Path)),
     responses((status = 200, body = OrgPasskeyPolicy)))]
 pub async fn require(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     caller: Caller,
     ctx: OrgContext,
     origin: Origin,
@@ -39,7 +39,7 @@ pub async fn require(
 /// One unit: the owner's own passkey, the conditional switch (400014 when the policy is on
 /// already) and its audit event.
 async fn require_passkeys(
-    state: &Infra,
+    state: &OrgsState,
     origin: Origin,
     org_id: String,
     owner_id: String,
@@ -77,7 +77,7 @@ async fn require_passkeys(
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}/security/require-passkeys", tag = "organizations", params(("orgId" = String, Path)),
     responses((status = 204)))]
 pub async fn relax(
-    State(state): State<Infra>,
+    State(state): State<OrgsState>,
     ctx: OrgContext,
     origin: Origin,
 ) -> ApiResult<StatusCode> {
@@ -85,7 +85,7 @@ pub async fn relax(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn relax_passkeys(state: &Infra, origin: Origin, org_id: String) -> ApiResult<()> {
+async fn relax_passkeys(state: &OrgsState, origin: Origin, org_id: String) -> ApiResult<()> {
     let now = state.clock.now();
     state
         .db

@@ -3,8 +3,8 @@
 use axum::Json;
 use serde::Serialize;
 
+use crate::api::extract::ApiPath;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::extract::ApiPath;
 use crate::list::{ListParams, Page};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -18,12 +18,12 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::db::{Unit, UnitError};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{Mail, Mailer};
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::super::invoices::InvoiceHead;
@@ -189,7 +189,7 @@ pub(crate) enum Settled {
 /// Unit 2: settles the attempt with `outcome`, with what follows for its purpose; then `answer`
 /// reads what the caller answers, in the same unit. Mails the unit queued are written after it.
 pub(crate) async fn settle<A, F>(
-    state: &AppState,
+    state: &Infra,
     origin: &Origin,
     attempt: Attempt,
     outcome: Outcome,
@@ -364,7 +364,7 @@ fn settled_elsewhere_in(w: &mut Unit<'_>, attempt: &Attempt) -> ApiResult<Settle
 
 /// An attempt is given up on this long after its claim, at the earliest: longer than any
 /// request may run, so the request that claimed it has finished or stopped.
-fn grace_secs(state: &AppState) -> i64 {
+fn grace_secs(state: &Infra) -> i64 {
     (state.config.request_timeout_secs as i64 + 5).max(60)
 }
 
@@ -378,7 +378,7 @@ fn recovery_origin() -> Origin {
 
 /// The recovery job: settles attempts left unsettled longer than the grace period, by what
 /// the provider says of their keys. An attempt that cannot be settled now is tried next run.
-pub async fn recover(state: &AppState) -> ApiResult<usize> {
+pub async fn recover(state: &Infra) -> ApiResult<usize> {
     let now = state.clock.now();
     let before = now.minus_seconds(grace_secs(state));
     let provider = super::provider(state);

@@ -18,10 +18,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::api::extract::{ApiJson, ApiPath};
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
+use crate::state::Infra;
 use crate::time::Timestamp;
 
 use self::attempts::{Claim, Purpose, Settled};
@@ -31,7 +31,7 @@ pub use provider::{Card, Decline, PaymentProvider};
 
 /// The configured provider. Only the sandbox exists so far; a real one would be chosen here
 /// from the configuration.
-pub fn provider(state: &AppState) -> sandbox::Sandbox {
+pub fn provider(state: &Infra) -> sandbox::Sandbox {
     sandbox::Sandbox::new(state.db.clone())
 }
 
@@ -76,7 +76,7 @@ const WAIT_FOR_OTHER: Duration = Duration::from_secs(10);
 /// one pays, the others answer 400007; one that finds another payment under way waits for its
 /// outcome, so a declined payment does not turn the others away.
 pub async fn pay_invoice(
-    state: &AppState,
+    state: &Infra,
     origin: &Origin,
     invoice_id: &str,
     card: Card,
@@ -124,7 +124,7 @@ pub async fn pay_invoice(
 /// Waits, polling with a growing pause, until the invoice's attempt under way is settled (in
 /// whichever process) or the deadline passes.
 async fn wait_for_settling(
-    state: &AppState,
+    state: &Infra,
     invoice_id: &str,
     deadline: tokio::time::Instant,
 ) -> ApiResult<()> {
@@ -152,7 +152,7 @@ pub fn nothing_due(detail: &str) -> ApiError {
     params(("orgId" = String, Path), ("invoiceId" = String, Path)), request_body = PayInvoice,
     responses((status = 201, body = Payment)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Infra>,
     _ctx: OrgContext,
     origin: Origin,
     ApiPath(path): ApiPath<(String, String)>,
