@@ -100,19 +100,6 @@ pub fn live_count_in(w: &mut Unit<'_>, org_id: &str) -> Result<i64, UnitError> {
     store::subscriptions::live_count(w, org_id)
 }
 
-/// `live_count_in` for `orgs::active_subscriptions`, the one caller left in a transaction.
-pub async fn live_count<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    executor: E,
-    org_id: &str,
-) -> ApiResult<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM subscriptions WHERE org_id = $1 AND status NOT IN ('canceled', 'ended')",
-    )
-    .bind(org_id)
-    .fetch_one(executor)
-    .await?)
-}
-
 pub fn already_subscribed(module_id: &str) -> ApiError {
     ApiError::new(
         ErrorCode::CheckoutError,

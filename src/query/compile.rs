@@ -3,9 +3,12 @@
 
 use std::fmt::Write as _;
 
+#[cfg(test)]
 use sqlx::Any;
+#[cfg(test)]
 use sqlx::any::AnyArguments;
-use sqlx::query::{Query, QueryAs, QueryScalar};
+#[cfg(test)]
+use sqlx::query::QueryScalar;
 
 use super::FieldKind;
 use super::parser::{Expr, Op, Term, Value};
@@ -63,39 +66,12 @@ impl Filter {
         self.first + self.binds.len()
     }
 
-    /// Binds the filter's values, in order, to a query.
-    pub fn bind<'q>(
-        &self,
-        mut query: Query<'q, Any, AnyArguments>,
-    ) -> Query<'q, Any, AnyArguments> {
-        for b in &self.binds {
-            query = match b {
-                Bind::Int(v) => query.bind(*v),
-                Bind::Text(v) => query.bind(v.clone()),
-            };
-        }
-        query
-    }
-
-    /// Binds the filter's values, in order, to a `query_scalar`.
+    /// Binds the filter's values, in order, to a `query_scalar` (the differential test).
+    #[cfg(test)]
     pub fn bind_scalar<'q, O>(
         &self,
         mut query: QueryScalar<'q, Any, O, AnyArguments>,
     ) -> QueryScalar<'q, Any, O, AnyArguments> {
-        for b in &self.binds {
-            query = match b {
-                Bind::Int(v) => query.bind(*v),
-                Bind::Text(v) => query.bind(v.clone()),
-            };
-        }
-        query
-    }
-
-    /// Binds the filter's values, in order, to a `query_as`.
-    pub fn bind_as<'q, O>(
-        &self,
-        mut query: QueryAs<'q, Any, O, AnyArguments>,
-    ) -> QueryAs<'q, Any, O, AnyArguments> {
         for b in &self.binds {
             query = match b {
                 Bind::Int(v) => query.bind(*v),

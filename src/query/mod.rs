@@ -6,9 +6,8 @@
 //!
 //! ```ignore
 //! let filter = query::filter(params.query.as_deref(), query::USERS, 1)?;
+//! // `db::page::filtered` then binds `filter.binds` after the list's own parameters.
 //! let sql = format!("SELECT COUNT(*) FROM users{}", filter.where_clause());
-//! let total: i64 = filter.bind_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)))
-//!     .fetch_one(db.pool()).await?;
 //! ```
 //!
 //! Values only ever travel as binds ([`Bind`]); column names come only from the declarations.
