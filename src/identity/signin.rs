@@ -441,9 +441,10 @@ pub async fn passkey_finish(
     Ok(grant.into_response())
 }
 
-/// The ceremony is taken, the signature checked outside any transaction, then one unit of work
-/// records the passkey's use (of two racing assertions with one counter only one counts),
-/// checks the account's standing and starts the session; a failure is audited.
+/// The ceremony is read, the signature checked outside any transaction, then one unit of work
+/// takes the ceremony (only one finish can), records the passkey's use (of two racing
+/// assertions with one counter only one counts), checks the account's standing and starts the
+/// session; a failure is audited and uses the ceremony up too.
 async fn finish_assertion(
     state: &IdentityState,
     origin: Origin,
@@ -451,7 +452,7 @@ async fn finish_assertion(
     credential: &Value,
 ) -> ApiResult<SessionGrant> {
     let now = state.clock.now();
-    let ceremony = ceremony::take(state, challenge_id, now)
+    let ceremony = crate::identity::store::ceremonies::pending(&state.db, challenge_id, now)
         .await?
         .filter(|c| {
             matches!(
@@ -462,9 +463,14 @@ async fn finish_assertion(
         .ok_or_else(assertion_failed)?;
     let checked = check_assertion(state, &ceremony, credential).await?;
     let lifetime = state.config.session_absolute_secs;
+    let challenge_id = challenge_id.to_string();
     let outcome = state
         .db
         .write(move |w| {
+            if crate::identity::store::ceremonies::take_in(w, &challenge_id, now)?.is_none() {
+                // Another finish took it first.
+                return Ok(SignIn::Refused(assertion_failed()));
+            }
             let failed = |w: &mut crate::db::Unit<'_>, subject: Option<&str>| {
                 audit::record_in(
                     w,

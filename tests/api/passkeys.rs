@@ -127,6 +127,37 @@ async fn passkey_sign_in_start_for_an_address_without_passkeys_answers_404004() 
     .assert_problem(404004);
 }
 
+/// Two valid assertions for one challenge (the authenticator signed twice, each with a higher
+/// counter), sent at once: the ceremony is taken inside the finishing unit, so exactly one
+/// signs in.
+#[tokio::test]
+async fn one_challenge_signs_in_once_when_two_assertions_race() {
+    let app = TestApp::spawn().await;
+    let user = app.sign_in("racer@example.com").await;
+    let mut authenticator = SoftAuthenticator::new();
+    app.register_passkey(&user, &mut authenticator).await;
+    for round in 0..6 {
+        let start = app
+            .post(
+                "/v1/auth/passkey/start",
+                &json!({"email": "racer@example.com"}),
+            )
+            .await
+            .json;
+        let first = authenticator.authenticate(&start["publicKey"], ORIGIN);
+        let second = authenticator.authenticate(&start["publicKey"], ORIGIN);
+        let first = json!({"challengeId": start["challengeId"], "credential": first});
+        let second = json!({"challengeId": start["challengeId"], "credential": second});
+        let (a, b) = tokio::join!(
+            app.post("/v1/auth/passkey/finish", &first),
+            app.post("/v1/auth/passkey/finish", &second),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort();
+        assert_eq!(statuses, [200, 401], "round {round}");
+    }
+}
+
 #[tokio::test]
 async fn forged_replayed_and_foreign_assertions_answer_401001() {
     let app = TestApp::spawn().await;

@@ -37,6 +37,38 @@ pub(crate) fn insert_in(
 
 /// Uses a ceremony by a conditional update, so exactly one caller gets it; `None` when it is
 /// unknown, used or expired (or of a purpose this build does not know).
+/// A ceremony not yet used and not expired, read on the pool (the unit that finishes it takes
+/// it with `take_in`, so only one finish can use it).
+pub(crate) async fn pending(
+    db: &crate::db::Db,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<Ceremony>, UnitError> {
+    let Some(row) = db
+        .read_opt::<crate::db::Record>(
+            "SELECT purpose, user_id, session_id, state FROM webauthn_challenges
+             WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+            crate::params![id, now],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    ceremony(&row)
+}
+
+fn ceremony(row: &crate::db::Record) -> Result<Option<Ceremony>, UnitError> {
+    let Some(purpose) = Purpose::parse(&row.text("purpose")?) else {
+        return Ok(None);
+    };
+    Ok(Some(Ceremony {
+        purpose,
+        user_id: row.opt_text("user_id")?,
+        session_id: row.opt_text("session_id")?,
+        state: row.text("state")?,
+    }))
+}
+
 pub(crate) fn take_in(
     w: &mut Unit<'_>,
     id: &str,
@@ -50,13 +82,5 @@ pub(crate) fn take_in(
     else {
         return Ok(None);
     };
-    let Some(purpose) = Purpose::parse(&row.text("purpose")?) else {
-        return Ok(None);
-    };
-    Ok(Some(Ceremony {
-        purpose,
-        user_id: row.opt_text("user_id")?,
-        session_id: row.opt_text("session_id")?,
-        state: row.text("state")?,
-    }))
+    ceremony(&row)
 }
