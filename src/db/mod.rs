@@ -161,16 +161,16 @@ impl Db {
                 let mut guard = writer::lock(single).await?;
                 // An in-memory database (no file for a writer thread of its own).
                 tokio::task::spawn_blocking(move || {
-                    unit::run_sqlx(&mut guard.conn, &handle, "BEGIN IMMEDIATE", work)
+                    unit::run_sqlx(&mut guard.conn, &handle, "BEGIN IMMEDIATE", work).0
                 })
                 .await
             }
             Writer::Pool(pool) => {
                 let mut conn = pool.acquire().await?;
                 tokio::task::spawn_blocking(move || {
-                    let result = unit::run_sqlx(&mut conn, &handle, "BEGIN", work);
-                    if result.is_err() {
-                        // Its transaction may not have ended cleanly: never hand it out again.
+                    let (result, clean) = unit::run_sqlx(&mut conn, &handle, "BEGIN", work);
+                    if !clean {
+                        // Its transaction did not end cleanly: never hand it out again.
                         drop(conn.detach());
                     }
                     result

@@ -431,17 +431,19 @@ pub(super) fn sqlx_record(row: &sqlx::any::AnyRow) -> Result<Record, UnitError> 
     Ok(Record { columns, values })
 }
 
-/// Runs `work` in a transaction on an sqlx connection, from a blocking thread.
+/// Runs `work` in a transaction on an sqlx connection, from a blocking thread. The flag says
+/// whether the transaction ended cleanly (its `BEGIN` and its `COMMIT` or `ROLLBACK` answered),
+/// so the connection can serve again: a refusal (the closure's `Err`) is clean.
 pub(super) fn run_sqlx<T>(
     conn: &mut sqlx::AnyConnection,
     handle: &tokio::runtime::Handle,
     begin: &str,
     work: impl FnOnce(&mut Unit<'_>) -> ApiResult<T>,
-) -> ApiResult<T> {
+) -> (ApiResult<T>, bool) {
     use sqlx::Executor as _;
-    handle
-        .block_on(conn.execute(sqlx::AssertSqlSafe(begin.to_string())))
-        .map_err(UnitError::from)?;
+    if let Err(e) = handle.block_on(conn.execute(sqlx::AssertSqlSafe(begin.to_string()))) {
+        return (Err(UnitError::from(e).into()), false);
+    }
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut unit = Unit {
             inner: Inner::Sqlx {
@@ -463,11 +465,13 @@ pub(super) fn run_sqlx<T>(
     };
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = handle.block_on(conn.execute(end));
-    match (result, ended) {
+    let clean = ended.is_ok();
+    let result = match (result, ended) {
         (Ok(value), Ok(_)) => Ok(value),
         (Ok(_), Err(e)) => Err(UnitError::from(e).into()),
         (Err(e), _) => Err(e),
-    }
+    };
+    (result, clean)
 }
 
 #[cfg(test)]

@@ -45,7 +45,9 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     if let Err(e) = state.mailer.deliver_outbox(db, now).await {
         tracing::warn!(error = %e, "mail delivery failed; will retry");
     }
-    crate::commerce::payments::attempts::recover(state).await?;
+    if let Err(e) = crate::commerce::payments::attempts::recover(state).await {
+        tracing::warn!(error = %reason(&e), "recovering interrupted payments failed; will retry");
+    }
     crate::commerce::renewals::run_due(state).await?;
     state.epoch.bump();
     Ok(())

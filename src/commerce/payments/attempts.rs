@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::db::{Unit, UnitError};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::mail::{Mail, Mailer};
 use crate::state::Infra;
 use crate::time::Timestamp;
@@ -388,18 +388,28 @@ pub async fn recover(state: &Infra) -> ApiResult<usize> {
             tracing::error!(invoice = %row.invoice_id, purpose = %row.purpose, "a payment attempt of an unknown purpose");
             continue;
         };
-        let invoice = store::invoices::head(&state.db, &row.invoice_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("an attempt of a missing invoice"))?;
+        // One attempt that cannot be looked at now never holds up the others.
+        let invoice = match store::invoices::head(&state.db, &row.invoice_id).await {
+            Ok(Some(invoice)) => invoice,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(invoice = %row.invoice_id, error = %e, "an interrupted payment could not be read; will retry");
+                continue;
+            }
+        };
         let attempt = Attempt {
             invoice,
             number: row.attempt,
             purpose,
         };
-        let outcome = match provider.outcome(&attempt.idempotency_key(), now).await? {
-            Some(Ok(charge)) => Outcome::Charged(charge),
-            Some(Err(decline)) => Outcome::Declined(decline),
-            None => Outcome::Declined(Decline::new(INTERRUPTED)),
+        let outcome = match provider.outcome(&attempt.idempotency_key(), now).await {
+            Ok(Some(Ok(charge))) => Outcome::Charged(charge),
+            Ok(Some(Err(decline))) => Outcome::Declined(decline),
+            Ok(None) => Outcome::Declined(Decline::new(INTERRUPTED)),
+            Err(e) => {
+                tracing::warn!(invoice = %attempt.invoice.id, error = %e, "the provider could not say what became of an interrupted payment; will retry");
+                continue;
+            }
         };
         tracing::warn!(invoice = %attempt.invoice.id, attempt = attempt.number, ?outcome, "settling an interrupted payment");
         match settle(state, &recovery_origin(), attempt, outcome, |_, _| Ok(())).await {

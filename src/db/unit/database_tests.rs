@@ -300,3 +300,39 @@ async fn one_server_key_binds_and_any_other_is_refused() {
     assert_eq!(names(&db).await, ["server_key_fingerprint"]);
     drop_database(db, pg).await;
 }
+
+/// A refusal (the closure's `Err`) rolls back cleanly, so its PostgreSQL connection serves the
+/// next unit instead of being thrown away: refused requests cost no reconnections.
+#[tokio::test]
+async fn a_refused_unit_keeps_its_connection() {
+    let (db, _dir, pg) = fresh().await;
+    let Some((admin_url, name)) = pg.clone() else {
+        return;
+    };
+    // One connection, so a thrown-away one shows as a new server process.
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let single = Db::connect(&format!("{base}/{name}"), 1).await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        let pid = single
+            .write(|w| {
+                Ok(w.query_one("SELECT CAST(pg_backend_pid() AS BIGINT)", &[])?
+                    .int_at(0)?)
+            })
+            .await
+            .unwrap();
+        seen.insert(pid);
+        let refused = single
+            .write(|_| Err::<(), _>(crate::error::ApiError::from(ErrorCode::NotFound)))
+            .await;
+        assert!(refused.is_err());
+    }
+    assert_eq!(
+        seen.len(),
+        1,
+        "{} server processes for 10 units",
+        seen.len()
+    );
+    single.close().await;
+    drop_database(db, pg).await;
+}
