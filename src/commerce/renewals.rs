@@ -243,7 +243,9 @@ pub(crate) fn retried_in(w: &mut Unit<'_>, invoice_id: &str) -> ApiResult<()> {
 }
 
 /// A retry was declined: the next retry is scheduled, or after the last the subscription ends
-/// (and its invoice is voided); the owners and billing members are mailed either way.
+/// (and its invoice is voided); the owners and billing members are mailed either way. A retry
+/// whose process stopped before charging (`payment_interrupted`, settled by the recovery job)
+/// charged nothing: it is no failed retry, so it is due again at once, uncounted and unmailed.
 pub(crate) fn retry_declined_in(
     w: &mut Unit<'_>,
     mailer: &Mailer,
@@ -252,6 +254,10 @@ pub(crate) fn retry_declined_in(
     now: Timestamp,
 ) -> ApiResult<Vec<Mail>> {
     let sub = billed_in(w, invoice_id, now)?;
+    if decline.code == attempts::INTERRUPTED {
+        store::subscriptions::mark_past_due(w, &sub.id, sub.retry_count, now)?;
+        return Ok(Vec::new());
+    }
     let attempt_no = sub.retry_count + 1;
     let next = RETRY_DAYS
         .get(attempt_no as usize)
