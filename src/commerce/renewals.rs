@@ -106,6 +106,10 @@ async fn renew(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
             let Some(sub) = subscriptions::lock_in(w, &id, LockIf::PeriodEnded, now)? else {
                 return Ok(Step::Skipped);
             };
+            if store::refunds::claimed_for(w, &sub.id)? {
+                // A refund under way ends it (or, refused, leaves it to the next run).
+                return Ok(Step::Skipped);
+            }
             let (Some(start), Some(anchor)) = (sub.current_period_end, sub.anchor_at) else {
                 return Err(ApiError::internal("due subscription without a period"));
             };
@@ -171,6 +175,9 @@ async fn retry(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
             let Some(sub) = subscriptions::lock_in(w, &id, LockIf::RetryDue, now)? else {
                 return Ok(Step::Skipped);
             };
+            if store::refunds::claimed_for(w, &sub.id)? {
+                return Ok(Step::Skipped);
+            }
             let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
             if invoice.status == "open" && invoice.total > 0 {
                 let Some(payment_method) = sub.payment_method else {

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "export indexes", include_str!("../../migrations/0006_export_indexes.sql")),
     (7, "security", include_str!("../../migrations/0007_security.sql")),
     (8, "payment attempts", include_str!("../../migrations/0008_payment_attempts.sql")),
+    (9, "refund claims", include_str!("../../migrations/0009_refund_claims.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -46,6 +46,7 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
         tracing::warn!(error = %e, "mail delivery failed; will retry");
     }
     crate::commerce::payments::attempts::recover(state).await?;
+    crate::commerce::refunds::recover(state).await?;
     crate::commerce::renewals::run_due(state).await?;
     state.epoch.bump();
     Ok(())

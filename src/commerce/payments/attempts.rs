@@ -364,7 +364,7 @@ fn settled_elsewhere_in(w: &mut Unit<'_>, attempt: &Attempt) -> ApiResult<Settle
 
 /// An attempt is given up on this long after its claim, at the earliest: longer than any
 /// request may run, so the request that claimed it has finished or stopped.
-fn grace_secs(state: &Infra) -> i64 {
+pub(crate) fn grace_secs(state: &Infra) -> i64 {
     (state.config.request_timeout_secs as i64 + 5).max(60)
 }
 
