@@ -398,8 +398,8 @@ async fn an_interrupted_retry_is_tried_again_and_not_counted_as_failed() {
         .unwrap();
     let claimed_at = app.state.clock.now().micros();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO payment_attempts (invoice_id, attempt, purpose, claimed_at)
-         SELECT '{renewal}', MAX(attempt) + 1, 'retry', {claimed_at} FROM payment_attempts
+        "INSERT INTO payment_attempts (invoice_id, attempt, purpose, claimed_at, claimed_at_system)
+         SELECT '{renewal}', MAX(attempt) + 1, 'retry', {claimed_at}, 0 FROM payment_attempts
           WHERE invoice_id = '{renewal}'"
     )))
     .execute(pool)
