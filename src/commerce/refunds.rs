@@ -2,9 +2,16 @@
 //! refund period; the subscription ends at once. A subscription is refunded at most once —
 //! the subscription row is locked first, and a unique index backs it up.
 //!
-//! The provider is not called inside a unit of work: the rules are checked, the provider gives
-//! the money back under a key derived from the subscription (so racing or repeated requests
-//! refund once), then one unit checks the rules again under the locks and records the refund.
+//! The provider is not called inside a unit of work. Like a payment (`payments::attempts`), a
+//! refund is claimed, made, then settled: unit 1 locks the subscription, checks the rules and
+//! claims the refund (`refund_claims`, one per subscription) with exactly the payment and
+//! amount to give back; the provider refunds that outside any unit under the claim's id as its
+//! idempotency key; unit 2 deletes the claim (once) and records the refund, audits it and ends
+//! the subscription — or, when the provider refused, only releases the claim so a later request
+//! may try again. A process that stops in between leaves a claim that `recover` (a job)
+//! settles by asking the provider for the key's outcome.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -23,8 +30,8 @@ use crate::time::Timestamp;
 
 use super::invoices::InvoiceHead;
 use super::money::Money;
-use super::payments::{self, PaymentProvider};
-use super::store::{self, refunds::NewRefund, refunds::PaidShare};
+use super::payments::{self, Decline, PaymentProvider};
+use super::store::{self, refunds::NewRefund, refunds::PaidShare, refunds::RefundClaim};
 use super::subscriptions::{self, LockIf, SubscriptionRow};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -95,76 +102,215 @@ fn refundable_in(
     Ok(Refundable { sub, invoice, paid })
 }
 
-/// Refunds the current period of a subscription and ends it: the rules, the provider's refund,
-/// then one unit of work that checks the rules again and records it.
+/// How long a refund request waits for another refund of the same subscription under way.
+const WAIT_FOR_OTHER: Duration = Duration::from_secs(10);
+
+/// Unit 1, the organization and the subscription locked: the rules, then the claim of exactly
+/// the payment and amount to give back; `None` when another refund of the subscription is
+/// under way.
+fn claim_in(
+    w: &mut Unit<'_>,
+    subscription_id: &str,
+    reason: &str,
+    now: Timestamp,
+    system_now: Timestamp,
+) -> ApiResult<Option<RefundClaim>> {
+    let sub = subscriptions::lock_in(w, subscription_id, LockIf::Always, now)?;
+    if let Some(sub) = &sub
+        && store::refunds::claimed_for(w, &sub.id)?
+    {
+        return Ok(None);
+    }
+    let Refundable { sub, invoice, paid } = refundable_in(w, sub, now)?;
+    let claim = RefundClaim {
+        id: new_id("rf"),
+        org_id: sub.org_id.clone(),
+        subscription_id: sub.id.clone(),
+        invoice_id: invoice.id.clone(),
+        payment_id: paid.payment_id,
+        charge: paid.charge,
+        amount: paid.share,
+        currency: invoice.currency.clone(),
+        reason: reason.to_string(),
+        claimed_at: now,
+    };
+    Ok(store::refunds::claim(w, &claim, system_now)?.then_some(claim))
+}
+
+/// How a claimed refund ended.
+#[derive(Debug)]
+pub(crate) enum Settled {
+    Refunded(Refund),
+    /// The provider refused it (or, for a stopped process, made none): the claim is released
+    /// and the subscription may be refunded by a later request.
+    Refused(Decline),
+}
+
+/// Unit 2: settles the claim once (whoever deletes it). A refund made is recorded as claimed
+/// — whatever happened to the subscription meanwhile, the money went back — the subscription
+/// ends if it has not, and both are audited; a refused one only releases the claim.
+pub(crate) async fn settle(
+    state: &Infra,
+    origin: &Origin,
+    claim: RefundClaim,
+    outcome: Result<String, Decline>,
+) -> ApiResult<Settled> {
+    let now = state.clock.now();
+    let origin = origin.clone();
+    state
+        .db
+        .write(move |w| {
+            crate::orgs::lock_org_in(w, &claim.org_id)?;
+            let sub = store::subscriptions::lock(w, &claim.subscription_id, LockIf::Always, now)?;
+            if !store::refunds::end_claim(w, &claim.id)? {
+                // Settled elsewhere (the recovery job): what it decided.
+                return Ok(match store::refunds::find_in(w, &claim.id)? {
+                    Some(refund) => Settled::Refunded(refund),
+                    None => Settled::Refused(Decline::new(INTERRUPTED)),
+                });
+            }
+            let provider_reference = match outcome {
+                Ok(reference) => reference,
+                Err(decline) => {
+                    tracing::warn!(refund = %claim.id, code = %decline.code, "a refund was refused by the provider");
+                    return Ok(Settled::Refused(decline));
+                }
+            };
+            let created = Refund {
+                id: claim.id.clone(),
+                subscription_id: claim.subscription_id.clone(),
+                invoice_id: claim.invoice_id.clone(),
+                amount: Money::new(claim.amount, &claim.currency),
+                status: "succeeded".into(),
+                reason: claim.reason.clone(),
+                created_at: claim.claimed_at,
+            };
+            let new = NewRefund {
+                refund: &created,
+                org_id: &claim.org_id,
+                payment_id: &claim.payment_id,
+                provider_reference: &provider_reference,
+            };
+            if !store::refunds::insert(w, new)? {
+                // The claim was taken only where no refund existed, under the subscription's
+                // lock; the refund made stays claimed for the job to record.
+                return Err(ApiError::internal("a claimed refund's subscription has a refund"));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "refund.succeeded",
+                Some(&claim.org_id),
+                json!({ "refundId": created.id, "subscriptionId": claim.subscription_id,
+                        "invoiceId": claim.invoice_id, "amount": created.amount,
+                        "reason": claim.reason }),
+            )?;
+            if let Some(sub) = sub.filter(|s| !s.is_final()) {
+                subscriptions::finish_in(w, &sub, "ended", now)?;
+                audit::record_in(
+                    w,
+                    &origin,
+                    now,
+                    "subscription.ended",
+                    Some(&sub.org_id),
+                    json!({ "subscriptionId": sub.id, "reason": "refunded" }),
+                )?;
+            }
+            Ok(Settled::Refunded(created))
+        })
+        .await
+}
+
+/// The decline of a refund whose process stopped before the provider made it.
+pub(crate) const INTERRUPTED: &str = "refund_interrupted";
+
+/// Refunds the current period of a subscription and ends it: the claim (unit 1), the
+/// provider's refund under the claim's id (no unit), the record (unit 2). A request that finds
+/// another refund under way waits for it, then decides again.
 pub async fn request(
     state: &Infra,
     origin: &Origin,
     subscription_id: &str,
     reason: &str,
 ) -> ApiResult<Refund> {
-    let now = state.clock.now();
-    let id = subscription_id.to_string();
-    let due = state
-        .db
-        .write(move |w| {
-            let sub = store::subscriptions::find_in(w, &id)?;
-            refundable_in(w, sub, now)
-        })
-        .await?;
-    let key = format!("{}.refund", due.sub.id);
-    let provider_reference = payments::provider(state)
-        .refund(&due.paid.charge, due.paid.share, &key)
-        .await?;
-    let (origin, id, reason) = (
-        origin.clone(),
-        subscription_id.to_string(),
-        reason.to_string(),
-    );
-    state
-        .db
-        .write(move |w| {
-            let sub = subscriptions::lock_in(w, &id, LockIf::Always, now)?;
-            let Refundable { sub, invoice, paid } = refundable_in(w, sub, now)?;
-            let created = Refund {
-                id: new_id("rf"),
-                subscription_id: sub.id.clone(),
-                invoice_id: invoice.id.clone(),
-                amount: Money::new(paid.share, &invoice.currency),
-                status: "succeeded".into(),
-                reason: reason.clone(),
-                created_at: now,
-            };
-            let new = NewRefund {
-                refund: &created,
-                org_id: &sub.org_id,
-                payment_id: &paid.payment_id,
-                provider_reference: &provider_reference,
-            };
-            if !store::refunds::insert(w, new)? {
-                return Err(nothing_paid("This subscription has been refunded already."));
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER;
+    let claim = loop {
+        let now = state.clock.now();
+        let (id, why) = (subscription_id.to_string(), reason.to_string());
+        let claim = state
+            .db
+            .write(move |w| claim_in(w, &id, &why, now, Timestamp::system_now()))
+            .await?;
+        match claim {
+            Some(claim) => break claim,
+            None if tokio::time::Instant::now() >= deadline => {
+                return Err(nothing_paid("A refund of this subscription is under way."));
             }
-            subscriptions::finish_in(w, &sub, "ended", now)?;
-            audit::record_in(
-                w,
-                &origin,
-                now,
-                "refund.succeeded",
-                Some(&sub.org_id),
-                json!({ "refundId": created.id, "subscriptionId": sub.id, "invoiceId": invoice.id,
-                        "amount": created.amount, "reason": reason }),
-            )?;
-            audit::record_in(
-                w,
-                &origin,
-                now,
-                "subscription.ended",
-                Some(&sub.org_id),
-                json!({ "subscriptionId": sub.id, "reason": "refunded" }),
-            )?;
-            Ok(created)
-        })
-        .await
+            None => wait_for_settling(state, subscription_id, deadline).await?,
+        }
+    };
+    // Outside any unit: if the process stops here, the recovery job settles the claim.
+    let outcome = payments::provider(state)
+        .refund(&claim.charge, claim.amount, &claim.id, state.clock.now())
+        .await?;
+    match settle(state, origin, claim, outcome).await? {
+        Settled::Refunded(refund) => Ok(refund),
+        Settled::Refused(decline) => Err(ApiError::internal(format!(
+            "the payment provider refused the refund ({})",
+            decline.code
+        ))),
+    }
+}
+
+/// Waits, polling with a growing pause, until the subscription's refund under way is settled
+/// (in whichever process) or the deadline passes.
+async fn wait_for_settling(
+    state: &Infra,
+    subscription_id: &str,
+    deadline: tokio::time::Instant,
+) -> ApiResult<()> {
+    let mut pause = Duration::from_millis(5);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(pause).await;
+        if !store::refunds::is_claimed(&state.db, subscription_id).await? {
+            break;
+        }
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn recovery_origin() -> Origin {
+    Origin {
+        actor: None,
+        request_id: None,
+        source_address: Some("job:refunds".into()),
+    }
+}
+
+/// The recovery job for refunds: settles claims left longer than the grace period (real time)
+/// by what the provider says of their keys — a refund made is recorded, none made (the key is
+/// then spent) or refused releases the claim. A claim that cannot be settled now is tried on
+/// the next run.
+pub async fn recover(state: &Infra) -> ApiResult<usize> {
+    let before = Timestamp::system_now().minus_seconds(payments::attempts::grace_secs(state));
+    let provider = payments::provider(state);
+    let mut settled = 0;
+    for claim in store::refunds::claimed_before(&state.db, before).await? {
+        let outcome = provider
+            .refund_outcome(&claim.id, state.clock.now())
+            .await?
+            .unwrap_or_else(|| Err(Decline::new(INTERRUPTED)));
+        tracing::warn!(refund = %claim.id, ?outcome, "settling an interrupted refund");
+        match settle(state, &recovery_origin(), claim, outcome).await {
+            Ok(_) => settled += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "an interrupted refund could not be settled; will retry")
+            }
+        }
+    }
+    Ok(settled)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -106,6 +106,10 @@ async fn renew(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
             let Some(sub) = subscriptions::lock_in(w, &id, LockIf::PeriodEnded, now)? else {
                 return Ok(Step::Skipped);
             };
+            if store::refunds::claimed_for(w, &sub.id)? {
+                // A refund under way ends it (or, refused, leaves it to the next run).
+                return Ok(Step::Skipped);
+            }
             let (Some(start), Some(anchor)) = (sub.current_period_end, sub.anchor_at) else {
                 return Err(ApiError::internal("due subscription without a period"));
             };
@@ -171,6 +175,9 @@ async fn retry(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
             let Some(sub) = subscriptions::lock_in(w, &id, LockIf::RetryDue, now)? else {
                 return Ok(Step::Skipped);
             };
+            if store::refunds::claimed_for(w, &sub.id)? {
+                return Ok(Step::Skipped);
+            }
             let invoice = store::invoices::head_in(w, &sub.invoice_id)?;
             if invoice.status == "open" && invoice.total > 0 {
                 let Some(payment_method) = sub.payment_method else {
@@ -243,7 +250,9 @@ pub(crate) fn retried_in(w: &mut Unit<'_>, invoice_id: &str) -> ApiResult<()> {
 }
 
 /// A retry was declined: the next retry is scheduled, or after the last the subscription ends
-/// (and its invoice is voided); the owners and billing members are mailed either way.
+/// (and its invoice is voided); the owners and billing members are mailed either way. A retry
+/// whose process stopped before charging (`payment_interrupted`, settled by the recovery job)
+/// charged nothing: it is no failed retry, so it is due again at once, uncounted and unmailed.
 pub(crate) fn retry_declined_in(
     w: &mut Unit<'_>,
     mailer: &Mailer,
@@ -252,6 +261,10 @@ pub(crate) fn retry_declined_in(
     now: Timestamp,
 ) -> ApiResult<Vec<Mail>> {
     let sub = billed_in(w, invoice_id, now)?;
+    if decline.code == attempts::INTERRUPTED {
+        store::subscriptions::mark_past_due(w, &sub.id, sub.retry_count, now)?;
+        return Ok(Vec::new());
+    }
     let attempt_no = sub.retry_count + 1;
     let next = RETRY_DAYS
         .get(attempt_no as usize)

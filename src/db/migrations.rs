@@ -20,6 +20,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "export indexes", include_str!("../../migrations/0006_export_indexes.sql")),
     (7, "security", include_str!("../../migrations/0007_security.sql")),
     (8, "payment attempts", include_str!("../../migrations/0008_payment_attempts.sql")),
+    (9, "refund claims", include_str!("../../migrations/0009_refund_claims.sql")),
+    (10, "attempts on real time", include_str!("../../migrations/0010_attempt_real_time.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -48,6 +48,9 @@ pub async fn run_due(state: &AppState) -> ApiResult<()> {
     if let Err(e) = crate::commerce::payments::attempts::recover(state).await {
         tracing::warn!(error = %reason(&e), "recovering interrupted payments failed; will retry");
     }
+    if let Err(e) = crate::commerce::refunds::recover(state).await {
+        tracing::warn!(error = %reason(&e), "recovering interrupted refunds failed; will retry");
+    }
     crate::commerce::renewals::run_due(state).await?;
     state.epoch.bump();
     Ok(())

@@ -17,6 +17,7 @@ mod mail;
 mod orgs;
 mod passkeys;
 mod query;
+mod refunds;
 mod renewals;
 mod security;
 mod sessions;

@@ -366,3 +366,59 @@ async fn two_processes_running_the_job_renew_each_period_once() {
     assert_eq!(app.audited(&root, "subscription.renewed").await, 5);
     assert_eq!(app.audited(&root, "payment.succeeded").await, 10);
 }
+
+/// A retry whose process stopped after claiming its charge is settled by the recovery job as
+/// `payment_interrupted`: no charge was made, so it is no failed retry — it is tried again at
+/// once, without a "payment failed" mail, and a card that now pays brings the subscription back.
+#[tokio::test]
+async fn an_interrupted_retry_is_tried_again_and_not_counted_as_failed() {
+    let app = TestApp::spawn().await;
+    let admin = app.root_token().await;
+    let owner = app.sign_in("owner@example.com").await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let token = app
+        .access_token(&owner, &["billing:read", "billing:write"])
+        .await;
+    let done = app.buy(&token, &org, &crm).card(ONCE_CARD).create().await;
+    let id = done["subscriptions"][0]["id"].as_str().unwrap();
+    let start = time(&done["subscriptions"][0]["currentPeriodEnd"]);
+    advance_past(&app, start, 60).await;
+    let sub = app.subscription(&token, &org, id).await;
+    assert_eq!(sub["status"], "past_due");
+    let renewal = sub["latestInvoiceId"].as_str().unwrap().to_string();
+    assert_eq!(renewal_mails(&app, &owner.email).len(), 1);
+
+    // The card pays again from now on, and a retry's process claims the invoice, then stops
+    // before charging.
+    let pool = app.state.db.pool();
+    sqlx::query("UPDATE sandbox_payment_methods SET behaviour = 'succeed'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let claimed_at = app.state.clock.now().micros();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO payment_attempts (invoice_id, attempt, purpose, claimed_at, claimed_at_system)
+         SELECT '{renewal}', MAX(attempt) + 1, 'retry', {claimed_at}, 0 FROM payment_attempts
+          WHERE invoice_id = '{renewal}'"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+
+    // The first retry is due: the job settles the stopped one as interrupted, and the retry is
+    // made all the same.
+    advance_past(&app, start, DAY + 3600).await;
+    let sub = app.subscription(&token, &org, id).await;
+    assert_eq!(sub["status"], "active", "the retry was made and paid");
+    let bill = app.invoice(&token, &org, &renewal).await;
+    assert_eq!(bill["status"], "paid");
+    assert_eq!(bill["payments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        renewal_mails(&app, &owner.email).len(),
+        1,
+        "no failure mail for an interrupted retry"
+    );
+    let (_, root) = app.admin_token("admin@example.com").await;
+    assert_eq!(app.audited(&root, "subscription.renewal_failed").await, 1);
+}

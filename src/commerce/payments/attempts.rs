@@ -362,9 +362,9 @@ fn settled_elsewhere_in(w: &mut Unit<'_>, attempt: &Attempt) -> ApiResult<Settle
     )
 }
 
-/// An attempt is given up on this long after its claim, at the earliest: longer than any
-/// request may run, so the request that claimed it has finished or stopped.
-fn grace_secs(state: &Infra) -> i64 {
+/// An attempt is given up on this long after its claim by real time, at the earliest: longer
+/// than any request may run, so the request that claimed it has finished or stopped.
+pub(crate) fn grace_secs(state: &Infra) -> i64 {
     (state.config.request_timeout_secs as i64 + 5).max(60)
 }
 
@@ -380,7 +380,9 @@ fn recovery_origin() -> Origin {
 /// the provider says of their keys. An attempt that cannot be settled now is tried next run.
 pub async fn recover(state: &Infra) -> ApiResult<usize> {
     let now = state.clock.now();
-    let before = now.minus_seconds(grace_secs(state));
+    // Real time, like idempotency's stuck owners: moving the test clock must not give up a
+    // payment still under way in another request.
+    let before = Timestamp::system_now().minus_seconds(grace_secs(state));
     let provider = super::provider(state);
     let mut settled = 0;
     for row in store::attempts::unsettled_since(&state.db, before).await? {

@@ -1,6 +1,6 @@
 //! The payment provider interface. A provider turns a card into a reusable reference (`pm_…`),
 //! charges a reference under an idempotency key, tells the outcome of a key, and refunds a
-//! charge.
+//! charge under a key (and tells that outcome too).
 //!
 //! A provider may be remote and slow, so it is never called inside a unit of work: paying an
 //! invoice claims it in one unit, calls the provider outside any, and records the outcome in a
@@ -134,13 +134,24 @@ pub trait PaymentProvider: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = ApiResult<Option<Result<Charge, Decline>>>> + Send;
 
-    /// Gives back `amount` of a charge once per idempotency key; the refund's reference.
+    /// Gives back `amount` of a charge once per idempotency key: the refund's reference, or
+    /// why the provider refused it. Asked again under the key, it answers the first outcome.
     fn refund(
         &self,
         charge: &str,
         amount: i64,
         idempotency_key: &str,
-    ) -> impl Future<Output = ApiResult<String>> + Send;
+        now: Timestamp,
+    ) -> impl Future<Output = ApiResult<Result<String, Decline>>> + Send;
+
+    /// The outcome of the refund made under `idempotency_key`, for a refund whose process
+    /// stopped before recording it. `None` when no refund was made; the key is then spent, so a
+    /// refund still on its way under it is refused instead of made.
+    fn refund_outcome(
+        &self,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = ApiResult<Option<Result<String, Decline>>>> + Send;
 }
 
 #[cfg(test)]

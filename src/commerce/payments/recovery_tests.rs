@@ -144,10 +144,24 @@ impl Fixture {
         (invoice.payments.len(), invoice.status)
     }
 
+    /// The grace period is measured on real time: the clock moves, and the claims are made an
+    /// hour old by real time.
     async fn past_the_grace_period(&self) {
         self.state
             .clock
             .advance(&self.state.db, 3600)
+            .await
+            .unwrap();
+        let long_ago = crate::time::Timestamp::system_now().minus_seconds(3600);
+        self.state
+            .db
+            .write(move |w| {
+                w.execute(
+                    "UPDATE payment_attempts SET claimed_at_system = $1",
+                    crate::params![long_ago],
+                )?;
+                Ok(())
+            })
             .await
             .unwrap();
     }
@@ -275,6 +289,25 @@ async fn a_payment_waits_for_one_under_way_and_pays_when_that_one_is_declined() 
         .unwrap();
     let payment = waiting.await.unwrap().unwrap();
     assert_eq!(payment.invoice_id, invoice);
+    assert_eq!(app.paid(&invoice).await, (1, "paid".into()));
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_the_test_clock_does_not_give_up_a_payment_under_way() {
+    let (app, invoice) = fixture().await;
+    let under_way = app.claim(&invoice).await;
+    // The test clock moves far past the grace period while the request is still charging: the
+    // job leaves its attempt alone (and its key unspent).
+    app.state.clock.advance(&app.state.db, 3600).await.unwrap();
+    assert_eq!(attempts::recover(&app.state).await.unwrap(), 0);
+    let outcome = app.card_charged(&under_way).await;
+    assert!(matches!(outcome, Outcome::Charged(_)), "{outcome:?}");
+    let origin = Origin::default();
+    let (settled, ()) = attempts::settle(&app.state, &origin, under_way, outcome, |_, _| Ok(()))
+        .await
+        .unwrap();
+    assert!(matches!(settled, Settled::Paid(Some(_))), "{settled:?}");
     assert_eq!(app.paid(&invoice).await, (1, "paid".into()));
     app.close().await;
 }

@@ -137,8 +137,50 @@ impl PaymentProvider for Sandbox {
             .await
     }
 
-    async fn refund(&self, _charge: &str, _amount: i64, _key: &str) -> ApiResult<String> {
-        Ok(new_id("re"))
+    async fn refund(
+        &self,
+        charge: &str,
+        amount: i64,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> ApiResult<Result<String, Decline>> {
+        let (charge, key) = (charge.to_string(), idempotency_key.to_string());
+        self.db
+            .write(move |w| {
+                if !store::take_refund_key(w, &key, &charge, amount, now)? {
+                    let earlier = store::refund_by_key(w, &key)?.ok_or(UnitError::NoRow)?;
+                    return Ok(refund_answer(earlier));
+                }
+                let outcome = match store::charged_amount(w, &charge)? {
+                    None => Err(Decline::new("charge_not_found")),
+                    Some(charged) if amount > charged || amount <= 0 => {
+                        Err(Decline::new("amount_invalid"))
+                    }
+                    Some(_) => Ok(new_id("re")),
+                };
+                let refund_id = outcome.as_ref().ok().map(String::as_str);
+                let decline_code = outcome.as_ref().err().map(|d| d.code.as_str());
+                store::set_refund_outcome(w, &key, refund_id, decline_code)?;
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn refund_outcome(
+        &self,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> ApiResult<Option<Result<String, Decline>>> {
+        let key = idempotency_key.to_string();
+        self.db
+            .write(move |w| {
+                if store::spend_refund_key(w, &key, SPENT_KEY, now)? {
+                    return Ok(None);
+                }
+                let earlier = store::refund_by_key(w, &key)?.ok_or(UnitError::NoRow)?;
+                Ok(Some(refund_answer(earlier)))
+            })
+            .await
     }
 }
 
@@ -179,6 +221,16 @@ fn charge_in(w: &mut Unit<'_>, payment_method: &str) -> Result<Result<Charge, De
             false => Err(Decline::new("processing_error")),
         },
     })
+}
+
+/// A stored refund as its first caller heard it.
+fn refund_answer(stored: store::StoredRefund) -> Result<String, Decline> {
+    match stored.refund_id {
+        Some(reference) => Ok(reference),
+        None => Err(Decline {
+            code: stored.decline_code.unwrap_or_default(),
+        }),
+    }
 }
 
 /// A stored charge as its first caller heard it.

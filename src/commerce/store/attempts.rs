@@ -35,9 +35,9 @@ pub(crate) fn claim(
         )?
         .int_at(0)?;
     let claimed = w.execute(
-        "INSERT INTO payment_attempts (invoice_id, attempt, purpose, claimed_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT DO NOTHING",
-        crate::params![invoice_id, next, purpose, now],
+        "INSERT INTO payment_attempts (invoice_id, attempt, purpose, claimed_at, claimed_at_system)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        crate::params![invoice_id, next, purpose, now, Timestamp::system_now()],
     )?;
     Ok((claimed == 1).then_some(next))
 }
@@ -102,14 +102,17 @@ pub(crate) async fn is_unsettled(db: &Db, invoice_id: &str) -> Result<bool, Unit
         .is_some())
 }
 
-/// Up to 100 attempts claimed at or before `before` and still unsettled, oldest first.
+/// Up to 100 attempts claimed at or before `before` by real time (`claimed_at_system`; the
+/// clock's `claimed_at` for attempts claimed before it was kept) and still unsettled, oldest
+/// first.
 pub(crate) async fn unsettled_since(
     db: &Db,
     before: Timestamp,
 ) -> Result<Vec<AttemptRow>, UnitError> {
     db.read_all(
         "SELECT invoice_id, attempt, purpose FROM payment_attempts
-         WHERE settled_at IS NULL AND claimed_at <= $1 ORDER BY claimed_at LIMIT 100",
+         WHERE settled_at IS NULL AND COALESCE(claimed_at_system, claimed_at) <= $1
+         ORDER BY COALESCE(claimed_at_system, claimed_at) LIMIT 100",
         crate::params![before],
     )
     .await

@@ -1,6 +1,6 @@
 //! Refunds: at most one per subscription.
 
-use crate::db::{FromRecord, Record, Unit, UnitError};
+use crate::db::{Db, FromRecord, Record, Unit, UnitError};
 use crate::time::Timestamp;
 
 use super::super::money::Money;
@@ -96,4 +96,118 @@ pub(crate) fn insert(w: &mut Unit<'_>, new: NewRefund<'_>) -> Result<bool, UnitE
         ],
     )?;
     Ok(inserted == 1)
+}
+
+/// The refund with this id, if it was recorded.
+pub(crate) fn find_in(w: &mut Unit<'_>, id: &str) -> Result<Option<Refund>, UnitError> {
+    super::opt_in(
+        w,
+        "SELECT id, subscription_id, invoice_id, amount, currency, status, reason, created_at FROM refunds
+         WHERE id = $1",
+        crate::params![id],
+    )
+}
+
+/// A refund claimed and not yet recorded or released: exactly what is to be given back.
+#[derive(Clone, Debug)]
+pub(crate) struct RefundClaim {
+    /// The refund's id once recorded, and the provider's idempotency key.
+    pub id: String,
+    pub org_id: String,
+    pub subscription_id: String,
+    pub invoice_id: String,
+    pub payment_id: String,
+    /// The provider's id of the charge given back.
+    pub charge: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: String,
+    /// The request's time: the refund's `created_at`.
+    pub claimed_at: Timestamp,
+}
+
+impl FromRecord for RefundClaim {
+    fn from_record(r: &Record) -> Result<Self, UnitError> {
+        Ok(RefundClaim {
+            id: r.text("id")?,
+            org_id: r.text("org_id")?,
+            subscription_id: r.text("subscription_id")?,
+            invoice_id: r.text("invoice_id")?,
+            payment_id: r.text("payment_id")?,
+            charge: r.text("charge")?,
+            amount: r.int("amount")?,
+            currency: r.text("currency")?,
+            reason: r.text("reason")?,
+            claimed_at: r.time("claimed_at")?,
+        })
+    }
+}
+
+/// Whether the subscription has a refund under way.
+pub(crate) fn claimed_for(w: &mut Unit<'_>, subscription_id: &str) -> Result<bool, UnitError> {
+    Ok(w.query_opt(
+        "SELECT id FROM refund_claims WHERE subscription_id = $1",
+        crate::params![subscription_id],
+    )?
+    .is_some())
+}
+
+/// `claimed_for`, read outside a unit.
+pub(crate) async fn is_claimed(db: &Db, subscription_id: &str) -> Result<bool, UnitError> {
+    Ok(db
+        .read_opt::<i64>(
+            "SELECT 1 FROM refund_claims WHERE subscription_id = $1",
+            crate::params![subscription_id],
+        )
+        .await?
+        .is_some())
+}
+
+/// Claims a refund unless the subscription has one under way; whether it was claimed.
+/// `system_now` is real time (the recovery job's grace is measured on it).
+pub(crate) fn claim(
+    w: &mut Unit<'_>,
+    c: &RefundClaim,
+    system_now: Timestamp,
+) -> Result<bool, UnitError> {
+    let claimed = w.execute(
+        "INSERT INTO refund_claims (id, org_id, subscription_id, invoice_id, payment_id, charge, amount, currency, reason, claimed_at, claimed_at_system)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        crate::params![
+            c.id.as_str(),
+            c.org_id.as_str(),
+            c.subscription_id.as_str(),
+            c.invoice_id.as_str(),
+            c.payment_id.as_str(),
+            c.charge.as_str(),
+            c.amount,
+            c.currency.as_str(),
+            c.reason.as_str(),
+            c.claimed_at,
+            system_now
+        ],
+    )?;
+    Ok(claimed == 1)
+}
+
+/// Ends a claim (recorded or released); false when it was ended already.
+pub(crate) fn end_claim(w: &mut Unit<'_>, id: &str) -> Result<bool, UnitError> {
+    let ended = w.execute(
+        "DELETE FROM refund_claims WHERE id = $1",
+        crate::params![id],
+    )?;
+    Ok(ended == 1)
+}
+
+/// Up to 100 claims made at or before `before` (real time), oldest first.
+pub(crate) async fn claimed_before(
+    db: &Db,
+    before: Timestamp,
+) -> Result<Vec<RefundClaim>, UnitError> {
+    db.read_all(
+        "SELECT id, org_id, subscription_id, invoice_id, payment_id, charge, amount, currency, reason, claimed_at
+           FROM refund_claims WHERE claimed_at_system <= $1 ORDER BY claimed_at_system LIMIT 100",
+        crate::params![before],
+    )
+    .await
 }

@@ -119,3 +119,82 @@ pub(crate) fn spend_key(
     )?;
     Ok(spent == 1)
 }
+
+/// A refund as the sandbox keeps it: its id, or why it was refused.
+pub(crate) struct StoredRefund {
+    pub refund_id: Option<String>,
+    pub decline_code: Option<String>,
+}
+
+/// Takes the key for a refund unless it has one already; whether it was taken. The outcome
+/// follows in the same unit (`set_refund_outcome`).
+pub(crate) fn take_refund_key(
+    w: &mut Unit<'_>,
+    key: &str,
+    charge_id: &str,
+    amount: i64,
+    now: Timestamp,
+) -> Result<bool, UnitError> {
+    let taken = w.execute(
+        "INSERT INTO sandbox_refunds (idempotency_key, charge_id, amount, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
+        crate::params![key, charge_id, amount, now],
+    )?;
+    Ok(taken == 1)
+}
+
+/// The amount of a charge the sandbox made, if it made it.
+pub(crate) fn charged_amount(w: &mut Unit<'_>, charge_id: &str) -> Result<Option<i64>, UnitError> {
+    w.query_opt(
+        "SELECT amount FROM sandbox_charges WHERE charge_id = $1",
+        crate::params![charge_id],
+    )?
+    .map(|r| r.int_at(0))
+    .transpose()
+}
+
+pub(crate) fn set_refund_outcome(
+    w: &mut Unit<'_>,
+    key: &str,
+    refund_id: Option<&str>,
+    decline_code: Option<&str>,
+) -> Result<(), UnitError> {
+    w.execute(
+        "UPDATE sandbox_refunds SET refund_id = $2, decline_code = $3 WHERE idempotency_key = $1",
+        crate::params![key, refund_id, decline_code],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn refund_by_key(
+    w: &mut Unit<'_>,
+    key: &str,
+) -> Result<Option<StoredRefund>, UnitError> {
+    w.query_opt(
+        "SELECT refund_id, decline_code FROM sandbox_refunds WHERE idempotency_key = $1",
+        crate::params![key],
+    )?
+    .map(|r| {
+        Ok(StoredRefund {
+            refund_id: r.opt_text("refund_id")?,
+            decline_code: r.opt_text("decline_code")?,
+        })
+    })
+    .transpose()
+}
+
+/// Spends a key no refund was made under, so none will be: a later refund under it is refused
+/// with `decline_code`. False when the key has a refund.
+pub(crate) fn spend_refund_key(
+    w: &mut Unit<'_>,
+    key: &str,
+    decline_code: &str,
+    now: Timestamp,
+) -> Result<bool, UnitError> {
+    let spent = w.execute(
+        "INSERT INTO sandbox_refunds (idempotency_key, charge_id, amount, decline_code, created_at)
+         VALUES ($1, '', 0, $2, $3) ON CONFLICT (idempotency_key) DO NOTHING",
+        crate::params![key, decline_code, now],
+    )?;
+    Ok(spent == 1)
+}
