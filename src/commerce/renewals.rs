@@ -188,7 +188,7 @@ async fn retry(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
                 match attempts::claim_in(w, &invoice.id, Purpose::Retry, now)? {
                     Claim::Claimed(attempt) => return Ok(Step::Charge(attempt, payment_method)),
                     Claim::UnderWay => return Ok(Step::Skipped),
-                    Claim::AlreadyPaid | Claim::Void => {}
+                    Claim::AlreadyPaid | Claim::Void | Claim::Gone => {}
                 }
             } else if invoice.status == "open" {
                 store::invoices::mark_paid(w, &invoice.id, now)?;

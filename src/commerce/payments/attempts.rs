@@ -91,6 +91,8 @@ pub(crate) enum Claim {
     Void,
     /// Another attempt is under way.
     UnderWay,
+    /// The invoice is gone: its checkout was undone (a declined card) while this one waited.
+    Gone,
 }
 
 /// Inside a unit of work that holds the organization's lock: claims the invoice's next
@@ -101,7 +103,11 @@ pub(crate) fn claim_in(
     purpose: Purpose,
     now: Timestamp,
 ) -> Result<Claim, UnitError> {
-    let invoice = store::invoices::head_in(w, invoice_id)?;
+    let invoice = match store::invoices::head_in(w, invoice_id) {
+        Ok(invoice) => invoice,
+        Err(UnitError::NoRow) => return Ok(Claim::Gone),
+        Err(e) => return Err(e),
+    };
     match invoice.status.as_str() {
         "paid" => return Ok(Claim::AlreadyPaid),
         "void" => return Ok(Claim::Void),

@@ -105,6 +105,7 @@ pub async fn pay_invoice(
             Claim::Claimed(attempt) => break attempt,
             Claim::AlreadyPaid => return Err(already_paid("This invoice has already been paid.")),
             Claim::Void => return Err(nothing_due("This invoice is void; nothing is due.")),
+            Claim::Gone => return Err(ApiError::not_found("The invoice")),
             Claim::UnderWay if tokio::time::Instant::now() >= deadline => {
                 return Err(already_paid("A payment of this invoice is under way."));
             }
