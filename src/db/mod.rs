@@ -5,6 +5,7 @@
 //! difference lives here behind a method of [`Db`]. See docs/ARCHITECTURE.md.
 
 mod checkpoint;
+mod first_connection;
 mod group;
 mod installation;
 mod migrations;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection as _, Executor};
 
+pub use first_connection::ConnectError;
 pub use sqlx::Any;
 pub use unit::{FromRecord, Record, Unit, UnitError, Value};
 use writer::Writer;
@@ -46,8 +48,11 @@ pub struct Db {
 }
 
 impl Db {
-    /// Connects, creating the SQLite file (and its folder) when needed.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
+    /// Connects, creating the SQLite file (and its folder) when needed. On PostgreSQL one
+    /// connection is made first, directly and with a short time-out, so that a server that is
+    /// down or a database that does not exist is reported at once and in words (see
+    /// `first_connection.rs`); the pool keeps its 30 s acquire time-out for a busy server.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, ConnectError> {
         sqlx::any::install_default_drivers();
         let mut sqlite_file = None;
         let (url, backend) = if url.starts_with("sqlite:") {
@@ -63,8 +68,12 @@ impl Db {
                     crate::config::redact_url(url)
                 )
                 .into(),
-            ));
+            )
+            .into());
         };
+        if backend == Backend::Postgres {
+            first_connection::check_postgres(&url).await?;
+        }
         let options = AnyConnectOptions::from_str(&url)?;
         let pool_options = |max: u32| {
             AnyPoolOptions::new()

@@ -22,3 +22,4 @@ mod renewals;
 mod security;
 mod sessions;
 mod sign_in;
+mod startup_errors;

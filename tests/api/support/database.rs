@@ -53,7 +53,7 @@ fn sqlite_url(file: &Path) -> String {
 }
 
 /// `base/name` for the admin URL `base/admin`.
-fn database_url(admin_url: &str, name: &str) -> String {
+pub fn database_url(admin_url: &str, name: &str) -> String {
     let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
     format!("{base}/{name}")
 }
