@@ -135,7 +135,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     if let Some(cors) = cors_layer(&config.cors_origins) {
         app = app.layer(cors);
     }
-    app.layer(from_fn(request_id::middleware))
+    app.layer(from_fn(crate::http::access_log::middleware))
+        .layer(from_fn(request_id::middleware))
 }
 
 fn cors_layer(origins: &str) -> Option<CorsLayer> {

@@ -33,7 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("domains", &["identity", "orgs", "commerce", "exports"]),
     ("http", &["http", "system"]),
-    ("app", &["jobs", "app", "main", "lib"]),
+    ("app", &["jobs", "app", "logging", "main", "lib"]),
 ];
 
 fn rank(module: &str) -> Option<usize> {

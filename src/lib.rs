@@ -17,6 +17,7 @@ pub mod http;
 pub mod identity;
 pub mod jobs;
 pub mod list;
+pub mod logging;
 pub mod mail;
 pub mod names;
 pub mod net;

@@ -67,23 +67,6 @@ fn overrides(cli: &Cli) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if config.log_format == "json" {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
-    } else {
-        builder.init();
-    }
-}
-
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
@@ -95,14 +78,20 @@ async fn main() {
 async fn run() -> anyhow_like::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref(), &overrides(&cli)?)?;
-    init_logging(&config);
+    charter::logging::init(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             tracing::info!(config = ?config, "starting");
             let bind = config.bind.clone();
             let state = AppState::start(config).await?;
             let listener = TcpListener::bind(&bind).await?;
-            tracing::info!(address = %listener.local_addr()?, "listening");
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "listening");
+            if let Some(warning) =
+                charter::logging::public_origin_warning(&state.config.public_origin, address)
+            {
+                tracing::warn!("{warning}");
+            }
             charter::app::serve(state, listener).await?;
         }
         Command::Migrate => {

@@ -1,6 +1,7 @@
 //! The HTTP layer: the accept loop, the request pipeline, framework-level errors,
 //! idempotency, metrics and the API reference. Domains own their handlers.
 
+pub mod access_log;
 pub mod framework;
 pub mod idempotency;
 pub mod metrics;

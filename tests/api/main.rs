@@ -6,6 +6,7 @@ mod soft_passkey;
 mod support;
 mod trace_log;
 
+mod access_log;
 mod admin;
 mod commerce;
 mod contract;
