@@ -142,6 +142,20 @@ async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
     app.post_as(&admin.token, &offers, &wrong_type)
         .await
         .assert_problem(400001);
+    // A key twice, at any depth, is 400001 naming it (not the last value kept).
+    let mut twice = serde_json::to_string(&offer(1)).unwrap();
+    twice = twice.replacen(
+        r#""currency":"EUR""#,
+        r#""currency":"EUR","currency":"USD""#,
+        1,
+    );
+    let res = app
+        .req(reqwest::Method::POST, &offers)
+        .token(&admin.token)
+        .body("application/json", twice)
+        .send()
+        .await;
+    assert_eq!(res.assert_problem(400001)["argument"], "/price/currency");
     app.post_as(&admin.token, "/v1/modules/mod_missing/offers", &offer(1))
         .await
         .assert_problem(404003);
