@@ -119,6 +119,10 @@ async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
             "price.currency",
         ),
         (
+            json!({"price": {"amount": 1, "currency": "XYZ"}}),
+            "price.currency",
+        ),
+        (
             json!({"price": {"amount": -1, "currency": "EUR"}}),
             "price.amount",
         ),
@@ -198,6 +202,7 @@ async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
         json!({"code": "MAX", "percentOff": 5, "maxRedemptions": 0}),
         json!({"code": "has space", "percentOff": 5}),
         json!({"code": "CUR", "amountOff": {"amount": 1, "currency": "euro"}}),
+        json!({"code": "XYZ", "amountOff": {"amount": 1, "currency": "XYZ"}}),
     ] {
         app.post_as(&admin.token, "/v1/coupons", &bad)
             .await
