@@ -59,11 +59,118 @@ pub fn body_rejection(e: BytesRejection) -> ApiError {
     }
 }
 
-/// Parses JSON into `T`, classifying failures as section 3 says.
+/// Parses JSON into `T`, classifying failures as section 3 says. A key given twice in one object
+/// (at any depth) is 400001 naming it: serde_json would keep the last value silently.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::argument("", format!("The body is not valid JSON: {e}")))?;
+    let value = parse_unique(bytes)?;
     serde_path_to_error::deserialize(value).map_err(|e| classify(e.path(), &e.inner().to_string()))
+}
+
+/// The body as a `Value`, in one pass that also refuses duplicate keys.
+fn parse_unique(bytes: &[u8]) -> ApiResult<serde_json::Value> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize::<_, unique::UniqueValue>(&mut de)
+        .map_err(|e| {
+            let message = e.inner().to_string();
+            if message.starts_with(unique::DUPLICATE) {
+                let (pointer, dotted) = render_path(e.path());
+                ApiError::argument(pointer, format!("Duplicate key `{dotted}` in the body."))
+            } else {
+                ApiError::argument("", format!("The body is not valid JSON: {message}"))
+            }
+        })
+        .and_then(|v| {
+            de.end()
+                .map_err(|e| ApiError::argument("", format!("The body is not valid JSON: {e}")))?;
+            Ok(v)
+        })?;
+    Ok(parsed.0)
+}
+
+/// A `serde_json::Value` whose objects may not repeat a key.
+mod unique {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    /// How the error of a repeated key starts (the key itself is in the error's path).
+    pub const DUPLICATE: &str = "duplicate key";
+
+    pub struct UniqueValue(pub Value);
+
+    impl<'de> Deserialize<'de> for UniqueValue {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(ValueVisitor).map(UniqueValue)
+        }
+    }
+
+    /// Fails as the value of a repeated key, so that the error's path ends with that key.
+    struct Repeated;
+
+    impl<'de> DeserializeSeed<'de> for Repeated {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+            Err(de::Error::custom(DUPLICATE))
+        }
+    }
+
+    struct ValueVisitor;
+
+    impl<'de> Visitor<'de> for ValueVisitor {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            UniqueValue::deserialize(d).map(|v| v.0)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(UniqueValue(v)) = seq.next_element()? {
+                items.push(v);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if object.contains_key(&key) {
+                    map.next_value_seed(Repeated)?;
+                    return Err(de::Error::custom(DUPLICATE));
+                }
+                let UniqueValue(v) = map.next_value()?;
+                object.insert(key, v);
+            }
+            Ok(Value::Object(object))
+        }
+    }
 }
 
 /// JSON pointer (`/items/0/quantity`) and display form (`items[0].quantity`) of a path.
@@ -260,5 +367,17 @@ mod tests {
             (400002, Some("items[0].x"))
         );
         assert!(parse_json::<Body>(br#"{"name":"a","items":[{"quantity":1}]}"#).is_ok());
+        let (c, ext) = code(r#"{"name":"a","name":"b","items":[]}"#);
+        assert_eq!((c, ext["argument"].as_str()), (400001, Some("/name")));
+        let (c, ext) = code(r#"{"name":"a","items":[{"quantity":1},{"quantity":1,"quantity":2}]}"#);
+        assert_eq!(
+            (c, ext["argument"].as_str()),
+            (400001, Some("/items/1/quantity"))
+        );
+        assert_eq!(code(r#"{"name":"a","items":[]} x"#).0, 400001);
+        // The same key in two objects is no duplicate.
+        assert!(
+            parse_json::<Body>(br#"{"name":"a","items":[{"quantity":1},{"quantity":2}]}"#).is_ok()
+        );
     }
 }

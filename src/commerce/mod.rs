@@ -35,6 +35,7 @@ where
         .routes(routes!(offers::get_active))
         .routes(routes!(coupons::create))
         .routes(routes!(pricing::create))
+        .routes(routes!(pricing::get))
         .routes(routes!(checkout::create))
         .routes(routes!(invoices::list))
         .routes(routes!(invoices::get))

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::orgs::access::OrgContext;
@@ -229,4 +229,21 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<PriceCalculation>)> {
     let calculation = calculate(&state, &ctx.org, body).await?;
     Ok((StatusCode::CREATED, Json(calculation)))
+}
+
+/// A calculation of the organization, as its creation answered it (whether or not it is still
+/// valid or checked out). Another organization's is 404003.
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/price-calculations/{priceCalculationId}", tag = "billing",
+    params(("orgId" = String, Path), ("priceCalculationId" = String, Path)),
+    responses((status = 200, body = PriceCalculation)))]
+pub async fn get(
+    State(state): State<Infra>,
+    ctx: OrgContext,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> ApiResult<Json<PriceCalculation>> {
+    let (_, id) = path;
+    store::calculations::read(&state.db, &ctx.org.id, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "The price calculation was not found."))
 }

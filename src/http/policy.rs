@@ -314,6 +314,9 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/coupons", Policy::admin(Scope::CatalogWrite)),
     route("POST", "/v1/orgs/{orgId}/price-calculations",
         Policy::token(Some(Scope::BillingWrite)).org(PriceCalculations, Create)),
+    // The calculation's organization is checked by the handler's query (404003).
+    route("GET", "/v1/orgs/{orgId}/price-calculations/{priceCalculationId}",
+        Policy::token(Some(Scope::BillingRead)).org(PriceCalculations, Read)),
     route("POST", "/v1/orgs/{orgId}/checkouts", Policy::token(Some(Scope::BillingWrite)).org(Checkouts, Create)),
     route("GET", "/v1/orgs/{orgId}/invoices", Policy::token(Some(Scope::BillingRead)).org(Invoices, Read)),
     route("GET", "/v1/orgs/{orgId}/invoices/{invoiceId}",

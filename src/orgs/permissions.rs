@@ -173,6 +173,7 @@ pub const TABLE: &[Rule] = &[
         "a legal signatory may sign whatever the role",
     ),
     rule(PriceCalculations, Create, NOT_MEMBER, ""),
+    rule(PriceCalculations, Read, NOT_MEMBER, ""),
     rule(Checkouts, Create, NOT_MEMBER, ""),
     rule(Invoices, Read, NOT_MEMBER, ""),
     rule(Payments, Create, NOT_MEMBER, ""),

@@ -119,6 +119,10 @@ async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
             "price.currency",
         ),
         (
+            json!({"price": {"amount": 1, "currency": "XYZ"}}),
+            "price.currency",
+        ),
+        (
             json!({"price": {"amount": -1, "currency": "EUR"}}),
             "price.amount",
         ),
@@ -142,6 +146,20 @@ async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
     app.post_as(&admin.token, &offers, &wrong_type)
         .await
         .assert_problem(400001);
+    // A key twice, at any depth, is 400001 naming it (not the last value kept).
+    let mut twice = serde_json::to_string(&offer(1)).unwrap();
+    twice = twice.replacen(
+        r#""currency":"EUR""#,
+        r#""currency":"EUR","currency":"USD""#,
+        1,
+    );
+    let res = app
+        .req(reqwest::Method::POST, &offers)
+        .token(&admin.token)
+        .body("application/json", twice)
+        .send()
+        .await;
+    assert_eq!(res.assert_problem(400001)["argument"], "/price/currency");
     app.post_as(&admin.token, "/v1/modules/mod_missing/offers", &offer(1))
         .await
         .assert_problem(404003);
@@ -184,6 +202,7 @@ async fn the_catalogue_is_administered_by_platform_admins_and_read_by_anyone() {
         json!({"code": "MAX", "percentOff": 5, "maxRedemptions": 0}),
         json!({"code": "has space", "percentOff": 5}),
         json!({"code": "CUR", "amountOff": {"amount": 1, "currency": "euro"}}),
+        json!({"code": "XYZ", "amountOff": {"amount": 1, "currency": "XYZ"}}),
     ] {
         app.post_as(&admin.token, "/v1/coupons", &bad)
             .await
@@ -323,6 +342,87 @@ async fn price_calculations_follow_the_formulas() {
         (&calc["discount"], &calc["tax"], &calc["total"]),
         (&eur(1999), &eur(0), &eur(0))
     );
+}
+
+#[tokio::test]
+async fn price_calculations_are_read_back_as_created_by_their_organization_only() {
+    let app = TestApp::spawn_configured(|c| c.tax_rates = "DE=19".into()).await;
+    let admin = app.root_token().await;
+    let owner = app.sign_in("owner@example.com").await;
+    let org = app.org(&owner).country("DE").create().await.id;
+    let crm = app.module(&admin, "crm").price(1999).create().await;
+    let wiki = app.module(&admin, "wiki").price(500).create().await;
+    app.coupon(&admin, "TENOFF").percent_off(10).create().await;
+    let items = json!([{"moduleId": wiki, "quantity": 2}, {"moduleId": crm, "quantity": 1}]);
+    let created = app
+        .calculation(&owner.token, &org)
+        .items(items)
+        .coupon("tenoff")
+        .send()
+        .await;
+    let created = created.assert_status(201).clone();
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/v1/orgs/{org}/price-calculations/{id}");
+    let read = app.get_as(&owner.token, &path).await;
+    assert_eq!(
+        read.assert_status(200),
+        &created,
+        "the POST's answer, lines in order"
+    );
+    let plain = app
+        .calculation(&owner.token, &org)
+        .module(&crm)
+        .send()
+        .await;
+    let plain = plain.assert_status(201).clone();
+    let plain_path = format!(
+        "/v1/orgs/{org}/price-calculations/{}",
+        plain["id"].as_str().unwrap()
+    );
+    let read = app.get_as(&owner.token, &plain_path).await;
+    assert_eq!(read.assert_status(200), &plain);
+    assert!(read.json["couponCode"].is_null());
+
+    // Still readable once it has expired: `validUntil` says so.
+    app.advance(3600).await;
+    assert_eq!(
+        app.get_as(&owner.token, &path).await.assert_status(200),
+        &created
+    );
+
+    // `billing:read` is enough; the roles that may create one may read it.
+    let read_only = app.access_token(&owner, &["billing:read"]).await;
+    app.get_as(&read_only, &path).await.assert_status(200);
+    let orgs_only = app.access_token(&owner, &["orgs:read"]).await;
+    assert_eq!(
+        app.get_as(&orgs_only, &path).await.assert_problem(403014)["requiredScope"],
+        "billing:read"
+    );
+    let billing = app.sign_in("billing@example.com").await;
+    app.add_member(&org, &billing, "billing").await;
+    app.get_as(&billing.token, &path).await.assert_status(200);
+    let member = app.sign_in("member@example.com").await;
+    app.add_member(&org, &member, "member").await;
+    app.get_as(&member.token, &path)
+        .await
+        .assert_problem(403009);
+
+    // Unknown, or another organization's: 404003 (and a stranger is no member: 403001).
+    app.get_as(
+        &owner.token,
+        &format!("/v1/orgs/{org}/price-calculations/pc_missing"),
+    )
+    .await
+    .assert_problem(404003);
+    let other = app.sign_in("other@example.com").await;
+    let theirs = app.org(&other).country("DE").create().await.id;
+    app.get_as(
+        &other.token,
+        &format!("/v1/orgs/{theirs}/price-calculations/{id}"),
+    )
+    .await
+    .assert_problem(404003);
+    app.get_as(&other.token, &path).await.assert_problem(403001);
 }
 
 #[tokio::test]

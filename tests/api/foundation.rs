@@ -107,6 +107,21 @@ async fn bodies_that_do_not_parse_answer_400001_and_bad_values_400002() {
         )
         .await;
     assert_eq!(res.assert_problem(400002)["errors"][0]["field"], "extra");
+    // serde_json would keep the last value: a key given twice is refused, naming it.
+    let res = app
+        .req(Method::POST, "/v1/dev/clock")
+        .body(
+            "application/json",
+            r#"{"advanceSeconds": 10, "advanceSeconds": 20}"#,
+        )
+        .send()
+        .await;
+    let body = res.assert_problem(400001);
+    assert_eq!(body["argument"], "/advanceSeconds");
+    assert!(
+        body["detail"].as_str().unwrap().contains("advanceSeconds"),
+        "{body}"
+    );
     for bad in [0, -5, 315_360_001] {
         let res = app
             .post("/v1/dev/clock", &json!({"advanceSeconds": bad}))

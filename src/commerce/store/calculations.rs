@@ -1,12 +1,12 @@
 //! Price calculations: the stored quote and its lines.
 
-use crate::db::{FromRecord, Record, Unit, UnitError};
+use crate::db::{Db, FromRecord, Record, Unit, UnitError};
 use crate::time::Timestamp;
 
 use super::super::coupons::Coupon;
-use super::super::money::Totals;
+use super::super::money::{Money, Totals};
 use super::super::offers::Offer;
-use super::super::pricing::{PriceCalculation, Stored, StoredLine};
+use super::super::pricing::{PriceCalculation, PriceLine, Stored, StoredLine};
 
 impl FromRecord for StoredLine {
     fn from_record(r: &Record) -> Result<Self, UnitError> {
@@ -119,4 +119,68 @@ pub(crate) fn mark_checked_out(
         crate::params![id, now],
     )?;
     Ok(done == 1)
+}
+
+/// One row of `read`: the calculation's columns beside one of its lines.
+struct ReadRow {
+    calculation: PriceCalculation,
+    line: PriceLine,
+}
+
+impl FromRecord for ReadRow {
+    fn from_record(r: &Record) -> Result<Self, UnitError> {
+        let currency = r.text("currency")?;
+        let money = |column: &str| Ok::<_, UnitError>(Money::new(r.int(column)?, &currency));
+        Ok(ReadRow {
+            line: PriceLine {
+                module_id: r.text("module_id")?,
+                offer_id: r.text("offer_id")?,
+                unit_price: money("unit_amount")?,
+                quantity: r.int("quantity")?,
+                amount: money("amount")?,
+            },
+            calculation: PriceCalculation {
+                id: r.text("id")?,
+                lines: Vec::new(),
+                subtotal: money("subtotal")?,
+                discount: money("discount")?,
+                tax: money("tax")?,
+                total: money("total")?,
+                coupon_code: r.opt_text("coupon_code")?,
+                created_at: r.time("created_at")?,
+                valid_until: r.time("valid_until")?,
+                currency,
+            },
+        })
+    }
+}
+
+/// The organization's calculation `id` as its creation answered it, if it exists: one row per
+/// line (a calculation has at least one), in order.
+pub(crate) async fn read(
+    db: &Db,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<PriceCalculation>, UnitError> {
+    let rows: Vec<ReadRow> = db
+        .read_all(
+            "SELECT c.id, c.currency, c.subtotal, c.discount, c.tax, c.total, c.created_at, c.valid_until,
+                    k.code AS coupon_code,
+                    l.module_id, l.offer_id, l.unit_amount, l.quantity, l.amount
+             FROM price_calculations c
+             JOIN price_calculation_lines l ON l.calculation_id = c.id
+             LEFT JOIN coupons k ON k.id = c.coupon_id
+             WHERE c.id = $1 AND c.org_id = $2
+             ORDER BY l.line_no",
+            crate::params![id, org_id],
+        )
+        .await?;
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let mut calculation = first.calculation;
+    calculation.lines.push(first.line);
+    calculation.lines.extend(rows.map(|row| row.line));
+    Ok(Some(calculation))
 }
