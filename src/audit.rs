@@ -15,6 +15,15 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// An event caused by a background job (`job:<name>` as its source).
+    pub fn job(name: &str) -> Self {
+        Origin {
+            actor: None,
+            request_id: None,
+            source_address: Some(format!("job:{name}")),
+        }
+    }
+
     /// An event caused by an operator at the command line.
     pub fn command_line() -> Self {
         Origin {

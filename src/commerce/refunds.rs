@@ -281,14 +281,6 @@ async fn wait_for_settling(
     Ok(())
 }
 
-fn recovery_origin() -> Origin {
-    Origin {
-        actor: None,
-        request_id: None,
-        source_address: Some("job:refunds".into()),
-    }
-}
-
 /// The recovery job for refunds: settles claims left longer than the grace period (real time)
 /// by what the provider says of their keys — a refund made is recorded, none made (the key is
 /// then spent) or refused releases the claim. A claim that cannot be settled now is tried on
@@ -303,7 +295,7 @@ pub async fn recover(state: &Infra) -> ApiResult<usize> {
             .await?
             .unwrap_or_else(|| Err(Decline::new(INTERRUPTED)));
         tracing::warn!(refund = %claim.id, ?outcome, "settling an interrupted refund");
-        match settle(state, &recovery_origin(), claim, outcome).await {
+        match settle(state, &Origin::job("refunds"), claim, outcome).await {
             Ok(_) => settled += 1,
             Err(e) => {
                 tracing::warn!(error = %e, "an interrupted refund could not be settled; will retry")

@@ -32,14 +32,6 @@ pub const RETRY_DAYS: [i64; 3] = [1, 3, 7];
 /// Steps per run at most (a clock moved by years still finishes; the next run continues).
 const MAX_STEPS: usize = 10_000;
 
-fn origin() -> Origin {
-    Origin {
-        actor: None,
-        request_id: None,
-        source_address: Some("job:renewals".into()),
-    }
-}
-
 /// Renews, retries and ends every subscription that is due at the clock's time.
 pub async fn run_due(state: &Infra) -> ApiResult<()> {
     let now = state.clock.now();
@@ -88,7 +80,10 @@ async fn finish_step(state: &Infra, step: Step, now: Timestamp) -> ApiResult<boo
             let source = Source::Stored(&payment_method);
             let outcome =
                 attempts::charge(&payments::provider(state), &attempt, source, now).await?;
-            attempts::settle(state, &origin(), attempt, outcome, |_, _| Ok(())).await?;
+            attempts::settle(state, &Origin::job("renewals"), attempt, outcome, |_, _| {
+                Ok(())
+            })
+            .await?;
             Ok(true)
         }
     }
@@ -147,7 +142,13 @@ async fn renew(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
             if new.totals.total == 0 {
                 let invoice = store::invoices::head_in(w, &invoice_id)?;
                 store::invoices::mark_paid(w, &invoice_id, now)?;
-                subscriptions::after_invoice_paid_in(w, &origin(), &invoice, None, now)?;
+                subscriptions::after_invoice_paid_in(
+                    w,
+                    &Origin::job("renewals"),
+                    &invoice,
+                    None,
+                    now,
+                )?;
                 renewed_in(w, &invoice_id, now)?;
                 return Ok(Step::Done(Vec::new()));
             }
@@ -192,7 +193,13 @@ async fn retry(state: &Infra, id: &str, now: Timestamp) -> ApiResult<bool> {
                 }
             } else if invoice.status == "open" {
                 store::invoices::mark_paid(w, &invoice.id, now)?;
-                subscriptions::after_invoice_paid_in(w, &origin(), &invoice, None, now)?;
+                subscriptions::after_invoice_paid_in(
+                    w,
+                    &Origin::job("renewals"),
+                    &invoice,
+                    None,
+                    now,
+                )?;
             }
             // Paid meanwhile (the payment already brought it back) or voided: nothing to
             // charge.
@@ -292,7 +299,14 @@ fn record_in(
     mut details: serde_json::Value,
 ) -> Result<(), UnitError> {
     details["subscriptionId"] = json!(sub.id);
-    audit::record_in(w, &origin(), now, action, Some(&sub.org_id), details)
+    audit::record_in(
+        w,
+        &Origin::job("renewals"),
+        now,
+        action,
+        Some(&sub.org_id),
+        details,
+    )
 }
 
 /// "Payment failed" for every owner and billing member, queued in the unit of work; `next` is

@@ -374,14 +374,6 @@ pub(crate) fn grace_secs(state: &Infra) -> i64 {
     (state.config.request_timeout_secs as i64 + 5).max(60)
 }
 
-fn recovery_origin() -> Origin {
-    Origin {
-        actor: None,
-        request_id: None,
-        source_address: Some("job:payments".into()),
-    }
-}
-
 /// The recovery job: settles attempts left unsettled longer than the grace period, by what
 /// the provider says of their keys. An attempt that cannot be settled now is tried next run.
 pub async fn recover(state: &Infra) -> ApiResult<usize> {
@@ -420,7 +412,11 @@ pub async fn recover(state: &Infra) -> ApiResult<usize> {
             }
         };
         tracing::warn!(invoice = %attempt.invoice.id, attempt = attempt.number, ?outcome, "settling an interrupted payment");
-        match settle(state, &recovery_origin(), attempt, outcome, |_, _| Ok(())).await {
+        match settle(state, &Origin::job("payments"), attempt, outcome, |_, _| {
+            Ok(())
+        })
+        .await
+        {
             Ok(_) => settled += 1,
             Err(e) => {
                 tracing::warn!(error = %e, "an interrupted payment could not be settled; will retry")
