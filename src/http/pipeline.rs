@@ -3,7 +3,8 @@
 //! Step 1 (route and method, 404003) is the router's and the policy table's. Then:
 //! 2 token (401001, 403003, 403004, 403002), 3 restricted session (403013), 4 terms (451001),
 //! 5 scope (403014) and session-only or administrator routes (403001), 6 organization (404003,
-//! 403001, 403007–403011, nested ids 404003; see `orgs::access`), 7 elevation (403006).
+//! 403001, 403007–403011, nested ids 404003; see `orgs::access`, which also admits the support
+//! back-office), 7 elevation (403006). A back-office call is audited once it has passed them.
 //! Step 8 (parameters) follows in the handler's extractors, which run in argument order;
 //! step 9 is the domain.
 //!
@@ -114,10 +115,22 @@ async fn run(
             state.config.session_idle_secs,
         )
         .await?;
-        if let Some(org) = check_caller(&state, policy, &caller, &mut parts).await? {
+        let org = check_caller(&state, policy, &caller, &mut parts).await?;
+        origin.actor = Some(caller.user_id.clone());
+        if let Some(org) = org {
+            if let Some(kind) = org.backoffice {
+                // Before the handler, so a call is on record whatever it then answers.
+                let call = crate::orgs::backoffice::Call {
+                    kind,
+                    org_id: org.org.id.clone(),
+                    method: parts.method.to_string(),
+                    route: path.to_string(),
+                    path: parts.uri.path().to_string(),
+                };
+                crate::orgs::backoffice::record(&state, &origin, call).await?;
+            }
             parts.extensions.insert(org);
         }
-        origin.actor = Some(caller.user_id.clone());
         Some(caller)
     };
 
@@ -211,7 +224,17 @@ async fn check_caller(
                 None => None,
             };
             let nested = nested.as_ref().map(|(kind, id)| (*kind, id.as_str()));
-            Some(crate::orgs::access::authorize(state, caller, &org_id, rule, nested).await?)
+            Some(
+                crate::orgs::access::authorize(
+                    state,
+                    caller,
+                    &org_id,
+                    rule,
+                    nested,
+                    policy.backoffice,
+                )
+                .await?,
+            )
         }
         None => None,
     };

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use crate::identity::Scope;
 use crate::orgs::permissions::{Action, Resource};
 
-pub use crate::orgs::access::{Nested, OrgRule};
+pub use crate::orgs::access::{Backoffice, Nested, OrgRule};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -43,6 +43,9 @@ pub struct Policy {
     /// Organization membership and role (step 6).
     pub org: Option<OrgRule>,
     pub nested: Option<Nested>,
+    /// Open to the support back-office (section 6): a platform administrator may call it on
+    /// any organization as its owner would. [`route`] gives it to every organization `GET`.
+    pub backoffice: Option<Backoffice>,
 }
 
 impl Policy {
@@ -56,6 +59,7 @@ impl Policy {
         recovery_held: false,
         org: None,
         nested: None,
+        backoffice: None,
     };
 
     pub const fn token(scope: Option<Scope>) -> Policy {
@@ -69,6 +73,7 @@ impl Policy {
             recovery_held: false,
             org: None,
             nested: None,
+            backoffice: None,
         }
     }
 
@@ -83,6 +88,7 @@ impl Policy {
             recovery_held: false,
             org: None,
             nested: None,
+            backoffice: None,
         }
     }
 
@@ -97,6 +103,7 @@ impl Policy {
             recovery_held: true,
             org: None,
             nested: None,
+            backoffice: None,
         }
     }
 
@@ -125,6 +132,12 @@ impl Policy {
         self
     }
 
+    /// Opens an organization write to the support back-office (reads are open already).
+    pub const fn backoffice(mut self, kind: Backoffice) -> Policy {
+        self.backoffice = Some(kind);
+        self
+    }
+
     pub const fn dev_only(mut self) -> Policy {
         self.dev_only = true;
         self
@@ -142,12 +155,21 @@ pub struct Route {
     pub policy: Policy,
 }
 
-const fn route(method: &'static str, path: &'static str, policy: Policy) -> Route {
+/// A row of the table. Every `GET` of an organization is open to the support back-office
+/// (section 6: "every `GET` route of any organization"), so a new one cannot be forgotten.
+const fn route(method: &'static str, path: &'static str, mut policy: Policy) -> Route {
+    if is_get(method) && policy.org.is_some() && policy.backoffice.is_none() {
+        policy.backoffice = Some(Backoffice::Read);
+    }
     Route {
         method,
         path,
         policy,
     }
+}
+
+const fn is_get(method: &str) -> bool {
+    matches!(method.as_bytes(), [b'G', b'E', b'T'])
 }
 
 use Action::{Create, Delete, Read, Update};
@@ -276,6 +298,10 @@ pub const ROUTES: &[Route] = &[
         Policy::admin(Scope::UsersWrite),
     ),
     route("GET", "/v1/audit-events", Policy::admin(Scope::Admin)),
+    // The support back-office's finding aids (6); its use of organization routes is their
+    // `backoffice` rule.
+    route("GET", "/v1/admin/orgs", Policy::admin(Scope::Admin)),
+    route("GET", "/v1/users/{userId}/orgs", Policy::admin(Scope::UsersRead)),
     // Organizations (5).
     route("POST", "/v1/orgs", Policy::token(Some(Scope::OrgsWrite))),
     route("GET", "/v1/orgs", Policy::token(Some(Scope::OrgsRead))),
@@ -327,9 +353,11 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/orgs/{orgId}/subscriptions/{subscriptionId}",
         Policy::token(Some(Scope::BillingRead)).org(Subscriptions, Read).nested(Nested::Subscription)),
     route("POST", "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/cancel",
-        Policy::token(Some(Scope::BillingWrite)).org(Subscriptions, Update).nested(Nested::Subscription)),
+        Policy::token(Some(Scope::BillingWrite)).org(Subscriptions, Update).nested(Nested::Subscription)
+            .backoffice(Backoffice::CancelSubscription)),
     route("POST", "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/refund-requests",
-        Policy::token(Some(Scope::BillingWrite)).org(RefundRequests, Create).nested(Nested::Subscription)),
+        Policy::token(Some(Scope::BillingWrite)).org(RefundRequests, Create).nested(Nested::Subscription)
+            .backoffice(Backoffice::RequestRefund)),
 ];
 
 type Index = HashMap<(&'static str, &'static str), &'static Policy>;
@@ -359,4 +387,31 @@ pub fn methods_of(path: &str) -> Vec<&'static str> {
         methods.push("HEAD");
     }
     methods
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Section 6: every organization `GET`, and of the writes only cancelling a subscription
+    /// and requesting a refund, are open to the back-office; nothing else.
+    #[test]
+    fn the_backoffice_opens_organization_reads_cancel_and_refunds_only() {
+        for r in ROUTES {
+            let expected = match (r.method, r.policy.org.is_some()) {
+                ("GET", true) => Some(Backoffice::Read),
+                ("POST", true) if r.path.ends_with("/subscriptions/{subscriptionId}/cancel") => {
+                    Some(Backoffice::CancelSubscription)
+                }
+                ("POST", true)
+                    if r.path
+                        .ends_with("/subscriptions/{subscriptionId}/refund-requests") =>
+                {
+                    Some(Backoffice::RequestRefund)
+                }
+                _ => None,
+            };
+            assert_eq!(r.policy.backoffice, expected, "{} {}", r.method, r.path);
+        }
+    }
 }

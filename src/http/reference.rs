@@ -71,6 +71,12 @@ pub fn enrich(doc: OpenApiDoc) -> Value {
                 if policy.elevated {
                     rules.push("elevated session".to_string());
                 }
+                if policy.backoffice.is_some() {
+                    rules.push(
+                        "platform administrators on any organization, as its owner (support back-office; audited; an access token also needs scope `admin`)"
+                            .to_string(),
+                    );
+                }
                 if policy.dev_only {
                     rules.push("only with `--dev`".to_string());
                 }

@@ -110,7 +110,7 @@ pub async fn list(
     ))
 }
 
-/// One organization (members only).
+/// One organization.
 #[utoipa::path(get, path = "/v1/orgs/{orgId}", tag = "organizations", params(("orgId" = String, Path)), responses((status = 200, body = Org)))]
 pub async fn get(ctx: OrgContext) -> Json<Org> {
     Json(ctx.org)

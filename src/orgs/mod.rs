@@ -2,6 +2,7 @@
 //! signatories, and the passkey policy (agreements are commerce's).
 
 pub mod access;
+pub mod backoffice;
 pub mod handlers;
 pub mod invitations;
 pub mod members;
@@ -52,6 +53,8 @@ where
         .routes(routes!(invitations::accept))
         .routes(routes!(invitations::decline))
         .routes(routes!(security::require, security::relax))
+        .routes(routes!(backoffice::list_all))
+        .routes(routes!(backoffice::list_of_user))
 }
 
 /// Serialises changes to one organization's memberships inside a unit of work: a row lock on

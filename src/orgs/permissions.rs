@@ -200,6 +200,11 @@ pub fn markdown() -> String {
         "# Organization permissions\n\nGenerated from `src/orgs/permissions.rs` by a test; do not edit by hand.\n\n\
          A non-member gets 403001; a member whose role lacks the action gets 403008 (create), 403009 (read),\n\
          403010 (update) or 403011 (delete). Signing an agreement needs a legal signatory (403007), whatever the role.\n\n\
+         Platform administrators (the support back-office): where their own membership does not allow it, they may\n\
+         read everything of any organization as its owner would, cancel its subscriptions and request its refunds,\n\
+         each call audited; nothing else (403001 for a non-member, the role's code for a member). An access token\n\
+         needs the `admin` scope for this, beside the route's own. The policy table (`src/http/policy.rs`) says\n\
+         which routes are open to it.\n\n\
          | resource · action | owner | admin | billing | member | note |\n|---|---|---|---|---|---|\n",
     );
     for r in TABLE {

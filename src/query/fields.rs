@@ -93,3 +93,22 @@ pub const SUBSCRIPTIONS: &[Field] = &[
         kind: FieldKind::Time,
     },
 ];
+
+/// `GET /v1/admin/orgs`.
+pub const ORGS: &[Field] = &[
+    Field {
+        name: "name",
+        column: "name",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "country",
+        column: "country",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "createdAt",
+        column: "created_at",
+        kind: FieldKind::Time,
+    },
+];

@@ -27,7 +27,7 @@ mod property;
 mod tests;
 
 pub use compile::{Bind, Filter, compile};
-pub use fields::{AUDIT_EVENTS, INVOICES, SUBSCRIPTIONS, USERS};
+pub use fields::{AUDIT_EVENTS, INVOICES, ORGS, SUBSCRIPTIONS, USERS};
 pub use parser::{Expr, Op, Term, Value, parse};
 
 use crate::error::{ApiError, ErrorCode};

@@ -39,7 +39,7 @@ impl Rng {
     }
 }
 
-const RESOURCES: [&[Field]; 4] = [USERS, AUDIT_EVENTS, INVOICES, SUBSCRIPTIONS];
+const RESOURCES: [&[Field]; 5] = [USERS, AUDIT_EVENTS, INVOICES, SUBSCRIPTIONS, ORGS];
 
 /// Pieces of queries, valid and not, that random text is made of.
 const ALPHABET: &[&str] = &[
@@ -54,6 +54,8 @@ const ALPHABET: &[&str] = &[
     "total",
     "currency",
     "moduleId",
+    "name",
+    "country",
     "nope",
     ":",
     ">",

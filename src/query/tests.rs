@@ -253,7 +253,7 @@ fn query_errors_are_400015_with_position() {
 
 #[test]
 fn query_field_declarations_are_sound() {
-    for fields in [USERS, AUDIT_EVENTS, INVOICES, SUBSCRIPTIONS] {
+    for fields in [USERS, AUDIT_EVENTS, INVOICES, SUBSCRIPTIONS, ORGS] {
         for (i, f) in fields.iter().enumerate() {
             assert!(
                 f.name.chars().all(|c| c.is_ascii_alphanumeric()),

@@ -8,6 +8,7 @@ mod trace_log;
 
 mod access_log;
 mod admin;
+mod backoffice;
 mod commerce;
 mod contract;
 mod exports;

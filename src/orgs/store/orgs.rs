@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::db::{Db, FromRecord, Record, Unit, UnitError};
 use crate::list::{ListParams, Page};
+use crate::orgs::backoffice::UserOrg;
 use crate::orgs::handlers::MyOrg;
 use crate::orgs::permissions::Role;
 use crate::time::Timestamp;
@@ -37,6 +38,16 @@ impl FromRecord for MyOrg {
     fn from_record(r: &Record) -> Result<MyOrg, UnitError> {
         Ok(MyOrg {
             org: Org::from_record(r)?,
+            role: Role::parse(&r.text("role")?).unwrap_or(Role::Member),
+        })
+    }
+}
+
+impl FromRecord for UserOrg {
+    fn from_record(r: &Record) -> Result<UserOrg, UnitError> {
+        Ok(UserOrg {
+            org_id: r.text("id")?,
+            name: r.text("name")?,
             role: Role::parse(&r.text("role")?).unwrap_or(Role::Member),
         })
     }
@@ -128,6 +139,37 @@ pub(crate) async fn of_member(
         "o.id, o.name, o.country, o.billing_email, o.passkeys_required, o.created_at, m.role",
         "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1",
         "o.created_at DESC, o.id DESC",
+        user_id,
+    )
+    .await
+}
+
+/// Every organization that passes the list's `query` (name, country, createdAt), newest first.
+pub(crate) async fn page_all(db: &Db, params: &ListParams) -> crate::error::ApiResult<Page<Org>> {
+    crate::db::page::filtered(
+        db,
+        params,
+        crate::query::ORGS,
+        "id, name, country, billing_email, passkeys_required, created_at",
+        "orgs",
+        None,
+        "created_at DESC, id DESC",
+    )
+    .await
+}
+
+/// The organizations `user_id` belongs to, with the role, newest membership first.
+pub(crate) async fn of_user(
+    db: &Db,
+    user_id: &str,
+    params: &ListParams,
+) -> crate::error::ApiResult<Page<UserOrg>> {
+    crate::db::page::by_key(
+        db,
+        params,
+        "o.id, o.name, m.role",
+        "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1",
+        "m.joined_at DESC, o.id DESC",
         user_id,
     )
     .await
