@@ -8,6 +8,7 @@ mod trace_log;
 
 mod access_log;
 mod admin;
+mod catalogue;
 mod commerce;
 mod contract;
 mod exports;
@@ -15,6 +16,7 @@ mod foundation;
 mod hardening;
 mod idempotency;
 mod mail;
+mod org_deletion;
 mod orgs;
 mod passkeys;
 mod query;
