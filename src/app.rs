@@ -72,7 +72,7 @@ impl AppState {
         Ok(AppState {
             orgs: crate::orgs::OrgsState {
                 infra: infra.clone(),
-                live_dependents: crate::commerce::subscriptions::live_count_in,
+                close_dependents: crate::commerce::closing::close_org_in,
             },
             identity: crate::identity::IdentityState {
                 infra,

@@ -185,8 +185,9 @@ fn check_out_in(
     calculation_id: &str,
     now: Timestamp,
 ) -> ApiResult<Created> {
-    // One checkout per organization at a time: no two can take the same module.
-    crate::orgs::lock_org_in(w, org_id)?;
+    // One checkout per organization at a time: no two can take the same module; none after
+    // the organization was deleted (404003).
+    crate::orgs::lock_live_org_in(w, org_id)?;
     let calc = store::calculations::find(w, org_id, calculation_id)?.ok_or_else(|| {
         ApiError::validation(
             "priceCalculationId",

@@ -1,17 +1,23 @@
 //! Coupons (7): a percentage or a fixed amount off, optionally until a time and for a number of
 //! redemptions. Codes are case-insensitive (stored upper-case). Redemptions are counted at
 //! checkout with one conditional update, so `maxRedemptions` holds across racing processes.
+//! Platform administrators create, list, read and delete them. A deleted coupon is kept (price
+//! calculations and invoices name it) but is gone for every use: no new calculation takes it
+//! (400012), calculations made with it answer 409001 at checkout, its `GET` answers 404003, and
+//! a new coupon may take its code.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::list::{ListParams, Page};
 use crate::state::Infra;
 use crate::time::Timestamp;
 
@@ -178,7 +184,8 @@ async fn add(state: &Infra, origin: &Origin, created: Coupon) -> ApiResult<Coupo
         .await
 }
 
-/// Creates a coupon (platform administrators). A code in use answers 400002.
+/// Creates a coupon (platform administrators). A code a live coupon has answers 400002; the
+/// code of a deleted coupon may be used again.
 #[utoipa::path(post, path = "/v1/coupons", tag = "catalogue", request_body = CreateCoupon,
     responses((status = 201, body = Coupon)))]
 pub async fn create(
@@ -193,4 +200,85 @@ pub async fn create(
     };
     let created = add(&state, &origin, created).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The live coupon named by `{couponId}`, loaded before anything else is read: an unknown or
+/// deleted coupon answers 404003.
+pub struct CouponPath(pub Coupon);
+
+impl<S: Send + Sync> FromRequestParts<S> for CouponPath
+where
+    Infra: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let not_found = || ApiError::new(ErrorCode::NotFound, "No coupon has this id.");
+        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| not_found())?;
+        let infra = <Infra as axum::extract::FromRef<S>>::from_ref(state);
+        store::coupons::find(&infra.db, &id)
+            .await?
+            .map(CouponPath)
+            .ok_or_else(not_found)
+    }
+}
+
+/// Lists the coupons, newest first.
+///
+/// Platform administrators only. Deleted coupons are not listed.
+#[utoipa::path(get, path = "/v1/coupons", tag = "catalogue", operation_id = "listCoupons",
+    params(("from" = Option<i64>, Query, description = "How many coupons to skip (default 0)."),
+           ("limit" = Option<i64>, Query, description = "How many coupons to answer, 0 to 100 (default 20); 0 answers only the total.")),
+    responses((status = 200, description = "A page of the coupons that are not deleted, newest first, with their redemption counts.", body = Page<Coupon>)))]
+pub async fn list(State(state): State<Infra>, params: ListParams) -> ApiResult<Json<Page<Coupon>>> {
+    let (items, total) = store::coupons::page(&state.db, &params).await?;
+    Ok(Json(Page::new(&params, items, total)))
+}
+
+/// Reads one coupon with its redemption count.
+///
+/// Platform administrators only. An unknown or deleted coupon answers 404003.
+#[utoipa::path(get, path = "/v1/coupons/{couponId}", tag = "catalogue", operation_id = "getCoupon",
+    params(("couponId" = String, Path, description = "The coupon's id (`cpn_…`).")),
+    responses((status = 200, description = "The coupon, with `redemptions`: the checkouts that used it.", body = Coupon)))]
+pub async fn get(CouponPath(coupon): CouponPath) -> Json<Coupon> {
+    Json(coupon)
+}
+
+/// Deletes a coupon.
+///
+/// Platform administrators only. The coupon can no longer be used: a price calculation with
+/// its code answers 400012, a calculation made with it before answers 409001 at checkout, its
+/// `GET` answers 404003 and it leaves the list. Invoices that used it keep their discount. Its
+/// code is free for a new coupon. Deleting it again answers 404003.
+#[utoipa::path(delete, path = "/v1/coupons/{couponId}", tag = "catalogue", operation_id = "deleteCoupon",
+    params(("couponId" = String, Path, description = "The coupon's id (`cpn_…`).")),
+    responses((status = 204, description = "The coupon is deleted.")))]
+pub async fn delete(
+    State(state): State<Infra>,
+    origin: Origin,
+    CouponPath(coupon): CouponPath,
+) -> ApiResult<StatusCode> {
+    let (origin, now) = (origin.clone(), state.clock.now());
+    state
+        .db
+        .write(move |w| {
+            if !store::coupons::delete(w, &coupon.id, now)? {
+                // Deleted by a racing request since it was read.
+                return Err(ApiError::new(ErrorCode::NotFound, "No coupon has this id."));
+            }
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "coupon.deleted",
+                Some(&coupon.id),
+                json!({ "code": coupon.code, "redemptions": coupon.redemptions }),
+            )
+            .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 
 pub mod agreements;
 pub mod checkout;
+pub mod closing;
 pub mod coupons;
 pub mod interval;
 pub mod invoices;
@@ -30,10 +31,13 @@ where
 {
     OpenApiRouter::new()
         .routes(routes!(modules::create, modules::list))
-        .routes(routes!(modules::get))
+        .routes(routes!(modules::get, modules::update))
+        .routes(routes!(modules::archive))
         .routes(routes!(offers::create, offers::list))
+        .routes(routes!(offers::end))
         .routes(routes!(offers::get_active))
-        .routes(routes!(coupons::create))
+        .routes(routes!(coupons::create, coupons::list))
+        .routes(routes!(coupons::get, coupons::delete))
         .routes(routes!(pricing::create))
         .routes(routes!(pricing::get))
         .routes(routes!(checkout::create))

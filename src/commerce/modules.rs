@@ -1,5 +1,8 @@
-//! Modules (7): what an organization subscribes to. Created by platform administrators; read
-//! by any signed-in caller with `catalog:read`.
+//! Modules (7): what an organization subscribes to. Created, renamed and archived by platform
+//! administrators; read by any signed-in caller with `catalog:read`. An archived module stays
+//! listed with `archivedAt` and keeps its subscriptions (they renew on their own offer), but it
+//! has no active offer: nothing new can be bought (404002) and calculations made before it was
+//! archived answer 409001 at checkout.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -28,6 +31,9 @@ pub struct Module {
     /// Shown to customers; also the text of the module's agreement.
     pub description: String,
     pub created_at: Timestamp,
+    /// When the module was archived; null while it can be bought. An archived module has no
+    /// active offer and takes no new offers; its subscriptions go on.
+    pub archived_at: Option<Timestamp>,
 }
 
 /// The module named by `{moduleId}`, loaded before the body is read (404003 comes first).
@@ -67,27 +73,38 @@ fn valid_key(key: &str) -> bool {
         })
 }
 
+fn invalid(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A module's name: 1 to 200 printable characters once trimmed.
+fn parse_name(name: &str, errors: &mut Vec<FieldError>) -> String {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        errors.push(invalid("name", "must be 1 to 200 printable characters"));
+    }
+    name
+}
+
+fn check_description(description: &str, errors: &mut Vec<FieldError>) {
+    if description.chars().count() > 20_000 {
+        errors.push(invalid("description", "must be at most 20000 characters"));
+    }
+}
+
 fn parse(body: CreateModule) -> ApiResult<CreateModule> {
     let mut errors = Vec::new();
-    let mut error = |field: &str, message: &str| {
-        errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
     if !valid_key(&body.key) {
-        error(
+        errors.push(invalid(
             "key",
             "must be 1 to 64 characters of a-z, 0-9, '.', '_' or '-'",
-        );
+        ));
     }
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        error("name", "must be 1 to 200 printable characters");
-    }
-    if body.description.chars().count() > 20_000 {
-        error("description", "must be at most 20000 characters");
-    }
+    let name = parse_name(&body.name, &mut errors);
+    check_description(&body.description, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
     }
@@ -110,6 +127,7 @@ pub async fn create(
         name: body.name,
         description: body.description,
         created_at: now,
+        archived_at: None,
     };
     let created = add(&state, &origin, created).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -150,4 +168,105 @@ pub async fn list(State(state): State<Infra>, params: ListParams) -> ApiResult<J
     responses((status = 200, body = Module)))]
 pub async fn get(ModulePath(module): ModulePath) -> Json<Module> {
     Json(module)
+}
+
+/// The fields of a module to change; an absent field keeps its value.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "CRM Pro", "description": "Customer relations, with sales forecasts."}))]
+pub struct UpdateModule {
+    /// 1 to 200 printable characters (surrounding spaces are trimmed).
+    name: Option<String>,
+    /// Shown to customers, and the text of the agreements checkouts create from now on
+    /// (agreements made before keep the text they were made with). At most 20000 characters.
+    description: Option<String>,
+}
+
+/// Edits a module's name or description.
+///
+/// Platform administrators only. An archived module may be edited too. A request with neither
+/// field changes nothing and answers the module as it is.
+#[utoipa::path(patch, path = "/v1/modules/{moduleId}", tag = "catalogue", operation_id = "updateModule",
+    params(("moduleId" = String, Path, description = "The module's id (`mod_…`).")),
+    request_body = UpdateModule,
+    responses((status = 200, description = "The module as it is after the change.", body = Module)))]
+pub async fn update(
+    State(state): State<Infra>,
+    origin: Origin,
+    ModulePath(module): ModulePath,
+    ApiJson(body): ApiJson<UpdateModule>,
+) -> ApiResult<Json<Module>> {
+    let mut errors = Vec::new();
+    let name = body.name.map(|n| parse_name(&n, &mut errors));
+    if let Some(description) = &body.description {
+        check_description(description, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validations(errors));
+    }
+    if name.is_none() && body.description.is_none() {
+        return Ok(Json(module));
+    }
+    let changes = store::modules::ModuleChanges {
+        name,
+        description: body.description,
+    };
+    Ok(Json(change(&state, &origin, module.id, changes).await?))
+}
+
+/// Applies the changes and audits them, in one unit of work.
+async fn change(
+    state: &Infra,
+    origin: &Origin,
+    id: String,
+    changes: store::modules::ModuleChanges,
+) -> ApiResult<Module> {
+    let (origin, now) = (origin.clone(), state.clock.now());
+    state
+        .db
+        .write(move |w| {
+            let details = json!({ "name": changes.name, "descriptionChanged": changes.description.is_some() });
+            let module = store::modules::update(w, &id, changes)?
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No module has this id."))?;
+            audit::record_in(w, &origin, now, "module.updated", Some(&module.id), details)?;
+            Ok(module)
+        })
+        .await
+}
+
+/// Archives a module: it stays listed but can no longer be bought.
+///
+/// Platform administrators only. The module stays listed and readable, with `archivedAt`. Its
+/// active offer answers 404002, and so do new price calculations with it; price calculations
+/// made before answer 409001 at checkout. Subscriptions that exist go on and renew on their own
+/// offer. No offer can be added to an archived module (400002, field `moduleId`); ending one
+/// still works, and so does editing the module. Archiving cannot be undone; archiving again
+/// answers 200 with the module unchanged (`archivedAt` keeps the first time).
+#[utoipa::path(post, path = "/v1/modules/{moduleId}/archive", tag = "catalogue", operation_id = "archiveModule",
+    params(("moduleId" = String, Path, description = "The module's id (`mod_…`).")),
+    responses((status = 200, description = "The archived module, with `archivedAt`.", body = Module)))]
+pub async fn archive(
+    State(state): State<Infra>,
+    origin: Origin,
+    ModulePath(module): ModulePath,
+) -> ApiResult<Json<Module>> {
+    let (origin, now) = (origin.clone(), state.clock.now());
+    let module = state
+        .db
+        .write(move |w| {
+            if store::modules::archive(w, &module.id, now)? {
+                audit::record_in(
+                    w,
+                    &origin,
+                    now,
+                    "module.archived",
+                    Some(&module.id),
+                    json!({ "key": module.key }),
+                )?;
+            }
+            store::modules::find_in(w, &module.id)?
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No module has this id."))
+        })
+        .await?;
+    Ok(Json(module))
 }

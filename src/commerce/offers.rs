@@ -1,15 +1,17 @@
 //! Offers (7): a module's price, interval and terms for a validity window. The active offer is
-//! the one with the latest `validFrom` among those valid now (then the latest created).
-//! Offers are never edited; a calculation remembers each offer's fingerprint anyway, so a
-//! checkout notices any change.
+//! the one with the latest `validFrom` among those valid now (then the latest created); an
+//! archived module has none. An offer's price and terms never change; only its end
+//! (`validUntil`) may move earlier. A calculation remembers each offer's fingerprint, which
+//! includes the end, so a checkout notices an ended offer (409001).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, ApiPath};
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
@@ -104,7 +106,8 @@ fn validate(body: &CreateOffer) -> ApiResult<()> {
     }
 }
 
-/// Adds an offer to a module (platform administrators).
+/// Adds an offer to a module (platform administrators). An archived module takes no new
+/// offers (400002).
 #[utoipa::path(post, path = "/v1/modules/{moduleId}/offers", tag = "catalogue", params(("moduleId" = String, Path)),
     request_body = CreateOffer, responses((status = 201, body = Offer)))]
 pub async fn create(
@@ -136,7 +139,12 @@ async fn add(state: &Infra, origin: &Origin, created: Offer) -> ApiResult<Offer>
     state
         .db
         .write(move |w| {
-            store::offers::insert(w, &created)?;
+            if !store::offers::insert(w, &created)? {
+                return Err(ApiError::validation(
+                    "moduleId",
+                    "the module is archived; it takes no new offers",
+                ));
+            }
             audit::record_in(
                 w,
                 &origin,
@@ -183,4 +191,118 @@ pub async fn get_active(
         .await?
         .map(Json)
         .ok_or_else(|| no_active_offer(&module.id))
+}
+
+/// The offer named by `{offerId}` of the module named by `{moduleId}`, loaded before the body is
+/// read: an unknown module, or an offer of another module, answers 404003 first.
+pub struct OfferPath(pub Offer);
+
+impl<S: Send + Sync> FromRequestParts<S> for OfferPath
+where
+    Infra: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let not_found =
+            |what: &str| ApiError::new(ErrorCode::NotFound, format!("No {what} has this id."));
+        let ApiPath((module_id, offer_id)) =
+            ApiPath::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| not_found("module"))?;
+        let infra = <Infra as axum::extract::FromRef<S>>::from_ref(state);
+        if store::modules::find(&infra.db, &module_id).await?.is_none() {
+            return Err(not_found("module"));
+        }
+        store::offers::find(&infra.db, &module_id, &offer_id)
+            .await?
+            .map(OfferPath)
+            .ok_or_else(|| not_found("offer of this module"))
+    }
+}
+
+/// When an offer stops applying.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"validUntil": "2026-12-31T23:00:00Z"}))]
+pub struct EndOffer {
+    /// The offer's new end: not before now, not before `validFrom`, and not after the end it
+    /// has (an end only moves earlier). Equal to `validFrom`, a scheduled offer never applies.
+    valid_until: Timestamp,
+}
+
+/// Why `until` cannot end `offer` at `now`, as field errors (none when it can).
+fn end_errors(offer: &Offer, until: Timestamp, now: Timestamp) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut error = |message: String| {
+        errors.push(FieldError {
+            field: "validUntil".into(),
+            message,
+        })
+    };
+    if until < now {
+        error(format!("must not be before now ({now})"));
+    }
+    if until < offer.valid_from {
+        error(format!(
+            "must not be before validFrom ({})",
+            offer.valid_from
+        ));
+    }
+    if let Some(current) = offer.valid_until.filter(|current| until > *current) {
+        error(format!(
+            "may only move earlier than the offer's end ({current})"
+        ));
+    }
+    errors
+}
+
+/// Ends an offer by setting its `validUntil`.
+///
+/// Platform administrators only. `validUntil` only moves earlier (or is set where there was
+/// none), never before now or before `validFrom` (400002); equal to `validFrom`, a scheduled
+/// offer never applies. Price and terms never change. From `validUntil` on the offer is no
+/// longer active, and a price calculation made with it answers 409001 at checkout (also before
+/// then: its terms changed). Subscriptions on it go on and renew at its price. Setting the end
+/// it has already answers 200 and changes nothing. The offers of an archived module may be
+/// ended too.
+#[utoipa::path(patch, path = "/v1/modules/{moduleId}/offers/{offerId}", tag = "catalogue", operation_id = "endOffer",
+    params(("moduleId" = String, Path, description = "The module's id (`mod_…`)."),
+           ("offerId" = String, Path, description = "The id (`off_…`) of one of the module's offers.")),
+    request_body = EndOffer,
+    responses((status = 200, description = "The offer with its new `validUntil`.", body = Offer)))]
+pub async fn end(
+    State(state): State<Infra>,
+    origin: Origin,
+    OfferPath(offer): OfferPath,
+    ApiJson(body): ApiJson<EndOffer>,
+) -> ApiResult<Json<Offer>> {
+    let (origin, now, until) = (origin.clone(), state.clock.now(), body.valid_until);
+    let offer = state
+        .db
+        .write(move |w| {
+            let offer = store::offers::find_in(w, &offer.id)?;
+            let errors = end_errors(&offer, until, now);
+            if !errors.is_empty() {
+                return Err(ApiError::validations(errors));
+            }
+            if offer.valid_until == Some(until) {
+                return Ok(offer);
+            }
+            let ended = store::offers::end(w, &offer.id, until)?.ok_or_else(|| {
+                ApiError::validation("validUntil", "may only move earlier than the offer's end")
+            })?;
+            audit::record_in(
+                w,
+                &origin,
+                now,
+                "offer.ended",
+                Some(&ended.module_id),
+                json!({ "offerId": ended.id, "validUntil": ended.valid_until,
+                        "previousValidUntil": offer.valid_until }),
+            )?;
+            Ok(ended)
+        })
+        .await?;
+    Ok(Json(offer))
 }

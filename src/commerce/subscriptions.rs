@@ -94,12 +94,6 @@ pub enum LockIf {
     RetryDue,
 }
 
-/// Subscriptions that are not final (they keep an organization from being deleted), inside the
-/// deleting unit of work.
-pub fn live_count_in(w: &mut Unit<'_>, org_id: &str) -> Result<i64, UnitError> {
-    store::subscriptions::live_count(w, org_id)
-}
-
 pub fn already_subscribed(module_id: &str) -> ApiError {
     ApiError::new(
         ErrorCode::CheckoutError,

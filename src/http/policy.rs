@@ -334,10 +334,17 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/modules", Policy::admin(Scope::CatalogWrite)),
     route("GET", "/v1/modules", Policy::token(Some(Scope::CatalogRead))),
     route("GET", "/v1/modules/{moduleId}", Policy::token(Some(Scope::CatalogRead))),
+    route("PATCH", "/v1/modules/{moduleId}", Policy::admin(Scope::CatalogWrite)),
+    route("POST", "/v1/modules/{moduleId}/archive", Policy::admin(Scope::CatalogWrite)),
     route("POST", "/v1/modules/{moduleId}/offers", Policy::admin(Scope::CatalogWrite)),
+    route("PATCH", "/v1/modules/{moduleId}/offers/{offerId}", Policy::admin(Scope::CatalogWrite)),
     route("GET", "/v1/modules/{moduleId}/offers", Policy::token(Some(Scope::CatalogRead))),
     route("GET", "/v1/modules/{moduleId}/active-offer", Policy::token(Some(Scope::CatalogRead))),
     route("POST", "/v1/coupons", Policy::admin(Scope::CatalogWrite)),
+    // Coupon reads, too, are for platform administrators (section 9).
+    route("GET", "/v1/coupons", Policy::admin(Scope::CatalogRead)),
+    route("GET", "/v1/coupons/{couponId}", Policy::admin(Scope::CatalogRead)),
+    route("DELETE", "/v1/coupons/{couponId}", Policy::admin(Scope::CatalogWrite)),
     route("POST", "/v1/orgs/{orgId}/price-calculations",
         Policy::token(Some(Scope::BillingWrite)).org(PriceCalculations, Create)),
     // The calculation's organization is checked by the handler's query (404003).

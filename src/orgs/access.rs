@@ -1,6 +1,7 @@
-//! Section 3 step 6 for organization routes: the organization exists (404003), the caller is
-//! a member (403001), the role allows the action (403008–403011) or the caller is a legal
-//! signatory (403007), and a nested id in the path belongs to the organization (404003).
+//! Section 3 step 6 for organization routes: the organization exists and is not deleted
+//! (404003), the caller is a member (403001), the role allows the action (403008–403011) or the
+//! caller is a legal signatory (403007), and a nested id in the path belongs to the
+//! organization (404003).
 //! Between membership and role, a recovery hold (4.5) answers 403005.
 //!
 //! The support back-office (section 6) is decided here too, once: on a route the policy table
@@ -111,8 +112,11 @@ pub async fn authorize(
     nested: Option<(Nested, &str)>,
     backoffice: Option<Backoffice>,
 ) -> ApiResult<OrgContext> {
+    // A deleted organization is not found on any organization route (its financial records
+    // stay for platform administrators; see `orgs::find_including_deleted`).
     let standing = store::access::standing(&state.db, org_id, &caller.user_id, nested)
         .await?
+        .filter(|standing| standing.deleted_at.is_none())
         .ok_or_else(org_not_found)?;
     let org = standing.org;
     // An access token acts as an administrator here only with the `admin` scope, beside the

@@ -196,7 +196,15 @@ async fn update_org(
         .await
 }
 
-/// Deletes an organization (owner); refused with 400002 while it has active subscriptions.
+/// Deletes an organization.
+///
+/// Owner only. Refused with 400002 while a subscription is active or past due without being
+/// set to cancel at its period's end (cancel it first), or while a payment or refund of the
+/// organization is under way. Otherwise, at once: every subscription ends now (without a
+/// refund), open invoices are voided, and the memberships, invitations and passkey policy go.
+/// Invoices, payments, refunds and subscriptions stay for the installation's platform
+/// administrators. Afterwards every route of the organization answers 404003 and it leaves
+/// `GET /v1/orgs`.
 #[utoipa::path(delete, path = "/v1/orgs/{orgId}", tag = "organizations", params(("orgId" = String, Path)), responses((status = 204)))]
 pub async fn delete(
     State(state): State<OrgsState>,
@@ -207,22 +215,18 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Refused with 400002 while the organization has subscriptions that are not final, counted
-/// after its row lock so that a checkout cannot slip in.
+/// One unit after the organization's row lock (so no checkout or payment slips in): the domains
+/// above wind up their part or refuse (`OrgsState::close_dependents`), then the organization
+/// goes and the deletion is audited.
 async fn delete_org(state: &OrgsState, origin: Origin, org: Org) -> ApiResult<()> {
     let now = state.clock.now();
-    let live_dependents = state.live_dependents;
+    let close_dependents = state.close_dependents;
     state
         .db
         .write(move |w| {
-            super::lock_org_in(w, &org.id)?;
-            if live_dependents(w, &org.id)? > 0 {
-                return Err(ApiError::validation(
-                    "orgId",
-                    "the organization has active subscriptions; cancel them first",
-                ));
-            }
-            store::orgs::delete(w, &org.id)?;
+            super::lock_live_org_in(w, &org.id)?;
+            close_dependents(w, &origin, &org.id, now)?;
+            store::orgs::delete(w, &org.id, now)?;
             audit::record_in(
                 w,
                 &origin,

@@ -122,6 +122,7 @@ async fn invite(
     let invitation = state
         .db
         .write(move |w| {
+            super::lock_live_org_in(w, &invitation.org_id)?;
             if store::members::has_member_with_email(w, &invitation.org_id, &invitation.email)? {
                 return Err(ApiError::validation(
                     "email",

@@ -1303,6 +1303,10 @@ async fn canceled_subscriptions_end_at_the_period_end() {
     let done = app.buy(&token, &org, &crm).card(OK_CARD).create().await;
     let sub = done["subscriptions"][0].clone();
     let id = sub["id"].as_str().unwrap();
+    // The organization cannot go while a subscription runs on.
+    app.delete_as(&token, &format!("/v1/orgs/{org}"))
+        .await
+        .assert_problem(400002);
     let res = app
         .post_as(&token, &format!("{subs}/{id}/cancel"), &json!({}))
         .await;
@@ -1342,10 +1346,6 @@ async fn canceled_subscriptions_end_at_the_period_end() {
         .await
         .assert_problem(400002);
 
-    // The organization cannot go while a subscription runs.
-    app.delete_as(&token, &format!("/v1/orgs/{org}"))
-        .await
-        .assert_problem(400002);
     let end = time(&sub["currentPeriodEnd"]);
     app.advance(app.state.clock.now().seconds_until(end) + 60)
         .await;

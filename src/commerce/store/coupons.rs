@@ -1,6 +1,9 @@
-//! Coupons and their redemption count.
+//! Coupons and their redemption count. A deleted coupon keeps its row (`deleted_at`), which
+//! calculations and invoices name; every statement here except the undo of a redemption sees
+//! live coupons only.
 
 use crate::db::{Db, FromRecord, Record, Unit, UnitError};
+use crate::list::ListParams;
 use crate::time::Timestamp;
 
 use super::super::coupons::Coupon;
@@ -26,14 +29,61 @@ impl FromRecord for Coupon {
     }
 }
 
-/// The coupon with this (normalized) code.
+/// The live coupon with this (normalized) code.
 pub(crate) async fn find_by_code(db: &Db, code: &str) -> Result<Option<Coupon>, UnitError> {
-    db.read_opt(&format!("{SELECT} WHERE code = $1"), crate::params![code])
-        .await
+    db.read_opt(
+        &format!("{SELECT} WHERE code = $1 AND deleted_at IS NULL"),
+        crate::params![code],
+    )
+    .await
 }
 
+/// The live coupon `id`.
+pub(crate) async fn find(db: &Db, id: &str) -> Result<Option<Coupon>, UnitError> {
+    db.read_opt(
+        &format!("{SELECT} WHERE id = $1 AND deleted_at IS NULL"),
+        crate::params![id],
+    )
+    .await
+}
+
+/// The live coupon `id`, inside a unit of work.
 pub(crate) fn find_in(w: &mut Unit<'_>, id: &str) -> Result<Option<Coupon>, UnitError> {
-    super::opt_in(w, &format!("{SELECT} WHERE id = $1"), crate::params![id])
+    super::opt_in(
+        w,
+        &format!("{SELECT} WHERE id = $1 AND deleted_at IS NULL"),
+        crate::params![id],
+    )
+}
+
+/// A page of the live coupons, newest first, and their number.
+pub(crate) async fn page(db: &Db, params: &ListParams) -> Result<(Vec<Coupon>, i64), UnitError> {
+    let total: i64 = db
+        .read_one(
+            "SELECT COUNT(*) FROM coupons WHERE deleted_at IS NULL",
+            crate::params![],
+        )
+        .await?;
+    if params.limit == 0 {
+        return Ok((Vec::new(), total));
+    }
+    let items = db
+        .read_all(
+            &format!(
+                "{SELECT} WHERE deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
+            ),
+            crate::params![params.limit, params.from],
+        )
+        .await?;
+    Ok((items, total))
+}
+
+/// Deletes a live coupon (its row stays); whether this call deleted it.
+pub(crate) fn delete(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<bool, UnitError> {
+    Ok(w.execute(
+        "UPDATE coupons SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+        crate::params![id, now],
+    )? == 1)
 }
 
 /// Counts one redemption if the coupon is still valid and not used up; false otherwise. One
@@ -41,18 +91,20 @@ pub(crate) fn find_in(w: &mut Unit<'_>, id: &str) -> Result<Option<Coupon>, Unit
 pub(crate) fn redeem(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<bool, UnitError> {
     let done = w.execute(
         "UPDATE coupons SET redemptions = redemptions + 1
-         WHERE id = $1 AND (max_redemptions IS NULL OR redemptions < max_redemptions)
+         WHERE id = $1 AND deleted_at IS NULL
+           AND (max_redemptions IS NULL OR redemptions < max_redemptions)
            AND (valid_until IS NULL OR valid_until > $2)",
         crate::params![id, now],
     )?;
     Ok(done == 1)
 }
 
-/// Inserts a coupon unless its code is taken; whether it was inserted.
+/// Inserts a coupon unless a live coupon has its code (a deleted coupon's code may be used
+/// again); whether it was inserted.
 pub(crate) fn insert(w: &mut Unit<'_>, coupon: &Coupon) -> Result<bool, UnitError> {
     let inserted = w.execute(
         "INSERT INTO coupons (id, code, percent_off, amount_off, currency, valid_until, max_redemptions, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (code) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         crate::params![
             coupon.id.as_str(),
             coupon.code.as_str(),

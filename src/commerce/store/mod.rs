@@ -6,6 +6,7 @@ pub(crate) mod agreements;
 pub(crate) mod attempts;
 pub(crate) mod calculations;
 pub(crate) mod checkouts;
+pub(crate) mod closing;
 pub(crate) mod coupons;
 pub(crate) mod invoices;
 pub(crate) mod modules;

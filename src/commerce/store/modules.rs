@@ -6,7 +6,9 @@ use crate::time::Timestamp;
 
 use super::super::modules::Module;
 
-const SELECT: &str = "SELECT id, module_key, name, description, created_at FROM modules";
+const COLUMNS: &str = "id, module_key, name, description, created_at, archived_at";
+const SELECT: &str =
+    "SELECT id, module_key, name, description, created_at, archived_at FROM modules";
 
 impl FromRecord for Module {
     fn from_record(r: &Record) -> Result<Self, UnitError> {
@@ -16,6 +18,7 @@ impl FromRecord for Module {
             name: r.text("name")?,
             description: r.text("description")?,
             created_at: r.time("created_at")?,
+            archived_at: r.opt_time("archived_at")?,
         })
     }
 }
@@ -57,4 +60,36 @@ pub(crate) async fn page(db: &Db, params: &ListParams) -> Result<(Vec<Module>, i
         )
         .await?;
     Ok((items, total))
+}
+
+/// The fields to change; `None` keeps a field.
+pub(crate) struct ModuleChanges {
+    pub(crate) name: Option<String>,
+    pub(crate) description: Option<String>,
+}
+
+/// Changes only the fields sent; the row after the change, `None` when there is no module.
+pub(crate) fn update(
+    w: &mut Unit<'_>,
+    id: &str,
+    changes: ModuleChanges,
+) -> Result<Option<Module>, UnitError> {
+    w.query_opt(
+        &format!(
+            "UPDATE modules SET name = COALESCE($2, name), description = COALESCE($3, description)
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ),
+        crate::params![id, changes.name, changes.description],
+    )?
+    .as_ref()
+    .map(Module::from_record)
+    .transpose()
+}
+
+/// Archives the module unless it is archived already; whether this call archived it.
+pub(crate) fn archive(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<bool, UnitError> {
+    Ok(w.execute(
+        "UPDATE modules SET archived_at = $2 WHERE id = $1 AND archived_at IS NULL",
+        crate::params![id, now],
+    )? == 1)
 }

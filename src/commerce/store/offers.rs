@@ -9,9 +9,11 @@ use super::super::offers::Offer;
 
 const COLUMNS: &str = "id, module_id, amount, currency, billing_interval, valid_from, valid_until, refund_period_days, agreement_required, created_at";
 
-/// The active offer: valid now, the latest `valid_from`, then the latest created.
+/// The active offer: valid now, the latest `valid_from`, then the latest created. An archived
+/// module has none.
 const ACTIVE: &str =
     "WHERE module_id = $1 AND valid_from <= $2 AND (valid_until IS NULL OR valid_until > $2)
+       AND NOT EXISTS (SELECT 1 FROM modules m WHERE m.id = $1 AND m.archived_at IS NOT NULL)
      ORDER BY valid_from DESC, created_at DESC, id DESC LIMIT 1";
 
 impl FromRecord for Offer {
@@ -61,10 +63,21 @@ pub(crate) fn find_in(w: &mut Unit<'_>, id: &str) -> Result<Offer, UnitError> {
     )?)
 }
 
-pub(crate) fn insert(w: &mut Unit<'_>, offer: &Offer) -> Result<(), UnitError> {
-    w.execute(
+/// The module's offer `id`, if it is one of the module's.
+pub(crate) async fn find(db: &Db, module_id: &str, id: &str) -> Result<Option<Offer>, UnitError> {
+    db.read_opt(
+        &format!("SELECT {COLUMNS} FROM offers WHERE id = $1 AND module_id = $2"),
+        crate::params![id, module_id],
+    )
+    .await
+}
+
+/// Inserts the offer unless its module is archived; whether it was inserted.
+pub(crate) fn insert(w: &mut Unit<'_>, offer: &Offer) -> Result<bool, UnitError> {
+    let inserted = w.execute(
         "INSERT INTO offers (id, module_id, amount, currency, billing_interval, valid_from, valid_until, refund_period_days, agreement_required, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         WHERE EXISTS (SELECT 1 FROM modules WHERE id = $2 AND archived_at IS NULL)",
         crate::params![
             offer.id.as_str(),
             offer.module_id.as_str(),
@@ -78,7 +91,26 @@ pub(crate) fn insert(w: &mut Unit<'_>, offer: &Offer) -> Result<(), UnitError> {
             offer.created_at
         ],
     )?;
-    Ok(())
+    Ok(inserted == 1)
+}
+
+/// Sets the offer's end to `until` unless it ends earlier already (the end only moves
+/// earlier, even when two changes race); the row after the change, `None` when it was refused.
+pub(crate) fn end(
+    w: &mut Unit<'_>,
+    id: &str,
+    until: Timestamp,
+) -> Result<Option<Offer>, UnitError> {
+    w.query_opt(
+        &format!(
+            "UPDATE offers SET valid_until = $2 WHERE id = $1 AND (valid_until IS NULL OR valid_until >= $2)
+             RETURNING {COLUMNS}"
+        ),
+        crate::params![id, until],
+    )?
+    .as_ref()
+    .map(Offer::from_record)
+    .transpose()
 }
 
 /// A page of a module's offers, newest first.

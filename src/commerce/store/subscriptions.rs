@@ -109,15 +109,6 @@ pub(crate) fn lock(
     row.as_ref().map(SubscriptionRow::from_record).transpose()
 }
 
-/// Subscriptions of the organization that are not final.
-pub(crate) fn live_count(w: &mut Unit<'_>, org_id: &str) -> Result<i64, UnitError> {
-    w.query_one(
-        &format!("SELECT COUNT(*) FROM subscriptions WHERE org_id = $1 AND status NOT IN {FINAL}"),
-        crate::params![org_id],
-    )?
-    .int_at(0)
-}
-
 /// Subscriptions on an invoice that are not final.
 pub(crate) fn live_on_invoice(w: &mut Unit<'_>, invoice_id: &str) -> Result<i64, UnitError> {
     w.query_one(

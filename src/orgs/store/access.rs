@@ -1,8 +1,10 @@
 //! Step 6's read, made on every organization route: the organization, the caller's membership
 //! in it and whether the path's nested id belongs to it, as one statement on the read pool.
+//! A deleted organization is found too (`deleted_at`): step 6 decides what it answers.
 
 use crate::db::{Db, FromRecord, Record, UnitError};
 use crate::orgs::access::Nested;
+use crate::time::Timestamp;
 
 use super::orgs::Org;
 
@@ -19,6 +21,8 @@ pub(crate) struct Standing {
     pub(crate) membership: Option<Membership>,
     /// Whether the nested id belongs to the organization (`false` without one).
     pub(crate) nested_found: bool,
+    /// When the organization was deleted; `None` while it exists.
+    pub(crate) deleted_at: Option<Timestamp>,
 }
 
 impl FromRecord for Standing {
@@ -34,6 +38,7 @@ impl FromRecord for Standing {
             org: Org::from_record(r)?,
             membership,
             nested_found: r.int("nested")? > 0,
+            deleted_at: r.opt_time("deleted_at")?,
         })
     }
 }
@@ -43,7 +48,7 @@ macro_rules! standing_sql {
     ($nested:literal) => {
         concat!(
             "SELECT o.id, o.name, o.country, o.billing_email, o.passkeys_required, o.created_at,
-                    m.role, m.legal_signatory, ",
+                    o.deleted_at, m.role, m.legal_signatory, ",
             $nested,
             " AS nested
              FROM orgs o LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = $2
@@ -73,7 +78,8 @@ fn standing_sql(nested: Option<Nested>) -> &'static str {
     }
 }
 
-/// The organization `org_id` as `user_id` stands in it; `None` when it does not exist.
+/// The organization `org_id` as `user_id` stands in it, deleted or not; `None` when it never
+/// existed.
 pub(crate) async fn standing(
     db: &Db,
     org_id: &str,

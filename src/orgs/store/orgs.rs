@@ -1,4 +1,6 @@
-//! `orgs` rows: the organization itself, its row lock and its passkey policy flag.
+//! `orgs` rows: the organization itself, its row lock and its passkey policy flag. A deleted
+//! organization keeps its row with `deleted_at` (its financial records name it); everything
+//! here but the lock and `find_including_deleted` sees live organizations only.
 
 use serde::Serialize;
 
@@ -85,7 +87,8 @@ pub(crate) fn update(
     w.query_opt(
         "UPDATE orgs SET name = COALESCE($2, name), country = COALESCE($3, country),
                 billing_email = CASE WHEN $4 = 1 THEN $5 ELSE billing_email END
-         WHERE id = $1 RETURNING id, name, country, billing_email, passkeys_required, created_at",
+         WHERE id = $1 AND deleted_at IS NULL
+         RETURNING id, name, country, billing_email, passkeys_required, created_at",
         crate::params![
             id,
             changes.name,
@@ -99,8 +102,19 @@ pub(crate) fn update(
     .transpose()
 }
 
-pub(crate) fn delete(w: &mut Unit<'_>, id: &str) -> Result<(), UnitError> {
-    w.execute("DELETE FROM orgs WHERE id = $1", crate::params![id])?;
+/// Deletes the organization: its memberships, invitations, recovery-hold releases and passkey
+/// policy go; its row stays, marked deleted.
+pub(crate) fn delete(w: &mut Unit<'_>, id: &str, now: Timestamp) -> Result<(), UnitError> {
+    for table in ["memberships", "invitations", "recovery_releases"] {
+        w.execute(
+            &format!("DELETE FROM {table} WHERE org_id = $1"),
+            crate::params![id],
+        )?;
+    }
+    w.execute(
+        "UPDATE orgs SET deleted_at = $2, passkeys_required = 0 WHERE id = $1 AND deleted_at IS NULL",
+        crate::params![id, now],
+    )?;
     Ok(())
 }
 
@@ -109,6 +123,47 @@ pub(crate) fn delete(w: &mut Unit<'_>, id: &str) -> Result<(), UnitError> {
 pub(crate) fn lock(w: &mut Unit<'_>, id: &str) -> Result<(), UnitError> {
     w.execute("UPDATE orgs SET id = id WHERE id = $1", crate::params![id])?;
     Ok(())
+}
+
+/// `lock`, if the organization is not deleted; whether it is. On PostgreSQL a deletion that
+/// commits while this waits for the row is seen (the condition is checked again on the new row).
+pub(crate) fn lock_live(w: &mut Unit<'_>, id: &str) -> Result<bool, UnitError> {
+    Ok(w.execute(
+        "UPDATE orgs SET id = id WHERE id = $1 AND deleted_at IS NULL",
+        crate::params![id],
+    )? == 1)
+}
+
+/// An organization, deleted or not.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundOrg {
+    #[serde(flatten)]
+    pub org: Org,
+    /// When the organization was deleted; null while it exists.
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl FromRecord for FoundOrg {
+    fn from_record(r: &Record) -> Result<FoundOrg, UnitError> {
+        Ok(FoundOrg {
+            org: Org::from_record(r)?,
+            deleted_at: r.opt_time("deleted_at")?,
+        })
+    }
+}
+
+/// The organization `id`, deleted or not.
+pub(crate) async fn find_including_deleted(
+    db: &Db,
+    id: &str,
+) -> Result<Option<FoundOrg>, UnitError> {
+    db.read_opt(
+        "SELECT id, name, country, billing_email, passkeys_required, created_at, deleted_at
+         FROM orgs WHERE id = $1",
+        crate::params![id],
+    )
+    .await
 }
 
 /// Turns the passkey policy on; `false` when it already was.
@@ -137,7 +192,7 @@ pub(crate) async fn of_member(
         db,
         params,
         "o.id, o.name, o.country, o.billing_email, o.passkeys_required, o.created_at, m.role",
-        "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1",
+        "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND o.deleted_at IS NULL",
         "o.created_at DESC, o.id DESC",
         user_id,
     )
