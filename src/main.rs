@@ -1,4 +1,6 @@
-//! The `charter` binary: `serve` (default), `migrate`, `bootstrap-admin`.
+//! The `charter` binary: `serve` (default), `migrate`, `bootstrap-admin`, `openapi`.
+
+use std::io::Write;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -45,6 +47,8 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Print the OpenAPI document that `GET /openapi.json` serves, for client generators.
+    Openapi,
 }
 
 fn overrides(cli: &Cli) -> Result<Vec<(String, String)>, String> {
@@ -116,6 +120,11 @@ async fn run() -> anyhow_like::Result<()> {
                 "{}",
                 serde_json::json!({ "userId": user_id, "token": token })
             );
+        }
+        Command::Openapi => {
+            let doc = serde_json::to_string_pretty(&charter::app::openapi())?;
+            // An error, not println!'s panic, when the reader goes away (`| head`).
+            writeln!(std::io::stdout().lock(), "{doc}")?;
         }
     }
     Ok(())

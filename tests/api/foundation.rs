@@ -386,6 +386,27 @@ async fn bootstrap_admin_prints_a_token_and_finds_the_same_user_again() {
     assert_ne!(first["token"], second["token"]);
 }
 
+/// `charter openapi` is how integrators get the document without a server (README, Generated
+/// clients): it must be the one the server serves.
+#[tokio::test]
+async fn openapi_subcommand_prints_the_served_document() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/openapi.json").await;
+    let served = res.assert_status(200);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_charter"))
+        .arg("openapi")
+        .env_remove("CHARTER_CONFIG")
+        .output()
+        .expect("run charter");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(&printed, served);
+}
+
 const INSERT_SECRET: &str = "INSERT INTO installation_secrets (name, secret) VALUES ($1, 'x')";
 
 async fn secret_names(db: &charter::db::Db, like: &str) -> Vec<String> {
