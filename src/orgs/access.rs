@@ -112,16 +112,16 @@ pub async fn authorize(
     nested: Option<(Nested, &str)>,
     backoffice: Option<Backoffice>,
 ) -> ApiResult<OrgContext> {
-    // A deleted organization is not found on any organization route (its financial records
-    // stay for platform administrators; see `orgs::find_including_deleted`).
-    let standing = store::access::standing(&state.db, org_id, &caller.user_id, nested)
-        .await?
-        .filter(|standing| standing.deleted_at.is_none())
-        .ok_or_else(org_not_found)?;
-    let org = standing.org;
     // An access token acts as an administrator here only with the `admin` scope, beside the
     // route's own; without it the caller is answered as any other user would be.
     let support = backoffice.filter(|_| caller.platform_admin && caller.has_scope(Scope::Admin));
+    // A deleted organization is not found on any organization route, except its financial
+    // records (invoices and their export), which stay readable to the back-office (5).
+    let standing = store::access::standing(&state.db, org_id, &caller.user_id, nested)
+        .await?
+        .filter(|standing| standing.deleted_at.is_none() || keeps_records(rule, support))
+        .ok_or_else(org_not_found)?;
+    let org = standing.org;
     let own = match standing.membership {
         Some(membership) => {
             // A member recovered by mailbox alone is held out before any role check (4.5).
@@ -175,6 +175,16 @@ pub async fn authorize(
         legal_signatory,
         backoffice,
     })
+}
+
+/// Whether a deleted organization still answers this call: the back-office reading the
+/// financial records that outlive it.
+fn keeps_records(rule: OrgRule, support: Option<Backoffice>) -> bool {
+    support == Some(Backoffice::Read)
+        && matches!(
+            rule,
+            OrgRule::Permission(Resource::Invoices | Resource::Exports, Action::Read)
+        )
 }
 
 /// 403001, saying why to an administrator whose token lacks the back-office scope.

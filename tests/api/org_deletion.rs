@@ -229,6 +229,38 @@ async fn deleting_ends_every_subscription_voids_open_invoices_and_keeps_the_reco
     assert_eq!(app.audited(&admin, "subscription.ended").await, 2);
     assert_eq!(app.audited(&admin, "invoice.voided").await, 1);
 
+    // The back-office still reads the financial records through the organization's routes,
+    // and nothing else of it.
+    let listed = app.get_as(&admin, &format!("{path}/invoices")).await;
+    assert_eq!(listed.assert_status(200)["total"], 2);
+    let kept = app
+        .get_as(&admin, &format!("{path}/invoices/{open_invoice}"))
+        .await;
+    assert_eq!(kept.assert_status(200)["status"], "void");
+    let today = &app.state.clock.now().to_rfc3339()[..10];
+    let csv = app
+        .get_as(
+            &admin,
+            &format!("{path}/exports/transactions.csv?since={today}&until={today}"),
+        )
+        .await;
+    csv.assert_status(200);
+    assert!(csv.text.contains(&paid_invoice), "{}", csv.text);
+    for route in [
+        path.clone(),
+        format!("{path}/members"),
+        format!("{path}/subscriptions"),
+    ] {
+        app.get_as(&admin, &route).await.assert_problem(404003);
+    }
+    app.post_as(
+        &admin,
+        &format!("{path}/subscriptions/{crm_id}/cancel"),
+        &json!({}),
+    )
+    .await
+    .assert_problem(404003);
+
     // Nothing renews afterwards.
     let end = time(&crm_sub["currentPeriodEnd"]);
     app.advance(app.state.clock.now().seconds_until(end) + 40 * DAY)
