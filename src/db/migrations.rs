@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "payment attempts", include_str!("../../migrations/0008_payment_attempts.sql")),
     (9, "refund claims", include_str!("../../migrations/0009_refund_claims.sql")),
     (10, "attempts on real time", include_str!("../../migrations/0010_attempt_real_time.sql")),
+    (12, "erasure", include_str!("../../migrations/0012_erasure.sql")),
 ];
 
 fn migrator() -> Migrator {

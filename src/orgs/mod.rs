@@ -2,6 +2,7 @@
 //! signatories, and the passkey policy (agreements are commerce's).
 
 pub mod access;
+pub mod erasure;
 pub mod handlers;
 pub mod invitations;
 pub mod members;
