@@ -81,6 +81,7 @@ impl AppState {
                     records: EpochCache::new(cache_ttl, 100_000),
                 }),
                 me: Arc::new(EpochCache::new(cache_ttl, 100_000)),
+                erasers: ERASERS,
             },
             metrics: Metrics::new(),
             reference: Arc::new(crate::http::reference::build(doc)),
@@ -88,6 +89,14 @@ impl AppState {
         })
     }
 }
+
+/// What erasing a user removes above identity, in this order: organizations first (their
+/// last-owner refusal ends the unit before anything else is done), then the idempotency
+/// records of the HTTP layer.
+const ERASERS: &[crate::identity::erasure::Eraser] = &[
+    crate::orgs::erasure::erase_in,
+    crate::http::idempotency::erase_in,
+];
 
 /// Every route with its OpenAPI annotations.
 pub fn api_router() -> OpenApiRouter<AppState> {

@@ -57,6 +57,41 @@ pub fn record_in(
     store::insert_event(w, origin, at, action, subject, &details)
 }
 
+/// The details of every event about `subject`, oldest first (erasure reads a person's earlier
+/// addresses from them).
+pub fn details_about_in(
+    w: &mut crate::db::Unit<'_>,
+    subject: &str,
+) -> Result<Vec<Value>, crate::db::UnitError> {
+    store::details_about(w, subject)
+}
+
+/// Erasure (section 6), inside the erasing unit: events whose subject was one of the person's
+/// addresses name the user id instead; the addresses and display name are blanked from every
+/// event's details (and passkey names from the person's own events, see
+/// `Personal::scrub_json`). Actor and subject ids stay: the id is the pseudonym.
+pub fn erase_in(
+    w: &mut crate::db::Unit<'_>,
+    person: &crate::personal::Personal,
+) -> Result<(), crate::db::UnitError> {
+    for address in person.addresses() {
+        store::rename_subject(w, address, &person.user_id)?;
+    }
+    for (id, details) in store::about(w, &person.user_id)? {
+        if let Some(scrubbed) = person.scrub_json(&details, true) {
+            store::set_details(w, &id, &scrubbed)?;
+        }
+    }
+    for pattern in person.like_patterns() {
+        for (id, details) in store::matching(w, &pattern)? {
+            if let Some(scrubbed) = person.scrub_json(&details, false) {
+                store::set_details(w, &id, &scrubbed)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 

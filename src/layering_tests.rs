@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "crypto",
             "files",
             "names",
+            "personal",
             "net",
             "config",
             "server_key",

@@ -22,6 +22,7 @@ pub mod mail;
 pub mod names;
 pub mod net;
 pub mod orgs;
+pub mod personal;
 pub mod query;
 pub mod server_key;
 pub mod state;

@@ -44,6 +44,57 @@ pub(super) fn delete_before(w: &mut Unit<'_>, cutoff: Timestamp) -> Result<u64, 
     )
 }
 
+/// The details of the events about `subject`, oldest first.
+pub(super) fn details_about(w: &mut Unit<'_>, subject: &str) -> Result<Vec<Value>, UnitError> {
+    Ok(about(w, subject)?
+        .into_iter()
+        .filter_map(|(_, details)| serde_json::from_str(&details).ok())
+        .collect())
+}
+
+/// The id and details text of every event about `subject`, oldest first.
+pub(super) fn about(w: &mut Unit<'_>, subject: &str) -> Result<Vec<(String, String)>, UnitError> {
+    id_and_details(w.query(
+        "SELECT id, details FROM audit_events WHERE subject = $1 ORDER BY created_at, id",
+        crate::params![subject],
+    )?)
+}
+
+/// The id and details text of every event whose details match `pattern`
+/// (`LIKE … ESCAPE '!'`). A scan of the log: erasure is rare.
+pub(super) fn matching(
+    w: &mut Unit<'_>,
+    pattern: &str,
+) -> Result<Vec<(String, String)>, UnitError> {
+    id_and_details(w.query(
+        "SELECT id, details FROM audit_events WHERE details LIKE $1 ESCAPE '!'",
+        crate::params![pattern],
+    )?)
+}
+
+fn id_and_details(rows: Vec<Record>) -> Result<Vec<(String, String)>, UnitError> {
+    rows.iter()
+        .map(|r| Ok((r.text("id")?, r.text("details")?)))
+        .collect()
+}
+
+pub(super) fn set_details(w: &mut Unit<'_>, id: &str, details: &str) -> Result<(), UnitError> {
+    w.execute(
+        "UPDATE audit_events SET details = $2 WHERE id = $1",
+        crate::params![id, details],
+    )?;
+    Ok(())
+}
+
+/// Events about `from` are about `to` from now on.
+pub(super) fn rename_subject(w: &mut Unit<'_>, from: &str, to: &str) -> Result<(), UnitError> {
+    w.execute(
+        "UPDATE audit_events SET subject = $2 WHERE subject = $1",
+        crate::params![from, to],
+    )?;
+    Ok(())
+}
+
 impl FromRecord for AuditEvent {
     fn from_record(r: &Record) -> Result<Self, UnitError> {
         Ok(AuditEvent {

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "refund claims", include_str!("../../migrations/0009_refund_claims.sql")),
     (10, "attempts on real time", include_str!("../../migrations/0010_attempt_real_time.sql")),
     (11, "catalogue upkeep", include_str!("../../migrations/0011_catalogue_upkeep.sql")),
+    (12, "erasure", include_str!("../../migrations/0012_erasure.sql")),
 ];
 
 fn migrator() -> Migrator {

@@ -334,6 +334,29 @@ async fn finish(db: &Db, id: &Key, response: Response) -> ApiResult<Response> {
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
+/// The key scope of a signed-in caller's requests.
+pub fn user_scope(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// Erasure (section 6; identity's eraser, registered by `app`), inside the erasing unit: the
+/// person's own keys go (no request of theirs can come again), and stored answers to others
+/// keep their status and shape with the person's addresses and name blanked (see
+/// `Personal::scrub_json`). A request still running stores its answer after this unit; one of
+/// the person's own finds its row gone and stores nothing.
+pub fn erase_in(w: &mut Unit<'_>, erasure: &crate::identity::erasure::Erasure) -> ApiResult<()> {
+    let person = &erasure.person;
+    store::delete_of_caller(w, &user_scope(&person.user_id))?;
+    for pattern in person.like_patterns() {
+        for (key, body) in store::answers_matching(w, &pattern)? {
+            if let Some(scrubbed) = person.scrub_json(&body, false) {
+                store::set_answer_body(w, &key, &scrubbed)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Forgets keys older than the replay window (a background job).
 pub async fn purge_expired(db: &Db, now: Timestamp, ttl_secs: i64) -> ApiResult<u64> {
     let cutoff = now.minus_seconds(ttl_secs);

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::audit::Origin;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::policy::{self, Access};
+use crate::http::policy::{self, Access, Elevation};
 use crate::http::state::AppState;
 use crate::http::{idempotency, request_id};
 use crate::identity::auth::{self, Caller};
@@ -135,7 +135,7 @@ async fn run(
     };
 
     let idempotency_scope = match &caller {
-        Some(c) => format!("user:{}", c.user_id),
+        Some(c) => idempotency::user_scope(&c.user_id),
         None => format!("addr:{source_address}"),
     };
     parts.extensions.insert(origin);
@@ -238,7 +238,15 @@ async fn check_caller(
         }
         None => None,
     };
-    if policy.elevated && !crate::identity::elevation::waived_for_restricted(state, caller).await? {
+    let elevate = match policy.elevation {
+        Elevation::No => false,
+        Elevation::Required => true,
+        Elevation::ForSessions => caller.is_session(),
+        Elevation::ExceptFirstPasskey => {
+            !crate::identity::elevation::waived_for_restricted(state, caller).await?
+        }
+    };
+    if elevate {
         crate::identity::elevation::require(state, caller).await?;
     }
     Ok(org)

@@ -22,6 +22,21 @@ pub enum Access {
     PlatformAdmin,
 }
 
+/// Whether a route needs an elevated session (4.3; step 7 of section 3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Elevation {
+    /// Not asked.
+    No,
+    /// An elevated session (403006 otherwise). Access tokens are never elevated, so they get
+    /// 403006 with `methods: []`.
+    Required,
+    /// An elevated session; an access token needs none (section 6: "elevated for sessions").
+    ForSessions,
+    /// As `Required`, except for a restricted session (4.4) whose user has no passkey: it may
+    /// register its first passkey, which 4.2 leaves open to it, and has nothing to elevate with.
+    ExceptFirstPasskey,
+}
+
 #[derive(Copy, Clone, Debug)]
 pub struct Policy {
     pub access: Access,
@@ -30,10 +45,8 @@ pub struct Policy {
     pub terms_exempt: bool,
     /// Open to a restricted session (4.4).
     pub restricted_ok: bool,
-    /// Needs an elevated session (403006 otherwise). A restricted session of a user without a
-    /// passkey is not asked: the only elevated route open to it is passkey registration,
-    /// which 4.2 leaves open to it.
-    pub elevated: bool,
+    /// Needs an elevated session (403006 otherwise); see [`Elevation`].
+    pub elevation: Elevation,
     /// Exists only with `--dev`; 404003 otherwise.
     pub dev_only: bool,
     /// A platform administrator in a recovery hold (4.5) gets 403005. The spec names the
@@ -54,7 +67,7 @@ impl Policy {
         scope: None,
         terms_exempt: true,
         restricted_ok: true,
-        elevated: false,
+        elevation: Elevation::No,
         dev_only: false,
         recovery_held: false,
         org: None,
@@ -68,7 +81,7 @@ impl Policy {
             scope,
             terms_exempt: false,
             restricted_ok: false,
-            elevated: false,
+            elevation: Elevation::No,
             dev_only: false,
             recovery_held: false,
             org: None,
@@ -83,7 +96,7 @@ impl Policy {
             scope: None,
             terms_exempt: false,
             restricted_ok: false,
-            elevated: false,
+            elevation: Elevation::No,
             dev_only: false,
             recovery_held: false,
             org: None,
@@ -98,7 +111,7 @@ impl Policy {
             scope: Some(scope),
             terms_exempt: false,
             restricted_ok: false,
-            elevated: false,
+            elevation: Elevation::No,
             dev_only: false,
             recovery_held: true,
             org: None,
@@ -144,7 +157,17 @@ impl Policy {
     }
 
     pub const fn elevated(mut self) -> Policy {
-        self.elevated = true;
+        self.elevation = Elevation::Required;
+        self
+    }
+
+    pub const fn elevated_for_sessions(mut self) -> Policy {
+        self.elevation = Elevation::ForSessions;
+        self
+    }
+
+    pub const fn elevated_except_first_passkey(mut self) -> Policy {
+        self.elevation = Elevation::ExceptFirstPasskey;
         self
     }
 }
@@ -225,6 +248,13 @@ pub const ROUTES: &[Route] = &[
         Policy::token(None).terms_exempt().restricted_ok(),
     ),
     route("PATCH", "/v1/me", Policy::session()),
+    // Erasing oneself (6): open to a restricted session and before new terms are accepted
+    // (4.4, 4.6), and, unlike registering a first passkey, always elevated.
+    route(
+        "DELETE",
+        "/v1/me",
+        Policy::session().terms_exempt().restricted_ok().elevated(),
+    ),
     route("POST", "/v1/me/email/start", Policy::session().elevated()),
     route("POST", "/v1/me/email/verify", Policy::session()),
     route(
@@ -251,7 +281,7 @@ pub const ROUTES: &[Route] = &[
     route(
         "POST",
         "/v1/me/passkeys/registration/start",
-        Policy::session().terms_exempt().restricted_ok().elevated(),
+        Policy::session().terms_exempt().restricted_ok().elevated_except_first_passkey(),
     ),
     route(
         "POST",
@@ -272,6 +302,14 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/users", Policy::admin(Scope::UsersWrite)),
     route("GET", "/v1/users", Policy::admin(Scope::UsersRead)),
     route("GET", "/v1/users/{userId}", Policy::admin(Scope::UsersRead)),
+    // Changing the e-mail is elevated for sessions; that depends on the body, so the handler
+    // asks (`admin::update`), after the body parses and before its values are checked.
+    route("PATCH", "/v1/users/{userId}", Policy::admin(Scope::UsersWrite)),
+    route(
+        "DELETE",
+        "/v1/users/{userId}",
+        Policy::admin(Scope::UsersWrite).elevated_for_sessions(),
+    ),
     route(
         "POST",
         "/v1/users/{userId}/ban",

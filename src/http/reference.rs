@@ -68,8 +68,14 @@ pub fn enrich(doc: OpenApiDoc) -> Value {
                 if let Some(scope) = policy.scope {
                     rules.push(format!("scope `{}`", scope.as_str()));
                 }
-                if policy.elevated {
-                    rules.push("elevated session".to_string());
+                match policy.elevation {
+                    policy::Elevation::No => {}
+                    policy::Elevation::Required | policy::Elevation::ExceptFirstPasskey => {
+                        rules.push("elevated session".to_string())
+                    }
+                    policy::Elevation::ForSessions => {
+                        rules.push("elevated session (access tokens need none)".to_string())
+                    }
                 }
                 if policy.backoffice.is_some() {
                     rules.push(

@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::time::Timestamp;
 
 use super::store::accounts::{self, NewUser};
+use super::store::erasure;
 
 /// One row of `users`.
 #[derive(Clone, Debug)]
@@ -30,7 +31,9 @@ pub struct Account {
 }
 
 /// Signs a user up inside a unit, with a new WebAuthn user handle; `false` when the id or the
-/// e-mail address is taken.
+/// e-mail address is taken, or the id was an erased user's (never given again). On `false`
+/// the caller ends the unit with an error, which also undoes an insert made before a racing
+/// erasure of the same id committed.
 pub(crate) fn insert_in(
     w: &mut Unit<'_>,
     id: &str,
@@ -39,6 +42,9 @@ pub(crate) fn insert_in(
     now: Timestamp,
     verified: bool,
 ) -> Result<bool, UnitError> {
+    if erasure::is_erased_in(w, id)? {
+        return Ok(false);
+    }
     let handle = super::webauthn::new_user_handle();
     let user = NewUser {
         id,
@@ -47,7 +53,9 @@ pub(crate) fn insert_in(
         webauthn_handle: &handle,
         verified_at: verified.then_some(now),
     };
-    accounts::insert_in(w, &user, now)
+    // Asked again after the insert: on PostgreSQL an insert of an id whose erasure is under way
+    // waits for it, and then sees its tombstone only in a statement of its own.
+    Ok(accounts::insert_in(w, &user, now)? && !erasure::is_erased_in(w, id)?)
 }
 
 impl Account {

@@ -1,4 +1,5 @@
-//! Platform administration of users (6): create, read, list, ban, suspend, lock.
+//! Platform administration of users (6): create, read, list, edit, ban, suspend, lock
+//! (erasure is `erasure.rs`).
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -16,11 +17,15 @@ use crate::identity::IdentityState;
 use crate::list::{ListParams, Page};
 use crate::time::Timestamp;
 
+use crate::mail::templates;
+
 use super::account::{self, Account, UserView};
+use super::auth::Caller;
+use super::notices::Notice;
 use super::store::accounts;
 use super::users::Email;
 
-fn user_not_found() -> ApiError {
+pub(super) fn user_not_found() -> ApiError {
     ApiError::new(ErrorCode::UserNotFoundInDb, "No user has this id.")
 }
 
@@ -149,6 +154,163 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/users/{userId}", tag = "users", params(("userId" = String, Path)), responses((status = 200, body = UserView)))]
 pub async fn get(TargetUser(user): TargetUser) -> Json<UserView> {
     Json(UserView::from(&user))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"email": "ada.lovelace@example.com", "displayName": "Ada Lovelace"}))]
+pub struct UpdateUser {
+    /// The new e-mail address (trimmed and lower-cased before it is compared); an address
+    /// another account uses answers 400006. Not proven until the user signs in with it, and the
+    /// old address is told. Changing it needs an elevated session; an access token with
+    /// `users:write` may change it. An absent member leaves the address; it cannot be `null`.
+    #[serde(default, with = "crate::api::extract::double_option")]
+    #[schema(value_type = String, format = "email")]
+    email: Option<Option<String>>,
+    /// The new display name (1 to 100 characters, no control or bidirectional-formatting
+    /// characters); `null` or an empty string clears it, an absent member leaves it.
+    #[serde(default, with = "crate::api::extract::double_option")]
+    #[schema(value_type = Option<String>)]
+    display_name: Option<Option<String>>,
+}
+
+/// Changes a user's e-mail address and/or display name.
+///
+/// Changing the address needs an elevated session (403006), a rule decided once the body
+/// parses and before its values are checked; an access token with `users:write` needs no
+/// elevation. The old address is mailed a notice.
+#[utoipa::path(patch, path = "/v1/users/{userId}", tag = "users", operation_id = "updateUser",
+    params(("userId" = String, Path, description = "The user to change.")),
+    request_body = UpdateUser,
+    responses((status = 200, body = UserView, description = "The user after the change.")))]
+pub async fn update(
+    State(state): State<IdentityState>,
+    caller: Caller,
+    origin: Origin,
+    TargetUser(user): TargetUser,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> ApiResult<Json<UserView>> {
+    // Step 7 for the one member that needs it, before any value is checked (step 8): an
+    // address that is not the current one (a malformed one never is). Access tokens pass.
+    let changes_email = body.email.as_ref().is_some_and(|email| {
+        email
+            .as_deref()
+            .and_then(Email::parse)
+            .map(|e| e.as_str().to_string())
+            != Some(user.email.clone())
+    });
+    if changes_email && caller.is_session() {
+        super::elevation::require(&state, &caller).await?;
+    }
+    let mut errors = Vec::new();
+    let email = match body.email {
+        None => None,
+        Some(text) => {
+            let email = text.as_deref().and_then(Email::parse);
+            if email.is_none() {
+                errors.push(FieldError {
+                    field: "email".into(),
+                    message: "is not a valid e-mail address".into(),
+                });
+            }
+            email
+        }
+    };
+    let display_name = match body.display_name.map(super::me::display_name) {
+        None => None,
+        Some(Ok(name)) => Some(name),
+        Some(Err(_)) => {
+            errors.push(FieldError {
+                field: "displayName".into(),
+                message: crate::names::RULE.into(),
+            });
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validations(errors));
+    }
+    let change = Edit {
+        email,
+        display_name,
+    };
+    let account = edit_user(&state, origin, user.id, change).await?;
+    Ok(Json(UserView::from(&account)))
+}
+
+/// An administrator's change to a user; `None` keeps a field.
+struct Edit {
+    email: Option<Email>,
+    display_name: Option<Option<String>>,
+}
+
+fn email_taken() -> ApiError {
+    ApiError::new(
+        ErrorCode::UserAlreadyExists,
+        "Another user has this e-mail address.",
+    )
+}
+
+/// One unit of work: the changes (400006 when another account has the address), one
+/// `user.updated` audit event naming the changed fields (and the addresses, from and to), and
+/// the notice to the old address; the user after it. The notice is sent after the commit.
+async fn edit_user(
+    state: &IdentityState,
+    origin: Origin,
+    user_id: String,
+    edit: Edit,
+) -> ApiResult<Account> {
+    let now = state.clock.now();
+    let mailer = state.mailer.clone();
+    let (account, notice) = state
+        .db
+        .write(move |w| {
+            let current = accounts::by_id_in(w, &user_id)?.ok_or_else(user_not_found)?;
+            let mut details = serde_json::Map::new();
+            let mut fields = Vec::new();
+            let mut notice = None;
+            if let Some(email) = edit.email.filter(|e| e.as_str() != current.email) {
+                match accounts::set_email_in(w, &user_id, email.as_str()) {
+                    Ok(true) => {}
+                    Ok(false) => return Err(email_taken()),
+                    Err(e) if e.is_unique_violation() => return Err(email_taken()),
+                    Err(e) => return Err(e.into()),
+                }
+                fields.push("email");
+                details.insert("from".into(), json!(current.email));
+                details.insert("to".into(), json!(email.as_str()));
+                let what = format!(
+                    "An administrator changed the e-mail address of your account to {}.",
+                    email.as_str()
+                );
+                let mail = templates::security_notice(&current.email, &what, "email-changed");
+                let queued = Notice::new(&mailer, mail);
+                queued.queue_in(w, now)?;
+                notice = Some(queued);
+            }
+            if let Some(name) = edit.display_name.filter(|n| *n != current.display_name) {
+                accounts::set_display_name_in(w, &user_id, name.as_deref())?;
+                fields.push("displayName");
+            }
+            if !fields.is_empty() {
+                details.insert("fields".into(), json!(fields));
+                audit::record_in(
+                    w,
+                    &origin,
+                    now,
+                    "user.updated",
+                    Some(&user_id),
+                    serde_json::Value::Object(details),
+                )?;
+            }
+            let account = accounts::by_id_in(w, &user_id)?.ok_or_else(user_not_found)?;
+            Ok((account, notice))
+        })
+        .await?;
+    if let Some(notice) = notice {
+        notice.send(now).await;
+    }
+    Ok(account)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

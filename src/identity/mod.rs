@@ -7,6 +7,7 @@ pub mod auth;
 pub mod ceremony;
 pub mod codes;
 pub mod elevation;
+pub mod erasure;
 pub mod limits;
 pub mod me;
 mod notices;
@@ -37,14 +38,18 @@ use axum::extract::FromRef;
 use crate::cache::EpochCache;
 use crate::state::Infra;
 
-/// What identity's routes need: the infrastructure, the WebAuthn relying party and the caches
-/// of the authentication path.
+/// What identity's routes need: the infrastructure, the WebAuthn relying party, the caches
+/// of the authentication path, and the erasers.
 #[derive(Clone)]
 pub struct IdentityState {
     pub infra: Infra,
     pub webauthn: Arc<webauthn::Passkeys>,
     pub tokens: Arc<auth::TokenCache>,
     pub me: Arc<EpochCache<account::MeView>>,
+    /// What the layers above identity remove of an erased person, run in order inside the
+    /// erasing unit. `app` registers them (organizations, then the HTTP layer's idempotency
+    /// records), so identity names none of those layers.
+    pub erasers: &'static [erasure::Eraser],
 }
 
 impl std::ops::Deref for IdentityState {
@@ -71,7 +76,7 @@ where
         .routes(routes!(sessions::sign_out))
         .routes(routes!(elevation::start))
         .routes(routes!(elevation::finish))
-        .routes(routes!(me::get, me::update))
+        .routes(routes!(me::get, me::update, erasure::erase_me))
         .routes(routes!(me::email_start))
         .routes(routes!(me::email_verify))
         .routes(routes!(
@@ -91,7 +96,7 @@ where
         .routes(routes!(terms::publish))
         .routes(routes!(terms::accept))
         .routes(routes!(admin::create, admin::list))
-        .routes(routes!(admin::get))
+        .routes(routes!(admin::get, admin::update, erasure::erase_user))
         .routes(routes!(admin::ban, admin::unban))
         .routes(routes!(admin::suspend, admin::unsuspend))
         .routes(routes!(admin::lock))

@@ -234,6 +234,62 @@ impl Mailer {
     }
 }
 
+/// Erasure (section 6), inside the erasing unit: queued mail to one of the person's addresses
+/// is not sent; other queued mail keeps its recipient with the addresses blanked from its
+/// subject and text (sealed again). Whatever the transport is now, since the queue may hold
+/// mail from an earlier SMTP setting. A message the server key cannot open cannot be sent
+/// either, and is left as it is.
+pub fn erase_in(
+    w: &mut crate::db::Unit<'_>,
+    key: &ServerKey,
+    person: &crate::personal::Personal,
+) -> Result<(), crate::db::UnitError> {
+    for row in store::queued_in(w)? {
+        if !row.recipient.is_empty() {
+            // Queued in plain text by a version before sealing.
+            if person.is_address(&row.recipient) {
+                store::delete(w, &row.id)?;
+                continue;
+            }
+            let subject = person.scrub_text(&row.subject);
+            let body = person.scrub_text(&row.body);
+            let data = person.scrub_json(&row.data, false);
+            if subject.is_some() || body.is_some() || data.is_some() {
+                let plain = store::Plain {
+                    subject: subject.unwrap_or(row.subject),
+                    body: body.unwrap_or(row.body),
+                    data: data.unwrap_or(row.data),
+                };
+                store::rewrite_plain(w, &row.id, &plain)?;
+            }
+            continue;
+        }
+        let Some(queued) = unseal(key, &row.id, &row.body) else {
+            continue;
+        };
+        if person.is_address(&queued.to) {
+            store::delete(w, &row.id)?;
+            continue;
+        }
+        let subject = person.scrub_text(&queued.subject);
+        let text = person.scrub_text(&queued.text);
+        if subject.is_none() && text.is_none() {
+            continue;
+        }
+        let message = json!({
+            "to": queued.to,
+            "subject": subject.unwrap_or(queued.subject),
+            "text": text.unwrap_or(queued.text),
+        });
+        store::reseal(
+            w,
+            &row.id,
+            &key.seal(&row.id, message.to_string().as_bytes()),
+        )?;
+    }
+    Ok(())
+}
+
 /// A queued message as sealed in `mail_outbox.body`.
 #[derive(serde::Deserialize)]
 struct Queued {

@@ -88,3 +88,64 @@ pub(super) fn record_failure(
     )?;
     Ok(())
 }
+
+/// A queued message as stored: sealed in `body` (`recipient` empty), or in plain text.
+pub(super) struct Row {
+    pub(super) id: String,
+    pub(super) recipient: String,
+    pub(super) subject: String,
+    pub(super) body: String,
+    pub(super) data: String,
+}
+
+impl FromRecord for Row {
+    fn from_record(r: &Record) -> Result<Self, UnitError> {
+        Ok(Row {
+            id: r.text("id")?,
+            recipient: r.text("recipient")?,
+            subject: r.text("subject")?,
+            body: r.text("body")?,
+            data: r.text("data")?,
+        })
+    }
+}
+
+/// Every message still in the queue (sent ones have left it).
+pub(super) fn queued_in(w: &mut Unit<'_>) -> Result<Vec<Row>, UnitError> {
+    w.query(
+        "SELECT id, recipient, subject, body, data FROM mail_outbox ORDER BY created_at",
+        &[],
+    )?
+    .iter()
+    .map(Row::from_record)
+    .collect()
+}
+
+/// Replaces a sealed message with another sealing (same row id, same key context).
+pub(super) fn reseal(w: &mut Unit<'_>, id: &str, sealed: &str) -> Result<(), UnitError> {
+    w.execute(
+        "UPDATE mail_outbox SET body = $2 WHERE id = $1",
+        crate::params![id, sealed],
+    )?;
+    Ok(())
+}
+
+/// The new content of a message queued in plain text.
+pub(super) struct Plain {
+    pub(super) subject: String,
+    pub(super) body: String,
+    pub(super) data: String,
+}
+
+pub(super) fn rewrite_plain(w: &mut Unit<'_>, id: &str, plain: &Plain) -> Result<(), UnitError> {
+    w.execute(
+        "UPDATE mail_outbox SET subject = $2, body = $3, data = $4 WHERE id = $1",
+        crate::params![
+            id,
+            plain.subject.as_str(),
+            plain.body.as_str(),
+            plain.data.as_str()
+        ],
+    )?;
+    Ok(())
+}

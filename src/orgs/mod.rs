@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod backoffice;
+pub mod erasure;
 pub mod handlers;
 pub mod invitations;
 pub mod members;

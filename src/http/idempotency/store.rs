@@ -155,3 +155,43 @@ pub(super) fn purge_created_before(w: &mut Unit<'_>, cutoff: Timestamp) -> Resul
         crate::params![cutoff],
     )
 }
+
+/// Deletes every key of one caller.
+pub(super) fn delete_of_caller(w: &mut Unit<'_>, caller: &str) -> Result<u64, UnitError> {
+    w.execute(
+        "DELETE FROM idempotency_keys WHERE caller = $1",
+        crate::params![caller],
+    )
+}
+
+/// The stored answers whose body matches `pattern` (`LIKE … ESCAPE '!'`), with their keys.
+pub(super) fn answers_matching(
+    w: &mut Unit<'_>,
+    pattern: &str,
+) -> Result<Vec<(Key, String)>, UnitError> {
+    w.query(
+        "SELECT caller, method, path, idem_key, body FROM idempotency_keys
+          WHERE body LIKE $1 ESCAPE '!'",
+        crate::params![pattern],
+    )?
+    .iter()
+    .map(|r| {
+        let key = Key {
+            caller: r.text("caller")?,
+            method: r.text("method")?,
+            path: r.text("path")?,
+            key: r.text("idem_key")?,
+        };
+        Ok((key, r.text("body")?))
+    })
+    .collect()
+}
+
+/// Replaces a stored answer's body.
+pub(super) fn set_answer_body(w: &mut Unit<'_>, id: &Key, body: &str) -> Result<(), UnitError> {
+    w.execute(
+        concat!("UPDATE idempotency_keys SET body = $5 WHERE ", the_key!()),
+        key_params![id, body],
+    )?;
+    Ok(())
+}

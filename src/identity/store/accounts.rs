@@ -240,6 +240,17 @@ pub(crate) fn change_email_in(
     )? == 1)
 }
 
+/// Gives the user an address set by an administrator, not yet proven (the next sign-in with it
+/// proves it); `false` when another user has it. Two units racing for one address on
+/// PostgreSQL meet the unique index instead (the unit fails).
+pub(crate) fn set_email_in(w: &mut Unit<'_>, id: &str, email: &str) -> Result<bool, UnitError> {
+    Ok(w.execute(
+        "UPDATE users SET email = $2, email_verified_at = NULL
+         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users other WHERE other.email = $2 AND other.id <> $1)",
+        crate::params![id, email],
+    )? == 1)
+}
+
 /// Turns the user's own passkey requirement on; `false` when it already was.
 pub(crate) fn require_passkeys_in(w: &mut Unit<'_>, id: &str) -> Result<bool, UnitError> {
     Ok(w.execute(

@@ -6,6 +6,7 @@ pub(crate) mod accounts;
 pub(crate) mod auth;
 pub(crate) mod ceremonies;
 pub(crate) mod codes;
+pub(crate) mod erasure;
 pub(crate) mod limits;
 pub(crate) mod passkeys;
 pub(crate) mod recovery;

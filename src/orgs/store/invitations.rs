@@ -152,3 +152,15 @@ pub(crate) fn revoke_pending_by(
         crate::params![org_id, inviter, role.as_str(), now],
     )
 }
+
+/// Deletes the invitations a person made, answered, or was sent at `email`; how many.
+pub(crate) fn delete_of_person(
+    w: &mut Unit<'_>,
+    user_id: &str,
+    email: &str,
+) -> Result<u64, UnitError> {
+    w.execute(
+        "DELETE FROM invitations WHERE invited_by = $1 OR answered_by = $1 OR email = $2",
+        crate::params![user_id, email],
+    )
+}

@@ -121,3 +121,38 @@ pub(crate) fn has_member_with_email(
     )?
     .is_some())
 }
+
+/// The organizations the user belongs to, with the role, by organization id (the order in
+/// which erasure takes their row locks).
+pub(crate) fn of_user(w: &mut Unit<'_>, user_id: &str) -> Result<Vec<(String, Role)>, UnitError> {
+    w.query(
+        "SELECT org_id, role FROM memberships WHERE user_id = $1 ORDER BY org_id",
+        crate::params![user_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.text("org_id")?,
+            Role::parse(&r.text("role")?).unwrap_or(Role::Member),
+        ))
+    })
+    .collect()
+}
+
+/// The organizations (id, name) whose only owner is the user.
+pub(crate) fn solely_owned(
+    w: &mut Unit<'_>,
+    user_id: &str,
+) -> Result<Vec<(String, String)>, UnitError> {
+    w.query(
+        "SELECT o.id, o.name FROM memberships m JOIN orgs o ON o.id = m.org_id
+         WHERE m.user_id = $1 AND m.role = 'owner'
+           AND (SELECT COUNT(*) FROM memberships other
+                WHERE other.org_id = m.org_id AND other.role = 'owner') = 1
+         ORDER BY o.id",
+        crate::params![user_id],
+    )?
+    .iter()
+    .map(|r| Ok((r.text("id")?, r.text("name")?)))
+    .collect()
+}

@@ -229,3 +229,12 @@ pub(crate) async fn of_user(
     )
     .await
 }
+
+/// Organizations whose billing address is `email` have none from now on.
+pub(crate) fn clear_billing_email(w: &mut Unit<'_>, email: &str) -> Result<(), UnitError> {
+    w.execute(
+        "UPDATE orgs SET billing_email = NULL WHERE billing_email = $1",
+        crate::params![email],
+    )?;
+    Ok(())
+}
