@@ -15,10 +15,11 @@ use crate::identity::admin::TargetUser;
 use crate::list::{ListParams, Page};
 use crate::state::Infra;
 
+use super::FoundOrg;
 use super::OrgsState;
 use super::access::Backoffice;
 use super::permissions::Role;
-use super::store::{self, Org};
+use super::store;
 
 /// A call on an organization route that only the back-office allowed.
 pub struct Call {
@@ -59,11 +60,11 @@ pub async fn record(state: &Infra, origin: &Origin, call: Call) -> ApiResult<()>
         ("limit" = Option<i64>, Query, description = "How many items to return, 0 to 100 (default 20); 0 gives only the total."),
         ("query" = Option<String>, Query, description = "A filter in the list query language on `name` and `country` (exact, case-sensitive; countries are upper-case) and `createdAt`, e.g. `country:DE AND createdAt>=2026-01-01`."),
     ),
-    responses((status = 200, description = "A page of organizations, newest first, whatever the caller's membership.", body = Page<Org>)))]
+    responses((status = 200, description = "A page of organizations, newest first, whatever the caller's membership; a deleted organization is listed with its `deletedAt` (its invoices and their export stay readable to the back-office).", body = Page<FoundOrg>)))]
 pub async fn list_all(
     State(state): State<OrgsState>,
     params: ListParams,
-) -> ApiResult<Json<Page<Org>>> {
+) -> ApiResult<Json<Page<FoundOrg>>> {
     Ok(Json(store::orgs::page_all(&state.db, &params).await?))
 }
 

@@ -199,13 +199,17 @@ pub(crate) async fn of_member(
     .await
 }
 
-/// Every organization that passes the list's `query` (name, country, createdAt), newest first.
-pub(crate) async fn page_all(db: &Db, params: &ListParams) -> crate::error::ApiResult<Page<Org>> {
+/// Every organization, deleted ones included, that passes the list's `query` (name, country,
+/// createdAt), newest first.
+pub(crate) async fn page_all(
+    db: &Db,
+    params: &ListParams,
+) -> crate::error::ApiResult<Page<FoundOrg>> {
     crate::db::page::filtered(
         db,
         params,
         crate::query::ORGS,
-        "id, name, country, billing_email, passkeys_required, created_at",
+        "id, name, country, billing_email, passkeys_required, created_at, deleted_at",
         "orgs",
         None,
         "created_at DESC, id DESC",

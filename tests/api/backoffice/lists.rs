@@ -36,9 +36,11 @@ async fn administrators_list_every_organization_with_a_query() {
         [gamma.as_str(), beta.as_str(), alpha.as_str()],
         "newest first"
     );
-    // The items are the organizations as `GET /v1/orgs/{orgId}` shows them.
+    // The items are the organizations as `GET /v1/orgs/{orgId}` shows them, with `deletedAt`.
     let one = app.get_as(&a.token, &format!("/v1/orgs/{alpha}")).await;
-    assert_eq!(all["items"][2], *one.assert_status(200));
+    let mut expected = one.assert_status(200).clone();
+    expected["deletedAt"] = json!(null);
+    assert_eq!(all["items"][2], expected);
 
     let ids_of = |res: &crate::support::Res| -> Vec<String> {
         res.assert_status(200)["items"]
@@ -113,6 +115,17 @@ async fn administrators_list_every_organization_with_a_query() {
             .assert_status(200)["total"],
         3
     );
+
+    // A deleted organization stays listed, marked, so its records can be found.
+    app.delete_as(&a.token, &format!("/v1/orgs/{alpha}"))
+        .await
+        .assert_status(204);
+    let res = app
+        .get_as(&admin.token, "/v1/admin/orgs?query=name:Alpha")
+        .await;
+    let deleted = &res.assert_status(200)["items"][0];
+    assert_eq!(deleted["id"], alpha.as_str());
+    assert!(deleted["deletedAt"].is_string(), "{deleted}");
 }
 
 #[tokio::test]
