@@ -10,6 +10,7 @@ mod access_log;
 mod admin;
 mod commerce;
 mod contract;
+mod docs;
 mod exports;
 mod foundation;
 mod hardening;
