@@ -5,7 +5,7 @@
 //! and reading `/openapi.json`. The catalogue page is server-rendered from templates/docs/ with
 //! askama (compile-time templates, HTML auto-escaped). Nothing on these pages loads from another
 //! host: each page's Content-Security-Policy allows this server alone, and the browser check
-//! (scripts/docs-check) records every request a real browser makes.
+//! (scripts/browser-check) records every request a real browser makes.
 
 mod assets;
 
