@@ -102,6 +102,7 @@ const ERASERS: &[crate::identity::erasure::Eraser] = &[
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::system::router())
+        .merge(crate::http::docs::router())
         .merge(crate::jobs::router())
         .merge(crate::identity::router())
         .merge(crate::orgs::router())

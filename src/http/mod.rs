@@ -1,7 +1,8 @@
 //! The HTTP layer: the accept loop, the request pipeline, framework-level errors,
-//! idempotency, metrics and the API reference. Domains own their handlers.
+//! idempotency, metrics, the API reference and its pages (`docs`). Domains own their handlers.
 
 pub mod access_log;
+pub mod docs;
 pub mod framework;
 pub mod idempotency;
 pub mod metrics;

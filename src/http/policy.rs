@@ -209,7 +209,10 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/readyz", Policy::PUBLIC),
     route("GET", "/metrics", Policy::PUBLIC),
     route("GET", "/openapi.json", Policy::PUBLIC),
+    // The reference and the error catalogue for people, and their files.
     route("GET", "/docs", Policy::PUBLIC),
+    route("GET", "/docs/errors", Policy::PUBLIC),
+    route("GET", "/docs/assets/{file}", Policy::PUBLIC),
     // The error catalogue.
     route("GET", "/v1/errors", Policy::PUBLIC),
     route("GET", "/v1/errors/{code}", Policy::PUBLIC),

@@ -1,5 +1,5 @@
-//! Routes that describe and operate the server itself: health, metrics, the API reference,
-//! the error catalogue.
+//! Routes that describe and operate the server itself: health, metrics, the OpenAPI document,
+//! the error catalogue (the pages for people are in `http::docs`).
 
 mod errors;
 mod ops;
@@ -17,7 +17,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
-        .routes(routes!(ops::docs))
         .routes(routes!(errors::list_errors))
         .routes(routes!(errors::get_error))
 }

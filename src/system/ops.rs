@@ -1,9 +1,9 @@
-//! Health, readiness, metrics and the API reference.
+//! Health, readiness, metrics and the OpenAPI document.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
@@ -49,10 +49,4 @@ pub async fn openapi_json(State(state): State<AppState>) -> Response {
         state.reference.openapi_json.clone(),
     )
         .into_response()
-}
-
-/// A browsable reference of the API, rendered from the OpenAPI document.
-#[utoipa::path(get, path = "/docs", tag = "operations", responses((status = 200, description = "HTML reference", content_type = "text/html")))]
-pub async fn docs(State(state): State<AppState>) -> Html<String> {
-    Html(state.reference.docs_html.clone())
 }

@@ -242,7 +242,9 @@ async fn operations_routes_answer() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(docs.text.contains("/v1/errors/{code}") && docs.text.contains("UnexpectedError"));
+    let catalogue = app.get("/docs/errors").await;
+    assert_eq!(catalogue.status, 200);
+    assert!(catalogue.text.contains("UnexpectedError"));
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod backoffice;
 mod catalogue;
 mod commerce;
 mod contract;
+mod docs;
 mod erasure;
 mod exports;
 mod foundation;
