@@ -1,4 +1,4 @@
-//! The `charter` binary: `serve` (default), `migrate`, `bootstrap-admin`.
+//! The `charter` binary: `serve` (default), `migrate`, `bootstrap-admin`, `openapi`.
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -45,6 +45,9 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Print the OpenAPI document (as `GET /openapi.json` serves it) and exit; needs no
+    /// configuration or database.
+    Openapi,
 }
 
 fn overrides(cli: &Cli) -> Result<Vec<(String, String)>, String> {
@@ -76,10 +79,23 @@ async fn main() {
 }
 
 async fn run() -> anyhow_like::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let command = match cli.command.take() {
+        // Before the configuration: a client generator needs no database or settings.
+        Some(Command::Openapi) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&charter::app::openapi())?
+            );
+            return Ok(());
+        }
+        Some(command) => command,
+        None => Command::Serve,
+    };
     let config = Config::load(cli.config.as_deref(), &overrides(&cli)?)?;
     charter::logging::init(&config);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
+        Command::Openapi => unreachable!("printed before the configuration is read"),
         Command::Serve => {
             tracing::info!(config = ?config, "starting");
             let bind = config.bind.clone();
