@@ -111,23 +111,31 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
+    /// The event's id.
     pub id: String,
+    /// What happened, as `resource.verb` (`user.banned`, `session.created`,
+    /// `payment.declined`, …). New actions appear as features are added, so a client should
+    /// accept any.
     pub action: String,
     /// The user who acted (absent for anonymous requests and the command line).
     pub actor: Option<String>,
     /// What the event is about (a user id, an e-mail address, a terms version, …).
     pub subject: Option<String>,
+    /// When it happened.
     pub created_at: Timestamp,
+    /// The request that caused it (its `X-Request-Id`); `null` for jobs and the command line.
     pub request_id: Option<String>,
+    /// The client address of that request, `job:<name>` for a background job, or `cli`.
     pub source_address: Option<String>,
+    /// What else the action records (ids, names, reasons), by action.
     #[schema(value_type = Object)]
     pub details: Value,
 }
 
 /// The audit log, newest first (platform administrators, scope `admin`).
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
-    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query, description = "Filter (section 7's query language)")),
-    responses((status = 200, body = crate::list::Page<AuditEvent>)))]
+#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", operation_id = "listAuditEvents",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query)),
+    responses((status = 200, description = "A page of audit events.", body = crate::list::Page<AuditEvent>)))]
 pub async fn list(
     axum::extract::State(state): axum::extract::State<crate::state::Infra>,
     params: crate::list::ListParams,

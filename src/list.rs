@@ -62,9 +62,13 @@ impl ListParams {
 /// One page of a list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
+    /// At most `limit` items, from the `from`-th on.
     pub items: Vec<T>,
+    /// How many items were skipped, as asked.
     pub from: i64,
+    /// The most items a page holds, as asked.
     pub limit: i64,
+    /// How many items the whole list holds.
     pub total: i64,
 }
 

@@ -47,7 +47,8 @@ enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Print the OpenAPI document that `GET /openapi.json` serves, for client generators.
+    /// Print the OpenAPI document (as `GET /openapi.json` serves it) and exit; needs no
+    /// configuration or database.
     Openapi,
 }
 
@@ -80,10 +81,22 @@ async fn main() {
 }
 
 async fn run() -> anyhow_like::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let command = match cli.command.take() {
+        // Before the configuration: a client generator needs no database or settings.
+        Some(Command::Openapi) => {
+            let doc = serde_json::to_string_pretty(&charter::app::openapi())?;
+            // An error, not println!'s panic, when the reader goes away (`| head`).
+            writeln!(std::io::stdout().lock(), "{doc}")?;
+            return Ok(());
+        }
+        Some(command) => command,
+        None => Command::Serve,
+    };
     let config = Config::load(cli.config.as_deref(), &overrides(&cli)?)?;
     charter::logging::init(&config);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
+        Command::Openapi => unreachable!("printed before the configuration is read"),
         Command::Serve => {
             tracing::info!(config = ?config, "starting");
             let bind = config.bind.clone();
@@ -120,11 +133,6 @@ async fn run() -> anyhow_like::Result<()> {
                 "{}",
                 serde_json::json!({ "userId": user_id, "token": token })
             );
-        }
-        Command::Openapi => {
-            let doc = serde_json::to_string_pretty(&charter::app::openapi())?;
-            // An error, not println!'s panic, when the reader goes away (`| head`).
-            writeln!(std::io::stdout().lock(), "{doc}")?;
         }
     }
     Ok(())

@@ -7,3 +7,6 @@ pub mod extract;
 /// not store it (section 2), so a replay can never show the secret again.
 #[derive(Clone, Copy, Debug)]
 pub struct SecretResponse;
+
+/// The description of the `{orgId}` path parameter, shared by every organization route.
+pub const ORG_ID: &str = "The organization's id (`org_…`).";

@@ -21,17 +21,33 @@ use crate::time::Timestamp;
 use super::store::{self, agreements::AgreementRow};
 use super::subscriptions;
 
+/// Where an agreement stands: `pending` until a legal signatory signs it, then `signed`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // the wire values are the stored texts; this names them in the document
+pub enum AgreementStatus {
+    Pending,
+    Signed,
+}
+
+/// An agreement an organization signs before a module's subscription becomes active.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Agreement {
+    /// The agreement's id (`agr_…`).
     pub id: String,
+    /// Its title.
     pub title: String,
     /// SHA-256 (hex) of the agreement's text.
     pub text_hash: String,
-    /// `pending` or `signed`.
+    /// Where it stands.
+    #[schema(value_type = AgreementStatus)]
     pub status: String,
+    /// The module whose offer requires it; its subscription waits for the signature.
     pub module_id: Option<String>,
+    /// The user id of the legal signatory who signed it; `null` while pending.
     pub signed_by: Option<String>,
+    /// When it was signed; `null` while pending.
     pub signed_at: Option<Timestamp>,
 }
 
@@ -73,8 +89,9 @@ pub fn insert_in(
 }
 
 /// The organization's agreements, newest first.
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/agreements", tag = "agreements",
-    params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Agreement>)))]
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/agreements", tag = "agreements", operation_id = "listAgreements",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the organization's agreements.", body = Page<Agreement>)))]
 pub async fn list(
     State(state): State<Infra>,
     ctx: OrgContext,
@@ -129,8 +146,9 @@ pub(crate) async fn sign_as(
 }
 
 /// Signs an agreement (a legal signatory, elevated). Signing twice answers 400002.
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/agreements/{agreementId}/sign", tag = "agreements",
-    params(("orgId" = String, Path), ("agreementId" = String, Path)), responses((status = 200, body = Agreement)))]
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/agreements/{agreementId}/sign", tag = "agreements", operation_id = "signAgreement",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("agreementId" = String, Path, description = "The agreement's id (`agr_…`).")),
+    responses((status = 200, description = "The signed agreement; subscriptions it held back may now be active.", body = Agreement)))]
 pub async fn sign(
     State(state): State<Infra>,
     caller: Caller,

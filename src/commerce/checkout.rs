@@ -29,21 +29,29 @@ use super::pricing::Stored;
 use super::store::{self, subscriptions::NewSubscription};
 use super::subscriptions::{self, Subscription};
 
+/// Checking out a price calculation, optionally paying at once.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"priceCalculationId": "pc_pre95b9ee0zbgj09tqm83xssss", "paymentMethod": {"type": "card", "number": "4242424242424242"}}))]
 pub struct CreateCheckout {
+    /// A price calculation of this organization, not yet checked out and still valid.
     price_calculation_id: String,
-    /// `{"type":"card","number":"4242424242424242"}`: pay now. Without it the invoice stays
-    /// open (unless its total is zero).
-    #[schema(value_type = Option<Object>)]
+    /// A card to pay now; a decline undoes the checkout (400013 with `declineCode`). Without
+    /// it the invoice stays open (unless its total is zero) for `POST …/invoices/{invoiceId}/payments`.
+    #[schema(value_type = Option<super::payments::provider::PaymentMethodSchema>)]
     payment_method: Option<serde_json::Value>,
 }
 
+/// What a checkout created.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutResult {
+    /// The invoice: `paid` when a card paid it or its total is zero, else `open`.
     pub invoice: Invoice,
+    /// One subscription per calculated line: `active` once paid and every agreement it needs
+    /// is signed, else `pending`.
     pub subscriptions: Vec<Subscription>,
+    /// The agreements the offers require, to sign with `POST …/agreements/{agreementId}/sign`.
     pub agreements: Vec<Agreement>,
 }
 
@@ -336,8 +344,9 @@ async fn pay(
 
 /// Checks out a price calculation (owner, admin, billing): invoice, subscriptions and
 /// agreements, paid now when `paymentMethod` is given.
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/checkouts", tag = "billing", params(("orgId" = String, Path)),
-    request_body = CreateCheckout, responses((status = 201, body = CheckoutResult)))]
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/checkouts", tag = "billing", operation_id = "createCheckout", params(("orgId" = String, Path, description = crate::api::ORG_ID)),
+    request_body = CreateCheckout,
+    responses((status = 201, description = "The invoice, its subscriptions and the agreements to sign.", body = CheckoutResult)))]
 pub async fn create(
     State(state): State<Infra>,
     ctx: OrgContext,

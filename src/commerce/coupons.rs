@@ -24,17 +24,25 @@ use crate::time::Timestamp;
 use super::money::{Discount, Money};
 use super::store;
 
+/// A discount code, redeemed at checkout.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Coupon {
+    /// The coupon's id (`cpn_…`).
     pub id: String,
     /// Upper-case; matched case-insensitively.
     pub code: String,
+    /// The percentage off the subtotal (1 to 100); `null` for a fixed amount.
     pub percent_off: Option<i64>,
+    /// The fixed amount off the subtotal, only in its currency; `null` for a percentage.
     pub amount_off: Option<Money>,
+    /// Until when it can be redeemed; `null`: no end.
     pub valid_until: Option<Timestamp>,
+    /// How many checkouts may redeem it; `null`: no limit.
     pub max_redemptions: Option<i64>,
+    /// How many checkouts have redeemed it.
     pub redemptions: i64,
+    /// When it was created.
     pub created_at: Timestamp,
 }
 
@@ -86,14 +94,19 @@ pub async fn find_by_code(db: &crate::db::Db, code: &str) -> ApiResult<Option<Co
     Ok(store::coupons::find_by_code(db, &normalize_code(code)).await?)
 }
 
+/// A new coupon: a percentage or a fixed amount off.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"code": "LAUNCH20", "percentOff": 20, "validUntil": "2026-12-31T23:59:59Z", "maxRedemptions": 100}))]
 pub struct CreateCoupon {
-    /// 1 to 64 letters, digits, `_` or `-`; case-insensitive.
+    /// 1 to 64 letters, digits, `_` or `-`; case-insensitive; one in use answers 400002.
     code: String,
     /// 1 to 100; exactly one of `percentOff` and `amountOff`.
     percent_off: Option<i64>,
+    /// A positive amount in an active ISO 4217 currency; it applies only to calculations in
+    /// that currency.
     amount_off: Option<Money>,
+    /// Until when it can be redeemed; absent: no end.
     valid_until: Option<Timestamp>,
     /// At least 1; no limit when absent.
     max_redemptions: Option<i64>,
@@ -186,8 +199,8 @@ async fn add(state: &Infra, origin: &Origin, created: Coupon) -> ApiResult<Coupo
 
 /// Creates a coupon (platform administrators). A code a live coupon has answers 400002; the
 /// code of a deleted coupon may be used again.
-#[utoipa::path(post, path = "/v1/coupons", tag = "catalogue", request_body = CreateCoupon,
-    responses((status = 201, body = Coupon)))]
+#[utoipa::path(post, path = "/v1/coupons", tag = "catalogue", operation_id = "createCoupon", request_body = CreateCoupon,
+    responses((status = 201, description = "The new coupon.", body = Coupon)))]
 pub async fn create(
     State(state): State<Infra>,
     origin: Origin,

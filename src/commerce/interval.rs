@@ -6,7 +6,10 @@ use time::{Month, OffsetDateTime, PrimitiveDateTime};
 
 use crate::time::Timestamp;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// How often an offer is paid: every `month`, every `year` (calendar months from the first
+/// period's start; the 31st renews on the last day of shorter months), or `once` (never renews).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Interval {
     Month,
     Year,

@@ -20,37 +20,79 @@ use super::payments::Payment;
 use super::refunds::Refund;
 use super::store;
 
+/// One line of an invoice.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceLine {
+    /// The subscription this line pays a period of.
     pub subscription_id: String,
+    /// The module.
     pub module_id: String,
+    /// The offer that priced it.
     pub offer_id: String,
+    /// The price of one unit for one interval.
     pub unit_price: Money,
+    /// How many units.
     pub quantity: i64,
+    /// `unitPrice × quantity`.
     pub amount: Money,
 }
 
+/// Why an invoice exists: `checkout` (a checkout issued it) or `renewal` (a subscription's next
+/// period).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // the wire values are the stored texts; this names them in the document
+pub enum InvoiceKind {
+    Checkout,
+    Renewal,
+}
+
+/// Where an invoice stands: `open` (to be paid), `paid`, or `void` (nothing is due any more:
+/// its checkout was undone or its subscription ended unpaid).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // the wire values are the stored texts; this names them in the document
+pub enum InvoiceStatus {
+    Open,
+    Paid,
+    Void,
+}
+
+/// An invoice, with its lines, payments and refunds.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Invoice {
+    /// The invoice's id (`inv_…`).
     pub id: String,
-    /// `checkout` or `renewal`.
+    /// Why it exists.
+    #[schema(value_type = InvoiceKind)]
     pub kind: String,
-    /// `open`, `paid` or `void`.
+    /// Where it stands.
+    #[schema(value_type = InvoiceStatus)]
     pub status: String,
     /// ISO 4217; every money field of the invoice is in it.
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
+    /// What it charges for, one line per subscription.
     pub lines: Vec<InvoiceLine>,
+    /// The sum of the lines.
     pub subtotal: Money,
+    /// What a coupon took off the subtotal.
     pub discount: Money,
+    /// The tax on the discounted subtotal.
     pub tax: Money,
+    /// `subtotal − discount + tax`.
     pub total: Money,
     /// What is still to pay: the total while open, zero once paid or void.
     pub amount_due: Money,
+    /// The payments of it (at most one succeeds).
     pub payments: Vec<Payment>,
+    /// The refunds of it.
     pub refunds: Vec<Refund>,
+    /// When it was issued.
     pub created_at: Timestamp,
+    /// When it was paid; `null` unless `paid`.
     pub paid_at: Option<Timestamp>,
 }
 
@@ -116,12 +158,10 @@ pub fn insert_in(
     Ok(id)
 }
 
-/// The organization's invoices, newest first; `query` filters on status, total, currency and
-/// createdAt (docs/query.md).
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/invoices", tag = "billing",
-    params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query),
-        ("query" = Option<String>, Query, description = "Filter (section 7's query language): status, total, currency, createdAt")),
-    responses((status = 200, body = Page<Invoice>)))]
+/// The organization's invoices, newest first.
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/invoices", tag = "billing", operation_id = "listInvoices",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query)),
+    responses((status = 200, description = "A page of the organization's invoices.", body = Page<Invoice>)))]
 pub async fn list(
     State(state): State<Infra>,
     ctx: OrgContext,
@@ -132,8 +172,8 @@ pub async fn list(
 }
 
 /// One invoice with its lines, payments and refunds.
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/invoices/{invoiceId}", tag = "billing",
-    params(("orgId" = String, Path), ("invoiceId" = String, Path)), responses((status = 200, body = Invoice)))]
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/invoices/{invoiceId}", tag = "billing", operation_id = "getInvoice",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("invoiceId" = String, Path, description = "The invoice's id (`inv_…`).")), responses((status = 200, description = "The invoice.", body = Invoice)))]
 pub async fn get(
     State(state): State<Infra>,
     ApiPath(path): ApiPath<(String, String)>,

@@ -21,15 +21,19 @@ use crate::time::Timestamp;
 
 use super::store;
 
+/// A module of the catalogue: what an organization subscribes to.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Module {
+    /// The module's id (`mod_…`).
     pub id: String,
     /// Unique, stable key (`a-z`, `0-9`, `.`, `_`, `-`; up to 64 characters).
     pub key: String,
+    /// Its name, shown to customers.
     pub name: String,
     /// Shown to customers; also the text of the module's agreement.
     pub description: String,
+    /// When it was added to the catalogue.
     pub created_at: Timestamp,
     /// When the module was archived; null while it can be bought. An archived module has no
     /// active offer and takes no new offers; its subscriptions go on.
@@ -58,11 +62,17 @@ where
     }
 }
 
+/// A new module for the catalogue.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "crm", "name": "CRM", "description": "Contacts, deals and pipelines for your sales team."}))]
 pub struct CreateModule {
+    /// A unique, stable key: 1 to 64 characters of `a-z`, `0-9`, `.`, `_` or `-`; one in use
+    /// answers 400002.
     key: String,
+    /// Its name: 1 to 200 printable characters.
     name: String,
+    /// Shown to customers and used as the text of its agreement: at most 20,000 characters.
     description: String,
 }
 
@@ -112,8 +122,8 @@ fn parse(body: CreateModule) -> ApiResult<CreateModule> {
 }
 
 /// Adds a module to the catalogue (platform administrators). A key in use answers 400002.
-#[utoipa::path(post, path = "/v1/modules", tag = "catalogue", request_body = CreateModule,
-    responses((status = 201, body = Module)))]
+#[utoipa::path(post, path = "/v1/modules", tag = "catalogue", operation_id = "createModule", request_body = CreateModule,
+    responses((status = 201, description = "The new module.", body = Module)))]
 pub async fn create(
     State(state): State<Infra>,
     origin: Origin,
@@ -156,16 +166,17 @@ async fn add(state: &Infra, origin: &Origin, created: Module) -> ApiResult<Modul
 }
 
 /// The catalogue's modules, newest first.
-#[utoipa::path(get, path = "/v1/modules", tag = "catalogue",
-    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Module>)))]
+#[utoipa::path(get, path = "/v1/modules", tag = "catalogue", operation_id = "listModules",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the catalogue's modules.", body = Page<Module>)))]
 pub async fn list(State(state): State<Infra>, params: ListParams) -> ApiResult<Json<Page<Module>>> {
     let (items, total) = store::modules::page(&state.db, &params).await?;
     Ok(Json(Page::new(&params, items, total)))
 }
 
 /// One module (404003 when unknown).
-#[utoipa::path(get, path = "/v1/modules/{moduleId}", tag = "catalogue", params(("moduleId" = String, Path)),
-    responses((status = 200, body = Module)))]
+#[utoipa::path(get, path = "/v1/modules/{moduleId}", tag = "catalogue", operation_id = "getModule", params(("moduleId" = String, Path, description = "The module's id (`mod_…`).")),
+    responses((status = 200, description = "The module.", body = Module)))]
 pub async fn get(ModulePath(module): ModulePath) -> Json<Module> {
     Json(module)
 }

@@ -19,6 +19,7 @@ pub struct Money {
     /// Minor units (cents for EUR).
     pub amount: i64,
     /// ISO 4217 code: three upper-case letters.
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
 }
 

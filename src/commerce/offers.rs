@@ -24,19 +24,29 @@ use super::modules::ModulePath;
 use super::money::Money;
 use super::store;
 
+/// A module's price, interval and terms for a validity window.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Offer {
+    /// The offer's id (`off_…`).
     pub id: String,
+    /// The module it prices.
     pub module_id: String,
     /// The price of one unit for one interval.
     pub price: Money,
-    /// `month`, `year` or `once`.
+    /// How often it is paid.
+    #[schema(value_type = Interval)]
     pub interval: String,
+    /// From when it applies.
     pub valid_from: Timestamp,
+    /// Until when it applies; `null`: open-ended.
     pub valid_until: Option<Timestamp>,
+    /// For how many days after a period starts a refund may be requested.
     pub refund_period_days: i64,
+    /// Whether the organization must sign the module's agreement before its subscription
+    /// becomes active.
     pub agreement_required: bool,
+    /// When it was created.
     pub created_at: Timestamp,
 }
 
@@ -63,16 +73,33 @@ impl Offer {
     }
 }
 
+/// A new offer: a module's price, interval and terms for a validity window.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({
+    "price": {"amount": 1999, "currency": "EUR"},
+    "interval": "month",
+    "validFrom": "2026-01-01T00:00:00Z",
+    "validUntil": null,
+    "refundPeriodDays": 14,
+    "agreementRequired": false
+}))]
 pub struct CreateOffer {
+    /// The price of one unit for one interval: 0 or more minor units in an active ISO 4217
+    /// currency.
     price: Money,
-    /// `month`, `year` or `once`.
+    /// How often it is paid.
+    #[schema(value_type = Interval)]
     interval: String,
+    /// From when it applies; the active offer is the one valid now with the latest
+    /// `validFrom`.
     valid_from: Timestamp,
+    /// Until when it applies (after `validFrom`); `null` or absent: open-ended.
     valid_until: Option<Timestamp>,
     /// 0 to 3650 days after the current period starts.
     refund_period_days: i64,
+    /// Whether the organization must sign the module's agreement before its subscription
+    /// becomes active.
     agreement_required: bool,
 }
 
@@ -108,8 +135,8 @@ fn validate(body: &CreateOffer) -> ApiResult<()> {
 
 /// Adds an offer to a module (platform administrators). An archived module takes no new
 /// offers (400002).
-#[utoipa::path(post, path = "/v1/modules/{moduleId}/offers", tag = "catalogue", params(("moduleId" = String, Path)),
-    request_body = CreateOffer, responses((status = 201, body = Offer)))]
+#[utoipa::path(post, path = "/v1/modules/{moduleId}/offers", tag = "catalogue", operation_id = "createOffer", params(("moduleId" = String, Path, description = "The module's id (`mod_…`).")),
+    request_body = CreateOffer, responses((status = 201, description = "The new offer.", body = Offer)))]
 pub async fn create(
     State(state): State<Infra>,
     origin: Origin,
@@ -160,9 +187,9 @@ async fn add(state: &Infra, origin: &Origin, created: Offer) -> ApiResult<Offer>
 }
 
 /// A module's offers, newest first.
-#[utoipa::path(get, path = "/v1/modules/{moduleId}/offers", tag = "catalogue",
-    params(("moduleId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = Page<Offer>)))]
+#[utoipa::path(get, path = "/v1/modules/{moduleId}/offers", tag = "catalogue", operation_id = "listOffers",
+    params(("moduleId" = String, Path, description = "The module's id (`mod_…`)."), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the module's offers, past and future ones included.", body = Page<Offer>)))]
 pub async fn list(
     State(state): State<Infra>,
     ModulePath(module): ModulePath,
@@ -181,8 +208,8 @@ pub fn no_active_offer(module_id: &str) -> ApiError {
 }
 
 /// The offer that applies now (404002 when none does; 404003 for an unknown module).
-#[utoipa::path(get, path = "/v1/modules/{moduleId}/active-offer", tag = "catalogue", params(("moduleId" = String, Path)),
-    responses((status = 200, body = Offer)))]
+#[utoipa::path(get, path = "/v1/modules/{moduleId}/active-offer", tag = "catalogue", operation_id = "getActiveOffer", params(("moduleId" = String, Path, description = "The module's id (`mod_…`).")),
+    responses((status = 200, description = "The offer a checkout would use now.", body = Offer)))]
 pub async fn get_active(
     State(state): State<Infra>,
     ModulePath(module): ModulePath,

@@ -26,45 +26,65 @@ use super::store;
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1000;
 
+/// A basket to price.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"items": [{"moduleId": "mod_jt97kb6cq643dzvmxxqkfbf5kz", "quantity": 5}], "couponCode": "LAUNCH20"}))]
 pub struct CreatePriceCalculation {
     /// 1 to 100 modules, each listed once.
     items: Vec<Item>,
+    /// A coupon to apply; unknown, expired, used up or in another currency answers 400012.
     coupon_code: Option<String>,
 }
 
+/// One module of a basket.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Item {
+    /// The module to price at its active offer (404002 without one).
     module_id: String,
     /// 1 to 1000 (400012 otherwise).
     quantity: i64,
 }
 
+/// One line of a price calculation.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceLine {
+    /// The module priced.
     pub module_id: String,
+    /// The offer that priced it.
     pub offer_id: String,
+    /// The offer's price of one unit for one interval.
     pub unit_price: Money,
+    /// How many units.
     pub quantity: i64,
     /// `unitPrice × quantity`.
     pub amount: Money,
 }
 
+/// The server's binding quote for a basket, valid until `validUntil`.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceCalculation {
+    /// The calculation's id (`pc_…`), to check out with.
     pub id: String,
+    /// One line per module, in the order asked.
     pub lines: Vec<PriceLine>,
+    /// The sum of the lines.
     pub subtotal: Money,
+    /// What the coupon takes off the subtotal (zero without one).
     pub discount: Money,
+    /// The tax on the discounted subtotal, at the rate of the organization's country.
     pub tax: Money,
+    /// What is due: `subtotal − discount + tax`.
     pub total: Money,
     /// ISO 4217; every money field is in it.
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
+    /// The coupon applied, upper-case; `null` without one.
     pub coupon_code: Option<String>,
+    /// When it was calculated.
     pub created_at: Timestamp,
     /// Checkout after this time answers 409001.
     pub valid_until: Timestamp,
@@ -220,8 +240,9 @@ pub struct StoredLine {
 
 /// Prices modules for the organization (owner, admin, billing). The answer is binding until
 /// `validUntil`.
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/price-calculations", tag = "billing", params(("orgId" = String, Path)),
-    request_body = CreatePriceCalculation, responses((status = 201, body = PriceCalculation)))]
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/price-calculations", tag = "billing", operation_id = "createPriceCalculation",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID)), request_body = CreatePriceCalculation,
+    responses((status = 201, description = "The binding quote, valid for 30 minutes.", body = PriceCalculation)))]
 pub async fn create(
     State(state): State<Infra>,
     ctx: OrgContext,
@@ -233,9 +254,9 @@ pub async fn create(
 
 /// A calculation of the organization, as its creation answered it (whether or not it is still
 /// valid or checked out). Another organization's is 404003.
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/price-calculations/{priceCalculationId}", tag = "billing",
-    params(("orgId" = String, Path), ("priceCalculationId" = String, Path)),
-    responses((status = 200, body = PriceCalculation)))]
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/price-calculations/{priceCalculationId}", tag = "billing", operation_id = "getPriceCalculation",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("priceCalculationId" = String, Path, description = "The calculation's id (`pc_…`).")),
+    responses((status = 200, description = "The calculation as its creation answered it.", body = PriceCalculation)))]
 pub async fn get(
     State(state): State<Infra>,
     ctx: OrgContext,

@@ -34,17 +34,32 @@ use super::payments::{self, Decline, PaymentProvider};
 use super::store::{self, refunds::NewRefund, refunds::PaidShare, refunds::RefundClaim};
 use super::subscriptions::{self, LockIf, SubscriptionRow};
 
+/// A refund's state: `succeeded` (a refused refund leaves none).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // the wire value is the stored text; this names it in the document
+pub enum RefundStatus {
+    Succeeded,
+}
+
+/// A refund of a subscription's current period.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Refund {
+    /// The refund's id (`rf_…`).
     pub id: String,
+    /// The subscription refunded; it has ended.
     pub subscription_id: String,
+    /// The invoice whose payment was refunded.
     pub invoice_id: String,
     /// Positive: the amount given back.
     pub amount: Money,
-    /// `succeeded`.
+    /// Where it stands.
+    #[schema(value_type = RefundStatus)]
     pub status: String,
+    /// Why it was requested.
     pub reason: String,
+    /// When it was made.
     pub created_at: Timestamp,
 }
 
@@ -305,17 +320,20 @@ pub async fn recover(state: &Infra) -> ApiResult<usize> {
     Ok(settled)
 }
 
+/// Why a refund is requested.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Bought the wrong plan."}))]
 pub struct RequestRefund {
-    /// 1 to 500 characters.
+    /// Why: 1 to 500 characters.
     reason: String,
 }
 
-/// Refunds the current period and ends the subscription (owner, billing).
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/refund-requests", tag = "billing",
-    params(("orgId" = String, Path), ("subscriptionId" = String, Path)), request_body = RequestRefund,
-    responses((status = 201, body = Refund)))]
+/// Refunds what was paid for the current period and ends the subscription (owner, billing),
+/// within the offer's refund period after the period started.
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/refund-requests", tag = "billing", operation_id = "requestRefund",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("subscriptionId" = String, Path, description = "The subscription's id (`sub_…`).")), request_body = RequestRefund,
+    responses((status = 201, description = "The refund; the subscription has ended.", body = Refund)))]
 pub async fn create(
     State(state): State<Infra>,
     _ctx: OrgContext,

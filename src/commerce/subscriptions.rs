@@ -20,23 +20,46 @@ use crate::time::Timestamp;
 use super::invoices::InvoiceHead;
 use super::store;
 
+/// Where a subscription stands: `pending` until its invoice is paid and every agreement it
+/// needs is signed; `active`; `past_due` while a renewal's payment is retried; `canceled`
+/// (stopped before a paid period ran) and `ended` are final.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // the wire values are the stored texts; this names them in the document
+pub enum SubscriptionStatus {
+    Pending,
+    Active,
+    PastDue,
+    Canceled,
+    Ended,
+}
+
+/// An organization's subscription to a module.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
+    /// The subscription's id (`sub_…`).
     pub id: String,
+    /// The module subscribed to.
     pub module_id: String,
+    /// The offer it renews at.
     pub offer_id: String,
+    /// How many units.
     pub quantity: i64,
-    /// `pending`, `active`, `past_due`, `canceled` or `ended`.
+    /// Where it stands.
+    #[schema(value_type = SubscriptionStatus)]
     pub status: String,
     /// Null until the subscription first becomes active.
     pub current_period_start: Option<Timestamp>,
     /// Null until active, and for `once` offers (their period never ends).
     pub current_period_end: Option<Timestamp>,
+    /// Whether it ends at `currentPeriodEnd` instead of renewing (it was canceled).
     pub cancel_at_period_end: bool,
     /// The invoice of the current (or first) period.
     pub latest_invoice_id: String,
+    /// When the checkout created it.
     pub created_at: Timestamp,
+    /// When it became `canceled` or `ended`; `null` before.
     pub ended_at: Option<Timestamp>,
 }
 
@@ -250,12 +273,10 @@ pub async fn cancel(state: &Infra, origin: &Origin, id: &str) -> ApiResult<Subsc
         .await
 }
 
-/// The organization's subscriptions, newest first; `query` filters on status, moduleId and
-/// createdAt (docs/query.md).
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/subscriptions", tag = "billing",
-    params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query),
-        ("query" = Option<String>, Query, description = "Filter (section 7's query language): status, moduleId, createdAt")),
-    responses((status = 200, body = Page<Subscription>)))]
+/// The organization's subscriptions, newest first.
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/subscriptions", tag = "billing", operation_id = "listSubscriptions",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query)),
+    responses((status = 200, description = "A page of the organization's subscriptions.", body = Page<Subscription>)))]
 pub async fn list(
     State(state): State<Infra>,
     ctx: OrgContext,
@@ -266,8 +287,8 @@ pub async fn list(
 }
 
 /// One subscription.
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}", tag = "billing",
-    params(("orgId" = String, Path), ("subscriptionId" = String, Path)), responses((status = 200, body = Subscription)))]
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}", tag = "billing", operation_id = "getSubscription",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("subscriptionId" = String, Path, description = "The subscription's id (`sub_…`).")), responses((status = 200, description = "The subscription.", body = Subscription)))]
 pub async fn get(
     State(state): State<Infra>,
     _ctx: OrgContext,
@@ -280,9 +301,11 @@ pub async fn get(
     Ok(Json(row.view()))
 }
 
-/// Cancels a subscription (owner, billing): it ends at the end of the current period.
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/cancel", tag = "billing",
-    params(("orgId" = String, Path), ("subscriptionId" = String, Path)), responses((status = 200, body = Subscription)))]
+/// Cancels a subscription (owner, billing). An active one ends at the end of the current
+/// period (a `once` purchase at once); one that never started, or is past due, is canceled now
+/// with its unpaid invoice voided (an unpaid checkout is canceled whole).
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/subscriptions/{subscriptionId}/cancel", tag = "billing", operation_id = "cancelSubscription",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("subscriptionId" = String, Path, description = "The subscription's id (`sub_…`).")), responses((status = 200, description = "The subscription after the cancellation.", body = Subscription)))]
 pub async fn cancel_route(
     State(state): State<Infra>,
     _ctx: OrgContext,

@@ -16,7 +16,10 @@ pub const MAX_FIELD_ERRORS: usize = 20;
 /// A field-level validation message (400002 `errors`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The member at fault, as a path into the body (`name`, `items[2]`, `price.amount`), or
+    /// the header or parameter (`Idempotency-Key`).
     pub field: String,
+    /// What is wrong with it, for people.
     pub message: String,
 }
 

@@ -80,11 +80,13 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Payments and refunds as RFC 4180 CSV (`text/csv; charset=utf-8`), oldest first.
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/exports/transactions.csv", tag = "exports",
-    params(("orgId" = String, Path), ("since" = String, Query, description = "First day, YYYY-MM-DD (inclusive)"),
-           ("until" = String, Query, description = "Last day, YYYY-MM-DD (inclusive)")),
-    responses((status = 200, description = "RFC 4180 CSV (CRLF record ends), oldest first, with the header occurredAt,type,id,invoiceId,subscriptionId,amount,currency; amounts in minor units, refunds negative", content_type = "text/csv")))]
+/// Payments and refunds as RFC 4180 CSV (`text/csv; charset=utf-8`), oldest first. Cells a
+/// spreadsheet could read as a formula start with `'`.
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/exports/transactions.csv", tag = "exports", operation_id = "exportTransactions",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID),
+           ("since" = String, Query, format = Date, description = "The first day, `YYYY-MM-DD` (UTC, inclusive); required (400001)."),
+           ("until" = String, Query, format = Date, description = "The last day, `YYYY-MM-DD` (UTC, inclusive), not before `since` (400002). The range, both ends counted, spans at most the server's `csv_max_days` (366 by default; 400011 with `maxDays`).")),
+    responses((status = 200, description = "RFC 4180 CSV (CRLF record ends), oldest first, with the header `occurredAt,type,id,invoiceId,subscriptionId,amount,currency`; `type` is `payment` or `refund`, amounts in minor units, refunds negative.", content_type = "text/csv")))]
 pub async fn transactions(
     State(state): State<Infra>,
     ctx: OrgContext,

@@ -97,13 +97,19 @@ pub async fn get(db: &Db, id: &str) -> ApiResult<Account> {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeView {
+    /// The user's id (`usr_…`, or the id an administrator chose).
     pub id: String,
+    /// The verified e-mail address, lower-case.
     pub email: String,
+    /// The name shown to other members; `null` until set.
     pub display_name: Option<String>,
+    /// When the account was created.
     pub created_at: Timestamp,
+    /// The terms version the user accepted last; `null` before the first acceptance.
     pub terms_accepted_version: Option<String>,
     /// Whether sign-in needs a passkey: the user's own setting or an organization's policy.
     pub passkeys_required: bool,
+    /// Whether the user administers the platform.
     pub platform_admin: bool,
 }
 
@@ -129,19 +135,32 @@ pub fn me_view(account: &Account) -> MeView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
+    /// The user's id.
     pub id: String,
+    /// The e-mail address, lower-case.
     pub email: String,
+    /// The name shown to other members; `null` until set.
     pub display_name: Option<String>,
+    /// When the account was created.
     pub created_at: Timestamp,
+    /// Whether the user administers the platform.
     pub platform_admin: bool,
+    /// The terms version the user accepted last; `null` before the first acceptance.
     pub terms_accepted_version: Option<String>,
+    /// Whether the user chose to sign in with passkeys only.
     pub passkeys_required: bool,
+    /// Whether a ban is in force: every request of the user answers 403003.
     pub banned: bool,
+    /// Why the user was banned; `null` when not banned.
     pub ban_reason: Option<String>,
+    /// When a suspension in force ends (its requests answer 403004 until then); `null` when
+    /// not suspended.
     pub suspended_until: Option<Timestamp>,
+    /// Why the user was suspended; `null` when not suspended.
     pub suspend_reason: Option<String>,
-    /// A lock was applied (4.3): every credential older than `lockedAt` answers 403002.
+    /// A lock was applied: every credential older than `lockedAt` answers 403002.
     pub locked: bool,
+    /// When the last lock was applied; `null` if never.
     pub locked_at: Option<Timestamp>,
 }
 

@@ -59,16 +59,23 @@ fn valid_user_id(id: &str) -> bool {
         && !id.starts_with("usr_")
 }
 
+/// A new user, made by a platform administrator.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"id": "crm-42", "email": "grace@example.com", "displayName": "Grace Hopper"}))]
 pub struct CreateUser {
+    /// The id to give the user: `^[A-Za-z0-9._-]{1,64}$`, not starting with `usr_`; absent: a
+    /// new `usr_…` id.
     id: Option<String>,
+    /// The user's e-mail address; it is proven at the user's first sign-in.
     email: String,
+    /// The name shown to other members: 1 to 100 characters.
     display_name: Option<String>,
 }
 
 /// Creates a user; an existing id or e-mail answers 400006.
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = UserView)))]
+#[utoipa::path(post, path = "/v1/users", tag = "users", operation_id = "createUser", request_body = CreateUser,
+    responses((status = 201, description = "The new user.", body = UserView)))]
 pub async fn create(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -140,9 +147,9 @@ async fn create_user(
 }
 
 /// Every user, newest first.
-#[utoipa::path(get, path = "/v1/users", tag = "users",
-    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query, description = "Filter (section 7's query language)")),
-    responses((status = 200, body = Page<UserView>)))]
+#[utoipa::path(get, path = "/v1/users", tag = "users", operation_id = "listUsers",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("query" = Option<String>, Query)),
+    responses((status = 200, description = "A page of users.", body = Page<UserView>)))]
 pub async fn list(
     State(state): State<IdentityState>,
     params: ListParams,
@@ -151,11 +158,13 @@ pub async fn list(
 }
 
 /// One user (404001 when unknown).
-#[utoipa::path(get, path = "/v1/users/{userId}", tag = "users", params(("userId" = String, Path)), responses((status = 200, body = UserView)))]
+#[utoipa::path(get, path = "/v1/users/{userId}", tag = "users", operation_id = "getUser", params(("userId" = String, Path, description = "The user's id.")),
+    responses((status = 200, description = "The user.", body = UserView)))]
 pub async fn get(TargetUser(user): TargetUser) -> Json<UserView> {
     Json(UserView::from(&user))
 }
 
+/// Why a user is banned.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"email": "ada.lovelace@example.com", "displayName": "Ada Lovelace"}))]
@@ -313,9 +322,12 @@ async fn edit_user(
     Ok(account)
 }
 
+/// Why a user is banned.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Chargeback fraud on three organizations."}))]
 pub struct Ban {
+    /// Why: 1 to 500 characters, kept in the audit log.
     reason: String,
 }
 
@@ -385,8 +397,8 @@ async fn change(
 }
 
 /// Bans a user: sign-in and every token answer 403003.
-#[utoipa::path(post, path = "/v1/users/{userId}/ban", tag = "users", params(("userId" = String, Path)), request_body = Ban,
-    responses((status = 200, body = UserView)))]
+#[utoipa::path(post, path = "/v1/users/{userId}/ban", tag = "users", operation_id = "banUser", params(("userId" = String, Path, description = "The user's id.")), request_body = Ban,
+    responses((status = 200, description = "The banned user.", body = UserView)))]
 pub async fn ban(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -399,7 +411,8 @@ pub async fn ban(
 }
 
 /// Lifts a ban.
-#[utoipa::path(delete, path = "/v1/users/{userId}/ban", tag = "users", params(("userId" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/users/{userId}/ban", tag = "users", operation_id = "unbanUser", params(("userId" = String, Path, description = "The user's id.")),
+    responses((status = 204, description = "The ban is lifted (or there was none).")))]
 pub async fn unban(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -409,10 +422,14 @@ pub async fn unban(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Until when, and why, a user is suspended.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"until": "2026-12-01T00:00:00Z", "reason": "Unpaid invoices under review."}))]
 pub struct Suspend {
+    /// When the suspension ends: in the future.
     until: Timestamp,
+    /// Why: 1 to 500 characters, kept in the audit log.
     reason: String,
 }
 
@@ -428,8 +445,8 @@ fn required_reason(reason: &str) -> ApiResult<String> {
 }
 
 /// Suspends a user until a time: every token answers 403004 until then.
-#[utoipa::path(post, path = "/v1/users/{userId}/suspend", tag = "users", params(("userId" = String, Path)), request_body = Suspend,
-    responses((status = 200, body = UserView)))]
+#[utoipa::path(post, path = "/v1/users/{userId}/suspend", tag = "users", operation_id = "suspendUser", params(("userId" = String, Path, description = "The user's id.")), request_body = Suspend,
+    responses((status = 200, description = "The suspended user.", body = UserView)))]
 pub async fn suspend(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -449,7 +466,8 @@ pub async fn suspend(
 }
 
 /// Lifts a suspension.
-#[utoipa::path(delete, path = "/v1/users/{userId}/suspend", tag = "users", params(("userId" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/users/{userId}/suspend", tag = "users", operation_id = "unsuspendUser", params(("userId" = String, Path, description = "The user's id.")),
+    responses((status = 204, description = "The suspension is lifted (or there was none).")))]
 pub async fn unsuspend(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -461,7 +479,8 @@ pub async fn unsuspend(
 
 /// Locks a user: every session and access token that exists now answers 403002 for good;
 /// sessions the user starts later are unaffected.
-#[utoipa::path(post, path = "/v1/users/{userId}/lock", tag = "users", params(("userId" = String, Path)), responses((status = 200, body = UserView)))]
+#[utoipa::path(post, path = "/v1/users/{userId}/lock", tag = "users", operation_id = "lockUser", params(("userId" = String, Path, description = "The user's id.")),
+    responses((status = 200, description = "The locked user.", body = UserView)))]
 pub async fn lock(
     State(state): State<IdentityState>,
     origin: Origin,

@@ -56,6 +56,7 @@ pub struct Ceremony {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Started {
+    /// The ceremony to finish (single use, valid for 10 minutes).
     pub challenge_id: String,
     /// WebAuthn options in their JSON form (Level 3), ready for `parse…OptionsFromJSON`.
     #[schema(value_type = Object)]

@@ -70,25 +70,46 @@ pub async fn require(state: &crate::state::Infra, caller: &Caller) -> ApiResult<
     .with("methods", methods))
 }
 
+/// A way to elevate a session: `passkey` (an assertion of one of the user's passkeys) or
+/// `email-otp` (a code mailed to the account's address, for users without a passkey).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "kebab-case")]
+#[allow(dead_code)] // the wire values are `AuthMethod::as_str`; this names them in the document
+pub enum ElevationMethod {
+    Passkey,
+    EmailOtp,
+}
+
+/// How to elevate the session.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"method": "passkey"}))]
 pub struct ElevateStart {
-    /// `passkey` or `email-otp`.
+    /// How to elevate: one of the `methods` a 403006 answer named (`passkey` when the user has
+    /// a passkey, else `email-otp`); another answers 400002.
+    #[schema(value_type = ElevationMethod)]
     method: String,
 }
 
+/// The challenge of an elevation.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ElevationChallenge {
+    /// The challenge to finish with `POST /v1/auth/elevate/finish`.
     challenge_id: String,
+    /// For `passkey`: the WebAuthn request options (JSON form) for
+    /// `navigator.credentials.get`. Absent for `email-otp`, whose code is mailed.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     public_key: Option<Value>,
 }
 
-/// Starts an elevation: a passkey assertion, or a code mailed to the account's address.
-#[utoipa::path(post, path = "/v1/auth/elevate/start", tag = "sessions", request_body = ElevateStart,
-    responses((status = 200, body = ElevationChallenge)))]
+/// Starts an elevation: a passkey assertion, or a code mailed to the account's address. An
+/// elevated session may take sensitive actions (creating tokens, removing passkeys, …) for 10
+/// minutes.
+#[utoipa::path(post, path = "/v1/auth/elevate/start", tag = "sessions", operation_id = "startElevation",
+    request_body = ElevateStart,
+    responses((status = 200, description = "The challenge to prove presence with.", body = ElevationChallenge)))]
 pub async fn start(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -129,19 +150,28 @@ pub async fn start(
     }))
 }
 
+/// The proof that finishes an elevation.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"challengeId": "chl_201cyfw6vzskdenc8sp3804gva", "code": "482913"}))]
 pub struct ElevateFinish {
+    /// The `challengeId` of `POST /v1/auth/elevate/start`.
     challenge_id: String,
+    /// For `passkey`: the assertion, as `PublicKeyCredential.toJSON()` gives it. Send exactly
+    /// one of `credential` and `code`.
     #[schema(value_type = Option<Object>)]
     credential: Option<Value>,
+    /// For `email-otp`: the 6-digit code from the mail.
     code: Option<String>,
 }
 
+/// An elevated session.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Elevated {
+    /// Always `true`.
     elevated: bool,
+    /// Until when the session counts as elevated.
     elevated_until: Timestamp,
 }
 
@@ -167,8 +197,9 @@ enum Proof {
 }
 
 /// Finishes an elevation with the passkey credential or the mailed code.
-#[utoipa::path(post, path = "/v1/auth/elevate/finish", tag = "sessions", request_body = ElevateFinish,
-    responses((status = 200, body = Elevated)))]
+#[utoipa::path(post, path = "/v1/auth/elevate/finish", tag = "sessions", operation_id = "finishElevation",
+    request_body = ElevateFinish,
+    responses((status = 200, description = "The session is elevated.", body = Elevated)))]
 pub async fn finish(
     State(state): State<IdentityState>,
     caller: Caller,

@@ -28,7 +28,8 @@ async fn fresh(state: &IdentityState, user_id: &str) -> ApiResult<Json<MeView>> 
 }
 
 /// The caller.
-#[utoipa::path(get, path = "/v1/me", tag = "me", responses((status = 200, body = MeView)))]
+#[utoipa::path(get, path = "/v1/me", tag = "me", operation_id = "getMe",
+    responses((status = 200, description = "The signed-in user.", body = MeView)))]
 pub async fn get(State(state): State<IdentityState>, caller: Caller) -> ApiResult<Json<MeView>> {
     if let Some(view) = state.me.get(&caller.user_id, &state.epoch) {
         return Ok(Json(view));
@@ -42,10 +43,13 @@ pub async fn get(State(state): State<IdentityState>, caller: Caller) -> ApiResul
     Ok(Json(view))
 }
 
+/// Changes to the signed-in user's profile.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"displayName": "Ada Lovelace"}))]
 pub struct UpdateMe {
-    /// `null` clears it; an absent member leaves it.
+    /// The name shown to other members: 1 to 100 characters without control characters.
+    /// `null` or blank clears it; an absent member leaves it.
     #[serde(default, with = "crate::api::extract::double_option")]
     #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
@@ -62,7 +66,8 @@ pub fn display_name(text: Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// Changes the display name (`null` or empty clears it).
-#[utoipa::path(patch, path = "/v1/me", tag = "me", request_body = UpdateMe, responses((status = 200, body = MeView)))]
+#[utoipa::path(patch, path = "/v1/me", tag = "me", operation_id = "updateMe", request_body = UpdateMe,
+    responses((status = 200, description = "The user after the change.", body = MeView)))]
 pub async fn update(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -92,15 +97,21 @@ async fn set_display_name(
         .await
 }
 
+/// The address to change to.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"newEmail": "ada@lovelace.example"}))]
 pub struct EmailStart {
+    /// The address to change to; malformed, unchanged or taken answers 400009.
     new_email: String,
 }
 
+/// A mailed code confirming a new e-mail address.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmailChallenge {
+    /// The challenge to confirm with `POST /v1/me/email/verify` and the code mailed to the new
+    /// address.
     challenge_id: String,
 }
 
@@ -109,7 +120,8 @@ fn email_update_failed(why: &str) -> ApiError {
 }
 
 /// Mails a code to the new address (elevated). Malformed, unchanged or taken: 400009.
-#[utoipa::path(post, path = "/v1/me/email/start", tag = "me", request_body = EmailStart, responses((status = 202, body = EmailChallenge)))]
+#[utoipa::path(post, path = "/v1/me/email/start", tag = "me", operation_id = "startEmailChange", request_body = EmailStart,
+    responses((status = 202, description = "A code is on its way to the new address.", body = EmailChallenge)))]
 pub async fn email_start(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -141,15 +153,20 @@ pub async fn email_start(
     Ok((StatusCode::ACCEPTED, Json(EmailChallenge { challenge_id })))
 }
 
+/// The code confirming a new address.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"challengeId": "chl_201cyfw6vzskdenc8sp3804gva", "code": "482913"}))]
 pub struct EmailVerify {
+    /// The `challengeId` of `POST /v1/me/email/start`.
     challenge_id: String,
+    /// The 6-digit code mailed to the new address.
     code: String,
 }
 
 /// Confirms the new address with the mailed code; the old address is told.
-#[utoipa::path(post, path = "/v1/me/email/verify", tag = "me", request_body = EmailVerify, responses((status = 200, body = MeView)))]
+#[utoipa::path(post, path = "/v1/me/email/verify", tag = "me", operation_id = "verifyEmailChange", request_body = EmailVerify,
+    responses((status = 200, description = "The user with the new address.", body = MeView)))]
 pub async fn email_verify(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -218,17 +235,21 @@ async fn change_email(
     Ok(account)
 }
 
+/// Whether, and by whom, the user must sign in with a passkey.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasskeyRequirement {
+    /// Whether sign-in needs a passkey.
     passkeys_required: bool,
-    /// `"self"` and/or organization ids.
+    /// Who requires it: `"self"` (the user's own setting) and the ids of organizations whose
+    /// policy does. Only in the answer of `GET`.
     #[serde(skip_serializing_if = "Option::is_none")]
     required_by: Option<Vec<String>>,
 }
 
 /// Who requires the caller to sign in with a passkey.
-#[utoipa::path(get, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 200, body = PasskeyRequirement)))]
+#[utoipa::path(get, path = "/v1/me/security/require-passkeys", tag = "me", operation_id = "getMyPasskeyRequirement",
+    responses((status = 200, description = "Whether and by whom passkeys are required.", body = PasskeyRequirement)))]
 pub async fn requirement(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -242,7 +263,8 @@ pub async fn requirement(
 }
 
 /// Requires a passkey after every e-mail code from the next sign-in on (elevated).
-#[utoipa::path(post, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 200, body = PasskeyRequirement)))]
+#[utoipa::path(post, path = "/v1/me/security/require-passkeys", tag = "me", operation_id = "requireMyPasskeys",
+    responses((status = 200, description = "Passkeys are now required.", body = PasskeyRequirement)))]
 pub async fn require_passkeys(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -297,7 +319,8 @@ async fn require_own_passkeys(
 }
 
 /// Removes the caller's own requirement (organization policies stay).
-#[utoipa::path(delete, path = "/v1/me/security/require-passkeys", tag = "me", responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/me/security/require-passkeys", tag = "me", operation_id = "unrequireMyPasskeys",
+    responses((status = 204, description = "The user's own requirement is off; organization policies still apply.")))]
 pub async fn unrequire_passkeys(
     State(state): State<IdentityState>,
     caller: Caller,

@@ -104,17 +104,24 @@ pub async fn start_assertion(
     })
 }
 
+/// A passkey of the signed-in user.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasskeyView {
+    /// The passkey's id (`pk_…`).
     pub id: String,
+    /// A name to recognise it by.
     pub name: String,
+    /// When it was registered.
     pub created_at: Timestamp,
+    /// When it last signed in or elevated; `null` if never.
     pub last_used_at: Option<Timestamp>,
 }
 
-/// Options to register a new passkey for the signed-in user.
-#[utoipa::path(post, path = "/v1/me/passkeys/registration/start", tag = "passkeys", responses((status = 200, body = Started)))]
+/// Options to register a new passkey for the signed-in user (elevated, except for a restricted
+/// session registering the account's first passkey).
+#[utoipa::path(post, path = "/v1/me/passkeys/registration/start", tag = "passkeys", operation_id = "startPasskeyRegistration",
+    responses((status = 200, description = "The WebAuthn creation options for `navigator.credentials.create`.", body = Started)))]
 pub async fn registration_start(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -149,13 +156,25 @@ pub async fn registration_start(
     }))
 }
 
+/// The new credential that finishes a passkey registration.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({
+    "challengeId": "chl_35rjfj2xbahw0gqnmf2kdpb0nr",
+    "credential": {
+        "id": "b3Bh...", "rawId": "b3Bh...", "type": "public-key",
+        "response": {"clientDataJSON": "eyJ0...", "attestationObject": "o2Nm...", "transports": ["internal"]},
+        "clientExtensionResults": {}
+    },
+    "name": "MacBook Touch ID"
+}))]
 pub struct RegistrationFinish {
+    /// The `challengeId` of `POST /v1/me/passkeys/registration/start`.
     challenge_id: String,
     /// `credential.toJSON()` of the new credential.
     #[schema(value_type = Object)]
     credential: Value,
+    /// A name to recognise it by: 1 to 100 characters; absent or blank names it "Passkey".
     name: Option<String>,
 }
 
@@ -174,8 +193,9 @@ fn passkey_name(name: Option<String>) -> ApiResult<String> {
 
 /// Verifies and stores the new passkey. Lifts a session's restriction but is no
 /// authentication: it neither elevates the session nor changes how it last authenticated.
-#[utoipa::path(post, path = "/v1/me/passkeys/registration/finish", tag = "passkeys", request_body = RegistrationFinish,
-    responses((status = 201, body = PasskeyView)))]
+#[utoipa::path(post, path = "/v1/me/passkeys/registration/finish", tag = "passkeys", operation_id = "finishPasskeyRegistration",
+    request_body = RegistrationFinish,
+    responses((status = 201, description = "The new passkey.", body = PasskeyView)))]
 pub async fn registration_finish(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -268,8 +288,9 @@ async fn register(
 }
 
 /// The caller's passkeys, newest first.
-#[utoipa::path(get, path = "/v1/me/passkeys", tag = "passkeys",
-    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<PasskeyView>)))]
+#[utoipa::path(get, path = "/v1/me/passkeys", tag = "passkeys", operation_id = "listPasskeys",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the caller's passkeys.", body = Page<PasskeyView>)))]
 pub async fn list(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -279,15 +300,19 @@ pub async fn list(
     Ok(Json(page))
 }
 
+/// A passkey's new name.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "YubiKey 5C"}))]
 pub struct RenamePasskey {
+    /// The new name: 1 to 100 characters without control characters.
     name: String,
 }
 
 /// Renames a passkey.
-#[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "passkeys", params(("id" = String, Path)), request_body = RenamePasskey,
-    responses((status = 200, body = PasskeyView)))]
+#[utoipa::path(patch, path = "/v1/me/passkeys/{id}", tag = "passkeys", operation_id = "renamePasskey",
+    params(("id" = String, Path, description = "The passkey's id (`pk_…`).")), request_body = RenamePasskey,
+    responses((status = 200, description = "The renamed passkey.", body = PasskeyView)))]
 pub async fn rename(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -339,7 +364,9 @@ async fn rename_passkey(
 }
 
 /// Deletes a passkey (elevated). The last passkey of a user who must use passkeys stays: 400002.
-#[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "passkeys", params(("id" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/me/passkeys/{id}", tag = "passkeys", operation_id = "deletePasskey",
+    params(("id" = String, Path, description = "The passkey's id (`pk_…`).")),
+    responses((status = 204, description = "The passkey is removed; it can no longer sign in.")))]
 pub async fn delete(
     State(state): State<IdentityState>,
     caller: Caller,

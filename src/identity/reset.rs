@@ -22,21 +22,28 @@ use super::signin::{answer, check_code_in, parse_email};
 use super::store::{accounts, codes as code_store, passkeys, sessions as session_store};
 use super::users::Email;
 
+/// The account whose passkeys to reset.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
 pub struct ResetStart {
+    /// The account's address; trimmed and lower-cased.
     email: String,
 }
 
+/// A request that was taken; what follows happens by mail.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
+    /// Always `true`: the request was taken, whether or not an account has this address.
     accepted: bool,
 }
 
 /// Mails a passkey reset code when the account exists, a notice when none does; the answer,
-/// the writes and so the time are the same either way (4.1).
-#[utoipa::path(post, path = "/v1/auth/passkey-reset/start", tag = "sign-in", request_body = ResetStart,
-    responses((status = 202, body = Accepted)))]
+/// the writes and so the time are the same either way, so the answer does not tell whether an
+/// account exists.
+#[utoipa::path(post, path = "/v1/auth/passkey-reset/start", tag = "sign-in", operation_id = "startPasskeyReset",
+    request_body = ResetStart,
+    responses((status = 202, description = "Taken: a code (or, for an unknown address, a notice) is on its way.", body = Accepted)))]
 pub async fn reset_start(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -104,10 +111,14 @@ async fn request(state: &IdentityState, origin: Origin, email: Email) -> ApiResu
     Ok(())
 }
 
+/// The mailed reset code, to reset passkeys with.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "code": "K7QM4ZPX"}))]
 pub struct ResetFinish {
+    /// The account's address, as given to `POST /v1/auth/passkey-reset/start`.
     email: String,
+    /// The 8-character code from the mail; case and surrounding spaces do not matter.
     code: String,
 }
 
@@ -124,10 +135,13 @@ struct Reset {
     notices: Vec<Notice>,
 }
 
-/// Removes every passkey, ends every other session, locks access tokens (403002), mails the
-/// user and returns a session (restricted when passkeys are required).
-#[utoipa::path(post, path = "/v1/auth/passkey-reset/finish", tag = "sign-in", request_body = ResetFinish,
-    responses((status = 200, body = SessionGrant)))]
+/// Removes every passkey, ends every other session, locks access tokens (they answer 403002),
+/// mails the user and returns a session: restricted to registering a passkey when passkeys are
+/// required. For a while afterwards (the recovery hold), administrator routes and
+/// organizations that require passkeys answer 403005.
+#[utoipa::path(post, path = "/v1/auth/passkey-reset/finish", tag = "sign-in", operation_id = "finishPasskeyReset",
+    request_body = ResetFinish,
+    responses((status = 200, description = "Signed in: a new session token.", body = SessionGrant)))]
 pub async fn reset_finish(
     State(state): State<IdentityState>,
     origin: Origin,

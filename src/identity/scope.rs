@@ -4,8 +4,15 @@ use serde::{Deserialize, Serialize};
 
 macro_rules! scopes {
     ($( $variant:ident = $text:literal ),* $(,)?) => {
+        /// What an access token may do. `orgs:read` reads organizations, members, invitations
+        /// and agreements; `orgs:write` changes them and accepts or declines invitations;
+        /// `catalog:read` / `catalog:write` the modules, offers and coupons; `billing:read`
+        /// invoices and subscriptions; `billing:write` price calculations, checkouts, payments,
+        /// cancellations and refund requests; `exports:read` CSV exports; `users:read` /
+        /// `users:write` user administration; `admin` the audit log and terms. Sessions hold
+        /// every scope.
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-        pub enum Scope { $( #[serde(rename = $text)] $variant, )* }
+        pub enum Scope { $( #[serde(rename = $text)] #[schema(rename = $text)] $variant, )* }
 
         impl Scope {
             pub const ALL: &'static [Scope] = &[ $( Scope::$variant, )* ];

@@ -43,11 +43,14 @@ impl AuthMethod {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionGrant {
-    /// Shown once; send it as `Authorization: Bearer …`.
+    /// The session token (`chs_…`), shown once; send it as `Authorization: Bearer …`.
     pub session_token: String,
+    /// When the session ends at the latest (30 days); it also ends after 7 idle days.
     pub expires_at: Timestamp,
+    /// The signed-in user.
     pub user: MeView,
-    /// A restricted session may only register a passkey (4.4).
+    /// A restricted session may only register a passkey (other routes answer 403013): the
+    /// account requires passkeys and has none yet.
     pub restricted: bool,
 }
 
@@ -103,21 +106,26 @@ pub fn insert_in(
     })
 }
 
+/// A session of the signed-in user.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
+    /// The session's id (`ses_…`), not its token.
     pub id: String,
+    /// When the user signed in.
     pub created_at: Timestamp,
+    /// When the session was last used, to about a minute.
     pub last_used_at: Timestamp,
+    /// When the session ends at the latest.
     pub expires_at: Timestamp,
     /// The session making this request.
     pub current: bool,
 }
 
 /// The caller's sessions that can still be used, newest first.
-#[utoipa::path(get, path = "/v1/me/sessions", tag = "sessions",
+#[utoipa::path(get, path = "/v1/me/sessions", tag = "sessions", operation_id = "listSessions",
     params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = Page<SessionView>)))]
+    responses((status = 200, description = "A page of the caller's sessions.", body = Page<SessionView>)))]
 pub async fn list(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -164,8 +172,9 @@ async fn revoke(
 }
 
 /// Ends one of the caller's sessions.
-#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "sessions", operation_id = "deleteSession",
+    params(("id" = String, Path, description = "The session's id (`ses_…`).")),
+    responses((status = 204, description = "The session is ended; its token no longer works.")))]
 pub async fn delete(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -179,14 +188,17 @@ pub async fn delete(
     }
 }
 
+/// A session that has ended.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignedOut {
+    /// Always `true`.
     #[serde(rename = "signedOut")]
     signed_out: bool,
 }
 
 /// Ends the calling session.
-#[utoipa::path(post, path = "/v1/auth/sign-out", tag = "sessions", responses((status = 200, body = SignedOut)))]
+#[utoipa::path(post, path = "/v1/auth/sign-out", tag = "sessions", operation_id = "signOut",
+    responses((status = 200, description = "Signed out: the token no longer works.", body = SignedOut)))]
 pub async fn sign_out(
     State(state): State<IdentityState>,
     caller: Caller,

@@ -30,22 +30,30 @@ pub(super) fn parse_email(text: &str) -> ApiResult<Email> {
     Email::parse(text).ok_or_else(|| ApiError::validation("email", "is not a valid e-mail address"))
 }
 
+/// Where to mail a sign-in code.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
 pub struct EmailOtpStart {
+    /// The address to mail the code to; trimmed and lower-cased. Signing in with a new address
+    /// creates the account.
     email: String,
 }
 
+/// A mailed sign-in code, to verify.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeSent {
+    /// The challenge to verify the mailed code against (`POST /v1/auth/email-otp/verify`).
     challenge_id: String,
+    /// When the code stops working (10 minutes after it was sent).
     expires_at: Timestamp,
 }
 
 /// Mails a 6-digit sign-in code. The answer is the same whether or not an account exists.
-#[utoipa::path(post, path = "/v1/auth/email-otp/start", tag = "sign-in", request_body = EmailOtpStart,
-    responses((status = 202, body = CodeSent)))]
+#[utoipa::path(post, path = "/v1/auth/email-otp/start", tag = "sign-in", operation_id = "startEmailOtp",
+    request_body = EmailOtpStart,
+    responses((status = 202, description = "A code is on its way to the address (or nowhere, if it cannot receive mail: the answer does not tell).", body = CodeSent)))]
 pub async fn email_otp_start(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -115,16 +123,24 @@ async fn send_code(
     Ok((challenge_id, expires_at))
 }
 
+/// A mailed sign-in code, to sign in with.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"challengeId": "chl_201cyfw6vzskdenc8sp3804gva", "code": "482913"}))]
 pub struct EmailOtpVerify {
+    /// The `challengeId` of `POST /v1/auth/email-otp/start`.
     challenge_id: String,
+    /// The 6-digit code from the mail.
     code: String,
 }
 
-/// Verifies a code and signs in (creating the user on first verification).
-#[utoipa::path(post, path = "/v1/auth/email-otp/verify", tag = "sign-in", request_body = EmailOtpVerify,
-    responses((status = 200, body = SessionGrant)))]
+/// Verifies a code and signs in, creating the user on the first verification. When the account
+/// requires passkeys and has one, the answer is 403013 with a passkey challenge to finish with
+/// `POST /v1/auth/passkey/finish`; without a passkey yet, the session is restricted to
+/// registering one.
+#[utoipa::path(post, path = "/v1/auth/email-otp/verify", tag = "sign-in", operation_id = "verifyEmailOtp",
+    request_body = EmailOtpVerify,
+    responses((status = 200, description = "Signed in: a new session token.", body = SessionGrant)))]
 pub async fn email_otp_verify(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -282,15 +298,20 @@ pub(super) fn answer(verdict: Verdict, wrong: ApiError, now: Timestamp) -> ApiRe
     }
 }
 
+/// Whose passkeys to sign in with.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
 pub struct PasskeyStart {
+    /// The account's address, to offer its passkeys; without it the browser offers any
+    /// discoverable passkey of this site.
     email: Option<String>,
 }
 
 /// Starts a passkey sign-in: for an e-mail's passkeys, or discoverable without one.
-#[utoipa::path(post, path = "/v1/auth/passkey/start", tag = "sign-in", request_body = PasskeyStart,
-    responses((status = 200, body = Started)))]
+#[utoipa::path(post, path = "/v1/auth/passkey/start", tag = "sign-in", operation_id = "startPasskeySignIn",
+    request_body = PasskeyStart,
+    responses((status = 200, description = "The WebAuthn challenge to answer with `navigator.credentials.get`.", body = Started)))]
 pub async fn passkey_start(
     State(state): State<IdentityState>,
     origin: Origin,
@@ -364,10 +385,22 @@ async fn start_assertion(
         .await?
 }
 
+/// The assertion that finishes a passkey sign-in.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({
+    "challengeId": "chl_35rjfj2xbahw0gqnmf2kdpb0nr",
+    "credential": {
+        "id": "b3Bh...", "rawId": "b3Bh...", "type": "public-key",
+        "response": {"clientDataJSON": "eyJ0...", "authenticatorData": "SZYN...", "signature": "MEUC...", "userHandle": "dXNy..."},
+        "clientExtensionResults": {}
+    }
+}))]
 pub struct PasskeyFinish {
+    /// The `challengeId` of `POST /v1/auth/passkey/start`, or of the 403013 answer after an
+    /// e-mail code.
     challenge_id: String,
+    /// The assertion, as `PublicKeyCredential.toJSON()` gives it.
     #[schema(value_type = Object)]
     credential: Value,
 }
@@ -429,9 +462,10 @@ async fn check_assertion(
     })
 }
 
-/// Finishes a passkey sign-in or the passkey step after an e-mail code (403013).
-#[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", request_body = PasskeyFinish,
-    responses((status = 200, body = SessionGrant)))]
+/// Finishes a passkey sign-in, or the passkey step after an e-mail code (403013).
+#[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "sign-in", operation_id = "finishPasskeySignIn",
+    request_body = PasskeyFinish,
+    responses((status = 200, description = "Signed in: a new session token.", body = SessionGrant)))]
 pub async fn passkey_finish(
     State(state): State<IdentityState>,
     origin: Origin,

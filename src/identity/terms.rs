@@ -17,11 +17,15 @@ use super::account::{self, Account, MeView};
 use super::auth::Caller;
 use super::store::{accounts, terms as store};
 
+/// A published version of the account terms.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TermsView {
+    /// The version's name, as accepted with `POST /v1/me/terms/accept`.
     pub(in crate::identity) version: String,
+    /// Where the terms' text is.
     pub(in crate::identity) url: String,
+    /// When the version was published.
     pub(in crate::identity) published_at: Timestamp,
 }
 
@@ -45,7 +49,8 @@ pub fn require_accepted(caller: &Caller) -> ApiResult<()> {
 }
 
 /// The current account terms (404003 when none are published).
-#[utoipa::path(get, path = "/v1/terms/current", tag = "terms", responses((status = 200, body = TermsView)))]
+#[utoipa::path(get, path = "/v1/terms/current", tag = "terms", operation_id = "getCurrentTerms",
+    responses((status = 200, description = "The latest published version.", body = TermsView)))]
 pub async fn get_current(State(state): State<IdentityState>) -> ApiResult<Json<TermsView>> {
     current(&state.db)
         .await?
@@ -53,15 +58,21 @@ pub async fn get_current(State(state): State<IdentityState>) -> ApiResult<Json<T
         .ok_or_else(|| ApiError::not_found("Published terms"))
 }
 
+/// A new version of the account terms.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": "2026-03", "url": "https://example.com/legal/terms-2026-03"}))]
 pub struct PublishTerms {
+    /// A new version's name: 1 to 64 characters, not published before.
     version: String,
+    /// Where the text is: an `http` or `https` URL.
     url: String,
 }
 
-/// Publishes a new version (platform administrators); the publisher accepts it.
-#[utoipa::path(post, path = "/v1/terms", tag = "terms", request_body = PublishTerms, responses((status = 201, body = TermsView)))]
+/// Publishes a new version (platform administrators); the publisher accepts it. Every other
+/// user then answers 451001 until accepting it.
+#[utoipa::path(post, path = "/v1/terms", tag = "terms", operation_id = "publishTerms", request_body = PublishTerms,
+    responses((status = 201, description = "The published version, now the current one.", body = TermsView)))]
 pub async fn publish(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -131,14 +142,18 @@ async fn publish_version(
         .await
 }
 
+/// Accepting the current account terms.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": "2026-03"}))]
 pub struct AcceptTerms {
+    /// The current version (the `termsVersion` of a 451001 answer); another answers 400002.
     version: String,
 }
 
 /// Accepts the current version (any token, no scope needed).
-#[utoipa::path(post, path = "/v1/me/terms/accept", tag = "terms", request_body = AcceptTerms, responses((status = 200, body = MeView)))]
+#[utoipa::path(post, path = "/v1/me/terms/accept", tag = "terms", operation_id = "acceptTerms", request_body = AcceptTerms,
+    responses((status = 200, description = "The user, with the accepted version.", body = MeView)))]
 pub async fn accept(
     State(state): State<IdentityState>,
     caller: Caller,

@@ -22,23 +22,36 @@ use super::notices::Notice;
 use super::scope::{self, Scope};
 use super::store::tokens::{self as store, NewToken};
 
+/// A new access token.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "CI deploy", "scopes": ["billing:read", "exports:read"], "expiresAt": "2027-01-01T00:00:00Z"}))]
 pub struct CreateToken {
+    /// A name to recognise the token by: 1 to 100 characters.
     name: String,
+    /// At least one scope; duplicates count once.
+    #[schema(value_type = Vec<Scope>)]
     scopes: Vec<String>,
+    /// When the token stops working (in the future); `null` or absent: never.
     expires_at: Option<Timestamp>,
 }
 
+/// An access token (its secret only when created).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
+    /// The token's id (`tok_…`), not its secret.
     pub(in crate::identity) id: String,
+    /// The name given at creation.
     pub(in crate::identity) name: String,
+    /// What the token may do; the user's own rights still apply.
     pub(in crate::identity) scopes: Vec<Scope>,
+    /// When the token stops working; `null`: never.
     pub(in crate::identity) expires_at: Option<Timestamp>,
+    /// When the token was created.
     pub(in crate::identity) created_at: Timestamp,
-    /// Only in the answer that creates it.
+    /// The secret (`cht_…`) to send as `Authorization: Bearer …`: only in the answer that
+    /// creates it, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(in crate::identity) token: Option<String>,
 }
@@ -83,7 +96,8 @@ pub(crate) fn insert_in(
 
 /// Creates an access token (elevated session). Any scope may be granted; the user's own
 /// rights still apply.
-#[utoipa::path(post, path = "/v1/me/tokens", tag = "tokens", request_body = CreateToken, responses((status = 201, body = TokenView)))]
+#[utoipa::path(post, path = "/v1/me/tokens", tag = "tokens", operation_id = "createToken", request_body = CreateToken,
+    responses((status = 201, description = "The new token, with its secret shown this once.", body = TokenView)))]
 pub async fn create(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -175,8 +189,9 @@ async fn create_token(
 }
 
 /// The caller's access tokens that are not revoked, newest first (without secrets).
-#[utoipa::path(get, path = "/v1/me/tokens", tag = "tokens",
-    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<TokenView>)))]
+#[utoipa::path(get, path = "/v1/me/tokens", tag = "tokens", operation_id = "listTokens",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the caller's access tokens.", body = Page<TokenView>)))]
 pub async fn list(
     State(state): State<IdentityState>,
     caller: Caller,
@@ -187,7 +202,9 @@ pub async fn list(
 }
 
 /// Revokes an access token.
-#[utoipa::path(delete, path = "/v1/me/tokens/{id}", tag = "tokens", params(("id" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/me/tokens/{id}", tag = "tokens", operation_id = "deleteToken",
+    params(("id" = String, Path, description = "The token's id (`tok_…`).")),
+    responses((status = 204, description = "The token is revoked; it no longer works.")))]
 pub async fn delete(
     State(state): State<IdentityState>,
     caller: Caller,

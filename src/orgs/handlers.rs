@@ -21,15 +21,20 @@ use super::permissions::Role;
 use super::store::orgs::OrgChanges;
 use super::store::{self, Org};
 
+/// A new organization.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme GmbH", "country": "DE"}))]
 pub struct CreateOrg {
+    /// Its name: 1 to 100 characters without control characters.
     name: String,
+    /// ISO 3166-1 alpha-2 code (`DE`); any case, stored upper-case. Decides the tax rate.
     country: String,
 }
 
 /// Creates an organization; the creator becomes its owner (not a legal signatory).
-#[utoipa::path(post, path = "/v1/orgs", tag = "organizations", request_body = CreateOrg, responses((status = 201, body = Org)))]
+#[utoipa::path(post, path = "/v1/orgs", tag = "organizations", operation_id = "createOrg", request_body = CreateOrg,
+    responses((status = 201, description = "The new organization.", body = Org)))]
 pub async fn create(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -88,9 +93,11 @@ async fn create_org(
         .await
 }
 
+/// An organization of the caller, with the caller's role in it.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MyOrg {
+    /// The organization.
     #[serde(flatten)]
     pub(crate) org: Org,
     /// The caller's role in it.
@@ -98,8 +105,9 @@ pub struct MyOrg {
 }
 
 /// The organizations the caller belongs to, newest first.
-#[utoipa::path(get, path = "/v1/orgs", tag = "organizations",
-    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<MyOrg>)))]
+#[utoipa::path(get, path = "/v1/orgs", tag = "organizations", operation_id = "listOrgs",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the caller's organizations, with the caller's role in each.", body = Page<MyOrg>)))]
 pub async fn list(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -111,25 +119,31 @@ pub async fn list(
 }
 
 /// One organization.
-#[utoipa::path(get, path = "/v1/orgs/{orgId}", tag = "organizations", params(("orgId" = String, Path)), responses((status = 200, body = Org)))]
+#[utoipa::path(get, path = "/v1/orgs/{orgId}", tag = "organizations", operation_id = "getOrg", params(("orgId" = String, Path, description = crate::api::ORG_ID)),
+    responses((status = 200, description = "The organization.", body = Org)))]
 pub async fn get(ctx: OrgContext) -> Json<Org> {
     Json(ctx.org)
 }
 
+/// Changes to an organization's details; absent members stay as they are.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Acme Europe GmbH", "billingEmail": "billing@acme.example"}))]
 pub struct UpdateOrg {
+    /// A new name: 1 to 100 characters; absent keeps it.
     name: Option<String>,
+    /// A new ISO 3166-1 alpha-2 code; absent keeps it.
     country: Option<String>,
-    /// `null` clears it.
+    /// Where invoices are mailed; `null` clears it (invoices go to the owners), absent keeps
+    /// it.
     #[serde(default, with = "crate::api::extract::double_option")]
     #[schema(value_type = Option<String>)]
     billing_email: Option<Option<String>>,
 }
 
 /// Changes the name, country or billing e-mail.
-#[utoipa::path(patch, path = "/v1/orgs/{orgId}", tag = "organizations", params(("orgId" = String, Path)), request_body = UpdateOrg,
-    responses((status = 200, body = Org)))]
+#[utoipa::path(patch, path = "/v1/orgs/{orgId}", tag = "organizations", operation_id = "updateOrg", params(("orgId" = String, Path, description = crate::api::ORG_ID)), request_body = UpdateOrg,
+    responses((status = 200, description = "The organization after the change.", body = Org)))]
 pub async fn update(
     State(state): State<OrgsState>,
     ctx: OrgContext,
@@ -205,7 +219,8 @@ async fn update_org(
 /// Invoices, payments, refunds and subscriptions stay for the installation's platform
 /// administrators. Afterwards every route of the organization answers 404003 and it leaves
 /// `GET /v1/orgs`.
-#[utoipa::path(delete, path = "/v1/orgs/{orgId}", tag = "organizations", params(("orgId" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/orgs/{orgId}", tag = "organizations", operation_id = "deleteOrg", params(("orgId" = String, Path, description = crate::api::ORG_ID)),
+    responses((status = 204, description = "The organization is deleted.")))]
 pub async fn delete(
     State(state): State<OrgsState>,
     ctx: OrgContext,

@@ -23,17 +23,40 @@ use super::members::Member;
 use super::permissions::Role;
 use super::store;
 
+/// Where an invitation stands: `pending` until answered, revoked or past `expiresAt`, then
+/// `accepted`, `declined`, `revoked` (by an owner or admin, or because the inviter may no
+/// longer invite to its role) or `expired`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // the wire values are the stored texts; this names them in the document
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+/// An invitation to join an organization.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Invitation {
+    /// The invitation's id (`ivt_…`); the mail carries it.
     pub id: String,
+    /// The organization it is to.
     pub org_id: String,
+    /// The invited address; only a user signed in with it can answer.
     pub email: String,
+    /// The role the invitee gets on accepting.
     pub role: Role,
-    /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
+    /// Where it stands.
+    #[schema(value_type = InvitationStatus)]
     pub status: String,
+    /// The user id of the member who invited.
     pub invited_by: String,
+    /// When it was made.
     pub created_at: Timestamp,
+    /// When it stops being answerable (7 days after it was made).
     pub expires_at: Timestamp,
 }
 
@@ -47,16 +70,22 @@ impl Invitation {
     }
 }
 
+/// Whom to invite, with which role.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "grace@example.com", "role": "billing"}))]
 pub struct CreateInvitation {
+    /// The address to invite; not a member's.
     email: String,
+    /// The role to give, at most the inviter's own.
+    #[schema(value_type = Role)]
     role: String,
 }
 
 /// Invites someone by e-mail (owner, admin); nobody invites above their own role (403008).
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/invitations", tag = "invitations", params(("orgId" = String, Path)),
-    request_body = CreateInvitation, responses((status = 201, body = Invitation)))]
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/invitations", tag = "invitations", operation_id = "createInvitation", params(("orgId" = String, Path, description = crate::api::ORG_ID)),
+    request_body = CreateInvitation,
+    responses((status = 201, description = "The invitation, mailed to the address.", body = Invitation)))]
 pub async fn create(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -154,8 +183,9 @@ async fn invite(
 }
 
 /// The organization's invitations, newest first.
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/invitations", tag = "invitations",
-    params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Invitation>)))]
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/invitations", tag = "invitations", operation_id = "listInvitations",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the organization's invitations, whatever their status.", body = Page<Invitation>)))]
 pub async fn list(
     State(state): State<OrgsState>,
     ctx: OrgContext,
@@ -168,8 +198,9 @@ pub async fn list(
 }
 
 /// Revokes a pending invitation.
-#[utoipa::path(delete, path = "/v1/orgs/{orgId}/invitations/{invitationId}", tag = "invitations",
-    params(("orgId" = String, Path), ("invitationId" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/orgs/{orgId}/invitations/{invitationId}", tag = "invitations", operation_id = "revokeInvitation",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("invitationId" = String, Path, description = "The invitation's id (`ivt_…`).")),
+    responses((status = 204, description = "The invitation is revoked; it can no longer be accepted.")))]
 pub async fn revoke(
     State(state): State<OrgsState>,
     ctx: OrgContext,
@@ -209,8 +240,9 @@ async fn revoke_invitation(
 }
 
 /// Pending invitations addressed to the caller's e-mail.
-#[utoipa::path(get, path = "/v1/me/invitations", tag = "invitations",
-    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Invitation>)))]
+#[utoipa::path(get, path = "/v1/me/invitations", tag = "invitations", operation_id = "listMyInvitations",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the pending invitations to the caller's address.", body = Page<Invitation>)))]
 pub async fn mine(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -258,8 +290,9 @@ fn answerable_in(
 
 /// Accepts an invitation: one invitation makes at most one membership, even when accepted
 /// twice at once.
-#[utoipa::path(post, path = "/v1/invitations/{invitationId}/accept", tag = "invitations", params(("invitationId" = String, Path)),
-    responses((status = 200, body = Member)))]
+#[utoipa::path(post, path = "/v1/invitations/{invitationId}/accept", tag = "invitations", operation_id = "acceptInvitation",
+    params(("invitationId" = String, Path, description = "The invitation's id (`ivt_…`).")),
+    responses((status = 200, description = "The caller's new membership.", body = Member)))]
 pub async fn accept(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -304,8 +337,9 @@ async fn accept_invitation(
 }
 
 /// Declines an invitation.
-#[utoipa::path(post, path = "/v1/invitations/{invitationId}/decline", tag = "invitations", params(("invitationId" = String, Path)),
-    responses((status = 200, body = Invitation)))]
+#[utoipa::path(post, path = "/v1/invitations/{invitationId}/decline", tag = "invitations", operation_id = "declineInvitation",
+    params(("invitationId" = String, Path, description = "The invitation's id (`ivt_…`).")),
+    responses((status = 200, description = "The declined invitation.", body = Invitation)))]
 pub async fn decline(
     State(state): State<OrgsState>,
     caller: Caller,

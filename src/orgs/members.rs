@@ -18,19 +18,26 @@ use super::access::OrgContext;
 use super::permissions::Role;
 use super::store;
 
+/// A member of an organization.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
+    /// The member's user id.
     pub user_id: String,
+    /// The member's e-mail address.
     pub email: String,
+    /// What the member may do in the organization.
     pub role: Role,
+    /// Whether the member may sign agreements for the organization.
     pub legal_signatory: bool,
+    /// When the member joined.
     pub joined_at: Timestamp,
 }
 
 /// The members, oldest first (the founder leads).
-#[utoipa::path(get, path = "/v1/orgs/{orgId}/members", tag = "members",
-    params(("orgId" = String, Path), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Page<Member>)))]
+#[utoipa::path(get, path = "/v1/orgs/{orgId}/members", tag = "members", operation_id = "listMembers",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the members.", body = Page<Member>)))]
 pub async fn list(
     State(state): State<OrgsState>,
     ctx: OrgContext,
@@ -41,10 +48,15 @@ pub async fn list(
     ))
 }
 
+/// Changes to a member's role or legal-signatory flag.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"role": "billing", "legalSignatory": true}))]
 pub struct UpdateMember {
+    /// The new role; absent keeps it. The last owner keeps theirs.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    /// Whether the member may sign agreements; changing it needs an elevated session.
     legal_signatory: Option<bool>,
 }
 
@@ -53,8 +65,9 @@ fn last_owner() -> ApiError {
 }
 
 /// Changes a member's role and/or legal-signatory flag (owner; signatory changes elevated).
-#[utoipa::path(patch, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members",
-    params(("orgId" = String, Path), ("userId" = String, Path)), request_body = UpdateMember, responses((status = 200, body = Member)))]
+#[utoipa::path(patch, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members", operation_id = "updateMember",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("userId" = String, Path, description = "The member's user id.")), request_body = UpdateMember,
+    responses((status = 200, description = "The member after the change.", body = Member)))]
 pub async fn update(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -143,8 +156,9 @@ async fn change_member(
 }
 
 /// Removes a member (owner or admin; admins cannot remove owners); anyone may leave.
-#[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members",
-    params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}", tag = "members", operation_id = "removeMember",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("userId" = String, Path, description = "The member's user id.")),
+    responses((status = 204, description = "The member is removed (or has left), with their pending invitations.")))]
 pub async fn remove(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -216,9 +230,11 @@ async fn remove_member(state: &OrgsState, origin: Origin, removal: Removal) -> A
         .await
 }
 
-/// Ends a member's recovery hold early (4.5; owner, elevated): the owner vouches for them.
-#[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}/recovery-hold", tag = "members",
-    params(("orgId" = String, Path), ("userId" = String, Path)), responses((status = 204)))]
+/// Ends a member's recovery hold early (owner, elevated): the owner vouches for a member who
+/// reset their passkeys by e-mail, who may then act in this organization again.
+#[utoipa::path(delete, path = "/v1/orgs/{orgId}/members/{userId}/recovery-hold", tag = "members", operation_id = "endRecoveryHold",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("userId" = String, Path, description = "The member's user id.")),
+    responses((status = 204, description = "The member's recovery hold has ended for this organization.")))]
 pub async fn end_recovery_hold(
     State(state): State<OrgsState>,
     caller: Caller,

@@ -20,6 +20,12 @@ use crate::error::ErrorCode;
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
+/// A member's role in an organization. `owner`: everything, including deleting the
+/// organization, changing roles and its passkey policy; `admin`: the organization's details,
+/// members (not owners) and invitations, and billing except cancelling and refunds; `billing`:
+/// price calculations, checkouts, invoices, payments, subscriptions, refunds and exports;
+/// `member`: reads the organization, its members and subscriptions. A legal signatory signs
+/// agreements whatever the role.
 pub enum Role {
     Owner,
     Admin,

@@ -15,15 +15,19 @@ use crate::identity::sessions;
 use super::access::OrgContext;
 use super::store;
 
+/// An organization's passkey policy.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrgPasskeyPolicy {
+    /// Whether every member must sign in with a passkey.
     passkeys_required: bool,
 }
 
-/// Requires passkeys of every member from their next sign-in (owner, elevated).
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/security/require-passkeys", tag = "organizations", params(("orgId" = String, Path)),
-    responses((status = 200, body = OrgPasskeyPolicy)))]
+/// Requires passkeys of every member from their next sign-in (owner, elevated). The owner must
+/// have a passkey first.
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/security/require-passkeys", tag = "organizations", operation_id = "requireOrgPasskeys",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID)),
+    responses((status = 200, description = "The policy is on.", body = OrgPasskeyPolicy)))]
 pub async fn require(
     State(state): State<OrgsState>,
     caller: Caller,
@@ -74,8 +78,9 @@ async fn require_passkeys(
 }
 
 /// Turns the policy off.
-#[utoipa::path(delete, path = "/v1/orgs/{orgId}/security/require-passkeys", tag = "organizations", params(("orgId" = String, Path)),
-    responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/orgs/{orgId}/security/require-passkeys", tag = "organizations", operation_id = "unrequireOrgPasskeys",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID)),
+    responses((status = 204, description = "The policy is off (or was).")))]
 pub async fn relax(
     State(state): State<OrgsState>,
     ctx: OrgContext,

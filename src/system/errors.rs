@@ -7,11 +7,16 @@ use crate::api::extract::ApiPath;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::list::{ListParams, Page};
 
+/// One entry of the error catalogue.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorEntry {
+    /// The six-digit code; its first three digits are the HTTP status.
     pub code: u32,
+    /// The code's name, the `title` of its problems.
     pub name: &'static str,
+    /// The HTTP status it answers with.
     pub status: u16,
+    /// What it means.
     pub description: &'static str,
 }
 
@@ -27,9 +32,9 @@ impl From<ErrorCode> for ErrorEntry {
 }
 
 /// The error catalogue, ordered by code.
-#[utoipa::path(get, path = "/v1/errors", tag = "errors",
-    params(("from" = Option<i64>, Query, description = "Offset"), ("limit" = Option<i64>, Query, description = "Page size, 0..=100")),
-    responses((status = 200, description = "A page of the catalogue", body = Page<ErrorEntry>)))]
+#[utoipa::path(get, path = "/v1/errors", tag = "errors", operation_id = "listErrors",
+    params(("from" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "A page of the catalogue.", body = Page<ErrorEntry>)))]
 pub async fn list_errors(params: ListParams) -> Json<Page<ErrorEntry>> {
     Json(Page::from_slice(
         &params,
@@ -38,9 +43,9 @@ pub async fn list_errors(params: ListParams) -> Json<Page<ErrorEntry>> {
 }
 
 /// One catalogue entry.
-#[utoipa::path(get, path = "/v1/errors/{code}", tag = "errors",
-    params(("code" = u32, Path, description = "Six-digit error code")),
-    responses((status = 200, body = ErrorEntry)))]
+#[utoipa::path(get, path = "/v1/errors/{code}", tag = "errors", operation_id = "getError",
+    params(("code" = u32, Path, description = "The six-digit code, as in a problem's `code`.")),
+    responses((status = 200, description = "The catalogue entry.", body = ErrorEntry)))]
 pub async fn get_error(ApiPath(code): ApiPath<String>) -> ApiResult<Json<ErrorEntry>> {
     code.parse::<u32>()
         .ok()

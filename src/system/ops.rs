@@ -10,14 +10,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Up")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "getHealth",
+    responses((status = 200, description = "Up: `{\"status\":\"ok\"}`.")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// The database is reachable and every migration is applied.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 500, description = "Not ready (500001)")))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "getReadiness",
+    responses((status = 200, description = "Ready: `{\"status\":\"ready\"}`.")))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     if state.db.ping().await && state.db.is_migrated().await {
         Ok(Json(json!({ "status": "ready" })))
@@ -29,7 +30,8 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "getMetrics",
+    responses((status = 200, description = "Request counts and durations by method, route and status.", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
@@ -42,7 +44,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// This document: OpenAPI 3.1, generated from the code.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "getOpenApi",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")))]
 pub async fn openapi_json(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -69,6 +69,174 @@ async fn the_openapi_document() {
     insta::assert_json_snapshot!("openapi", document);
 }
 
+/// The rules a client generator and a reader rely on, checked on the served document: unique
+/// camelCase operationIds; a description on every operation's responses, every parameter and
+/// every schema and member; a closed set of values as an `enum`; an example for every request
+/// body; problem answers whose codes exist in the catalogue; and no pointer to a text the
+/// reader does not have. (openapi-spec-validator runs on it in `.ci/run`.)
+#[tokio::test]
+async fn the_openapi_document_follows_the_rules() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/openapi.json").await;
+    let doc = res.assert_status(200);
+    let mut wrong = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{} {path}", method.to_uppercase());
+            let id = op["operationId"].as_str().unwrap_or_default();
+            let camel = id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && id.chars().all(|c| c.is_ascii_alphanumeric());
+            if !camel || !ids.insert(id.to_string()) {
+                wrong.push(format!("{at}: operationId `{id}` is not unique camelCase"));
+            }
+            if op["summary"].as_str().is_none_or(str::is_empty) {
+                wrong.push(format!("{at}: no summary"));
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let param = resolve(doc, param);
+                if param["description"].as_str().is_none_or(str::is_empty) {
+                    wrong.push(format!(
+                        "{at}: parameter `{}` has no description",
+                        param["name"]
+                    ));
+                }
+            }
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if response["description"].as_str().is_none_or(str::is_empty) {
+                    wrong.push(format!("{at}: response {status} has no description"));
+                }
+                let problem = &response["content"]["application/problem+json"]["schema"];
+                for code in problem["allOf"][1]["properties"]["code"]["enum"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let entry = app.get(&format!("/v1/errors/{code}")).await;
+                    if entry.status != 200
+                        || entry.json["status"]
+                            .as_u64()
+                            .map(|s| s.to_string())
+                            .as_ref()
+                            != Some(status)
+                    {
+                        wrong.push(format!(
+                            "{at}: {code} is no catalogue code of status {status}"
+                        ));
+                    }
+                }
+            }
+            if !op["responses"]["500"]["content"]["application/problem+json"].is_object() {
+                wrong.push(format!("{at}: 500001 is not documented"));
+            }
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for (media, body) in content {
+                    let schema = resolve(doc, &body["schema"]);
+                    if schema["example"].is_null() && schema["examples"].is_null() {
+                        wrong.push(format!("{at}: the {media} body has no example"));
+                    }
+                }
+            }
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if schema["description"].as_str().is_none_or(str::is_empty) {
+            wrong.push(format!("schema {name} has no description"));
+        }
+        members_described(schema, name, &mut wrong);
+    }
+    closed_sets_are_enums(doc, &mut wrong);
+    let text = doc.to_string();
+    for pointer in [
+        "section ", "Section ", "§", "docs/", ".md", "see 4", "see 5", "see 7",
+    ] {
+        for (at, _) in text.match_indices(pointer) {
+            // `/docs/errors#…` is a page of this server, not a file of the repository.
+            if pointer == "docs/" && text[..at].ends_with('/') {
+                continue;
+            }
+            let context = &text[at.saturating_sub(40)..(at + 40).min(text.len())];
+            wrong.push(format!(
+                "a pointer to a text the reader does not have: …{context}…"
+            ));
+        }
+    }
+    let numbered = text.as_bytes().windows(5).any(|w| {
+        w[0] == b'('
+            && w[1].is_ascii_digit()
+            && w[2] == b'.'
+            && w[3].is_ascii_digit()
+            && (w[4] == b')' || w[4] == b';' || w[4] == b',')
+    });
+    if numbered {
+        wrong.push("a numbered reference such as \"(4.3)\" to the specification".into());
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
+        Some(reference) => doc.pointer(reference.trim_start_matches('#')).unwrap(),
+        None => value,
+    }
+}
+
+/// Every member of `schema` (through `allOf`, `oneOf` and `items`) has a description.
+fn members_described(schema: &Value, at: &str, wrong: &mut Vec<String>) {
+    for part in ["allOf", "oneOf"] {
+        for choice in schema[part].as_array().into_iter().flatten() {
+            members_described(choice, at, wrong);
+        }
+    }
+    if schema["items"].is_object() {
+        members_described(&schema["items"], &format!("{at}[]"), wrong);
+    }
+    for (name, member) in schema["properties"].as_object().into_iter().flatten() {
+        let at = format!("{at}.{name}");
+        if member["description"].as_str().is_none_or(str::is_empty) {
+            wrong.push(format!("{at} has no description"));
+        }
+        members_described(member, &at, wrong);
+    }
+}
+
+/// Members whose values form a closed set (statuses, roles, intervals, kinds, scopes, methods,
+/// decline codes, payment method types) are enums.
+fn closed_sets_are_enums(doc: &Value, wrong: &mut Vec<String>) {
+    const CLOSED: &[&str] = &[
+        "status",
+        "role",
+        "interval",
+        "kind",
+        "scopes",
+        "methods",
+        "method",
+        "declineCode",
+        "requiredScope",
+        "type",
+    ];
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        for (member, value) in schema["properties"].as_object().into_iter().flatten() {
+            if !CLOSED.contains(&member.as_str()) || (name == "Problem" && member == "type") {
+                continue;
+            }
+            let mut value = value;
+            if let Some(choice) = value["oneOf"].as_array().and_then(|c| c.first()) {
+                value = choice;
+            }
+            if value["items"].is_object() {
+                value = &value["items"];
+            }
+            let value = resolve(doc, value);
+            let is_enum = value["enum"].is_array() || name == "Problem" && member == "status";
+            let numeric = value["type"] == "integer";
+            if !is_enum && !numeric {
+                wrong.push(format!("{name}.{member} is a closed set without an `enum`"));
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_error_catalogue() {
     let app = TestApp::spawn().await;

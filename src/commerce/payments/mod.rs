@@ -27,7 +27,7 @@ use crate::time::Timestamp;
 use self::attempts::{Claim, Purpose, Settled};
 use super::money::Money;
 use super::store;
-pub use provider::{Card, Decline, PaymentProvider};
+pub use provider::{Card, Decline, DeclineCode, PaymentProvider};
 
 /// The configured provider. Only the sandbox exists so far; a real one would be chosen here
 /// from the configuration.
@@ -35,14 +35,28 @@ pub fn provider(state: &Infra) -> sandbox::Sandbox {
     sandbox::Sandbox::new(state.db.clone())
 }
 
+/// A payment's state: `succeeded` (a declined attempt leaves no payment).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // the wire value is the stored text; this names it in the document
+pub enum PaymentStatus {
+    Succeeded,
+}
+
+/// A successful payment of an invoice.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
+    /// The payment's id (`pay_…`).
     pub id: String,
+    /// The invoice it paid.
     pub invoice_id: String,
+    /// What was charged: the invoice's total.
     pub amount: Money,
-    /// `succeeded` (a declined attempt leaves no payment).
+    /// Where it stands.
+    #[schema(value_type = PaymentStatus)]
     pub status: String,
+    /// When it was charged.
     pub created_at: Timestamp,
 }
 
@@ -61,11 +75,13 @@ pub fn declined(decline: &Decline) -> ApiError {
     .with("declineCode", &decline.code)
 }
 
+/// The card to pay an invoice with.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"paymentMethod": {"type": "card", "number": "4242424242424242"}}))]
 pub struct PayInvoice {
-    /// `{"type":"card","number":"4242424242424242"}`.
-    #[schema(value_type = Object)]
+    /// The card to charge the invoice's total to.
+    #[schema(value_type = provider::PaymentMethodSchema)]
     payment_method: serde_json::Value,
 }
 
@@ -149,9 +165,9 @@ pub fn nothing_due(detail: &str) -> ApiError {
 }
 
 /// Pays an invoice with a card (owner, admin, billing).
-#[utoipa::path(post, path = "/v1/orgs/{orgId}/invoices/{invoiceId}/payments", tag = "billing",
-    params(("orgId" = String, Path), ("invoiceId" = String, Path)), request_body = PayInvoice,
-    responses((status = 201, body = Payment)))]
+#[utoipa::path(post, path = "/v1/orgs/{orgId}/invoices/{invoiceId}/payments", tag = "billing", operation_id = "payInvoice",
+    params(("orgId" = String, Path, description = crate::api::ORG_ID), ("invoiceId" = String, Path, description = "The invoice's id (`inv_…`).")), request_body = PayInvoice,
+    responses((status = 201, description = "The payment; the invoice is paid and its pending subscriptions may become active.", body = Payment)))]
 pub async fn create(
     State(state): State<Infra>,
     _ctx: OrgContext,

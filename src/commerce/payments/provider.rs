@@ -16,6 +16,30 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::time::Timestamp;
 
+/// A card to pay with, as a request gives it: `{"type":"card","number":"4242424242424242"}`;
+/// another shape answers 400002. With the built-in sandbox provider any number that passes
+/// the Luhn check is paid, `4000000000000002` is declined (`card_declined`),
+/// `4000000000009995` too (`insufficient_funds`), `4000000000000341` pays once and declines
+/// later charges (renewals), and a number that fails the Luhn check is `incorrect_number`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PaymentMethod)]
+#[allow(dead_code)] // the wire form is parsed by `Card::parse`; this names it in the document
+pub struct PaymentMethodSchema {
+    /// The kind of payment method; only cards exist.
+    r#type: PaymentMethodType,
+    /// The card number: 12 to 19 digits, no spaces.
+    #[schema(pattern = "^[0-9]{12,19}$", example = "4242424242424242")]
+    number: String,
+}
+
+/// The kinds of payment method: `card`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // see `PaymentMethodSchema`
+pub enum PaymentMethodType {
+    Card,
+}
+
 /// A card number as the client sent it. It is never stored, logged or printed: `Debug` hides
 /// it, and only a provider's `tokenize` reads it.
 pub struct Card {
@@ -68,6 +92,25 @@ pub struct Charge {
     pub reference: String,
     /// The payment-method reference that was charged.
     pub payment_method: String,
+}
+
+/// Why the payment provider refused a card or a charge (a 400013's `declineCode`):
+/// `card_declined` (the card was refused), `insufficient_funds`, `incorrect_number` (not a
+/// valid card number), `invalid_payment_method` (the stored card is unknown),
+/// `processing_error` (the provider failed; try again), `canceled` (the charge's key was
+/// given up before it was charged), `payment_interrupted` (the attempt stopped before it
+/// charged).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // the wire values are `Decline::code`; this names them in the document
+pub enum DeclineCode {
+    CardDeclined,
+    InsufficientFunds,
+    IncorrectNumber,
+    InvalidPaymentMethod,
+    ProcessingError,
+    Canceled,
+    PaymentInterrupted,
 }
 
 /// A refused card or charge, with the provider's reason (`card_declined`, …).

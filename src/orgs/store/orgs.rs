@@ -11,15 +11,22 @@ use crate::orgs::handlers::MyOrg;
 use crate::orgs::permissions::Role;
 use crate::time::Timestamp;
 
+/// An organization.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Org {
+    /// The organization's id (`org_…`).
     pub id: String,
+    /// Its name: 1 to 100 characters.
     pub name: String,
-    /// ISO 3166-1 alpha-2; decides the tax rate.
+    /// ISO 3166-1 alpha-2, upper-case; decides the tax rate.
+    #[schema(pattern = "^[A-Z]{2}$", example = "DE")]
     pub country: String,
+    /// Where invoices are mailed; `null`: to the owners.
     pub billing_email: Option<String>,
+    /// Whether every member must sign in with a passkey.
     pub passkeys_required: bool,
+    /// When it was created.
     pub created_at: Timestamp,
 }
 

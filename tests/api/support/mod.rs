@@ -8,6 +8,7 @@
 
 pub mod database;
 pub mod fixtures;
+pub mod openapi;
 
 use std::time::Duration;
 
@@ -71,6 +72,8 @@ impl Res {
 
 pub struct Req<'a> {
     app: &'a TestApp,
+    method: Method,
+    path: String,
     builder: reqwest::RequestBuilder,
 }
 
@@ -107,12 +110,14 @@ impl Req<'_> {
             crate::trace_log::record("request", id);
         }
         crate::trace_log::record_response(&json);
-        Res {
+        let res = Res {
             status,
             headers,
             text,
             json,
-        }
+        };
+        openapi::check(self.method.as_str(), &self.path, &res);
+        res
     }
 }
 
@@ -191,6 +196,8 @@ impl TestApp {
     pub fn req(&self, method: Method, path: &str) -> Req<'_> {
         Req {
             app: self,
+            method: method.clone(),
+            path: path.to_string(),
             builder: self
                 .client
                 .request(method, format!("{}{}", self.base, path)),
