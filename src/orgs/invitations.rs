@@ -316,6 +316,10 @@ async fn accept_invitation(
     state
         .db
         .write(move |w| {
+            // The organization's lock first: a deletion under way ends with this invitation
+            // gone, so the membership cannot land in a deleted organization.
+            let org_id = store::invitations::find(w, &id)?.ok_or_else(gone)?.org_id;
+            crate::orgs::lock_live_org_in(w, &org_id).map_err(|_| gone())?;
             let invitation = answerable_in(w, &id, &user_id, &email, now)?;
             // The claim is the single use: of two accepts at once, one updates the row.
             if !store::invitations::accept(w, &id, &user_id, now)? {

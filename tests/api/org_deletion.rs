@@ -309,3 +309,34 @@ async fn a_checkout_racing_the_deletion_leaves_nothing_running() {
         assert!(open.is_empty(), "{open:?}");
     }
 }
+
+#[tokio::test]
+async fn an_invitation_accepted_while_the_organization_is_deleted_leaves_no_membership() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_in("owner@example.com").await;
+    let invitee = app.sign_in("invitee@example.com").await;
+    for _ in 0..12 {
+        let org = app.org(&owner).create().await.id;
+        let invitation = app
+            .invitation(&owner, &org, &invitee.email, "owner")
+            .create()
+            .await;
+        let path = format!("/v1/orgs/{org}");
+        let (accepted, deleted) = tokio::join!(
+            app.accept_invitation(&invitee, &invitation),
+            app.delete_as(&owner.token, &path)
+        );
+        assert!(
+            [200, 404].contains(&accepted.status),
+            "{}: {:?}",
+            accepted.status,
+            accepted.json
+        );
+        // An owner who joined first blocks nothing: the deletion is the first owner's.
+        deleted.assert_status(204);
+        assert_eq!(count(&app, "memberships", &org).await, 0);
+    }
+    // Nothing of the deleted organizations holds the invitee: they can leave for good.
+    let mine = app.get_as(&invitee.token, "/v1/orgs").await;
+    assert_eq!(mine.assert_status(200)["total"], 0);
+}

@@ -146,7 +146,7 @@ pub(crate) fn solely_owned(
 ) -> Result<Vec<(String, String)>, UnitError> {
     w.query(
         "SELECT o.id, o.name FROM memberships m JOIN orgs o ON o.id = m.org_id
-         WHERE m.user_id = $1 AND m.role = 'owner'
+         WHERE m.user_id = $1 AND m.role = 'owner' AND o.deleted_at IS NULL
            AND (SELECT COUNT(*) FROM memberships other
                 WHERE other.org_id = m.org_id AND other.role = 'owner') = 1
          ORDER BY o.id",

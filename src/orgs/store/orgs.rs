@@ -234,7 +234,7 @@ pub(crate) async fn of_user(
         db,
         params,
         "o.id, o.name, m.role",
-        "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1",
+        "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND o.deleted_at IS NULL",
         "m.joined_at DESC, o.id DESC",
         user_id,
     )
