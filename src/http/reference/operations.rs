@@ -10,6 +10,23 @@ use super::{answers, codes, text};
 /// fields and its problem answers.
 pub(super) fn enrich(method: &str, op: &mut Value, policy: &policy::Policy) {
     let operation_id = op["operationId"].as_str().unwrap_or_default().to_string();
+    // A short title for navigation; what the handler's doc comment says leads the description.
+    let said = op["summary"]
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let more = op["description"]
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    op["summary"] = json!(text::title(&operation_id));
+    op["description"] = json!(match (said.is_empty(), more.is_empty()) {
+        (false, false) => format!("{said}\n\n{more}"),
+        (false, true) => said,
+        _ => more,
+    });
     let mut rules = Vec::new();
     match policy.access {
         Access::Public => {}

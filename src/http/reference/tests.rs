@@ -168,3 +168,36 @@ fn every_code_links_to_the_human_catalogue() {
         }
     }
 }
+
+#[test]
+fn every_operation_has_a_short_title_and_keeps_what_its_handler_says() {
+    assert_eq!(
+        super::text::title("createPriceCalculation"),
+        "Create price calculation"
+    );
+    assert_eq!(super::text::title("startEmailOtp"), "Start e-mail OTP");
+    assert_eq!(
+        super::text::title("finishPasskeySignIn"),
+        "Finish passkey sign-in"
+    );
+    let doc = document();
+    let mut titles = BTreeSet::new();
+    for (id, op) in operations(&doc) {
+        let title = op["summary"].as_str().unwrap();
+        assert!(title.len() <= 60, "{id}: {title}");
+        assert!(titles.insert(title.to_string()), "{id}: {title} twice");
+        assert!(
+            !op["description"].as_str().unwrap_or_default().is_empty(),
+            "{id} has no description"
+        );
+    }
+    let pricing = operations(&doc)
+        .into_iter()
+        .find(|(id, _)| id == "createPriceCalculation")
+        .unwrap()
+        .1["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pricing.starts_with("Prices modules"), "{pricing}");
+}

@@ -112,3 +112,51 @@ pub(crate) fn tags() -> Value {
         { "name": "operations", "description": "Health, readiness, metrics and this reference." }
     ])
 }
+
+/// Titles that the operationId alone would say badly.
+const TITLES: &[(&str, &str)] = &[
+    ("getDocs", "Get the API reference page"),
+    ("getOpenApi", "Get the OpenAPI document"),
+    ("getMe", "Get the signed-in user"),
+    ("updateMe", "Update the signed-in user"),
+    ("eraseMe", "Erase the signed-in user"),
+    ("unrequireMyPasskeys", "Stop requiring my passkeys"),
+    ("requireOrgPasskeys", "Require passkeys in an organization"),
+    (
+        "unrequireOrgPasskeys",
+        "Stop requiring passkeys in an organization",
+    ),
+    ("listAdminOrgs", "List every organization"),
+    ("listUserOrgs", "List a user's organizations"),
+];
+
+/// An operation's short title, for navigation and headings: its operationId in words
+/// (`createPriceCalculation` → "Create price calculation").
+pub(crate) fn title(operation_id: &str) -> String {
+    if let Some((_, title)) = TITLES.iter().find(|(id, _)| *id == operation_id) {
+        return (*title).to_string();
+    }
+    let mut words: Vec<String> = Vec::new();
+    for c in operation_id.chars() {
+        match words.last_mut() {
+            Some(word) if !c.is_ascii_uppercase() => word.push(c),
+            _ => words.push(c.to_ascii_lowercase().to_string()),
+        }
+    }
+    let words: Vec<&str> = words
+        .iter()
+        .map(|word| match word.as_str() {
+            "otp" => "OTP",
+            "email" => "e-mail",
+            "org" => "organization",
+            "orgs" => "organizations",
+            "sign" if operation_id.ends_with("SignIn") => "sign-in",
+            other => other,
+        })
+        .collect();
+    let mut title = words.join(" ").replace("sign-in in", "sign-in");
+    if let Some(first) = title.get(..1) {
+        title = first.to_ascii_uppercase() + &title[1..];
+    }
+    title
+}
