@@ -6,14 +6,16 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::list::ListParams;
+use crate::state::Infra;
 
 /// A JSON body.
 pub struct ApiJson<T>(pub T);
@@ -296,6 +298,29 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .map(|p| ApiPath(p.0))
             .map_err(|_| ApiError::new(ErrorCode::NotFound, "The requested entity was not found."))
     }
+}
+
+/// Loads what a path names, before the body is read: a path that does not parse, or that
+/// `find` finds nothing for, answers `not_found()`. `find` gets the path's parameters and the
+/// database.
+pub async fn find_by_path<S, P, T, E, Fut>(
+    parts: &mut Parts,
+    state: &S,
+    not_found: fn() -> ApiError,
+    find: impl FnOnce(Db, P) -> Fut,
+) -> ApiResult<T>
+where
+    S: Send + Sync,
+    Infra: FromRef<S>,
+    P: DeserializeOwned + Send,
+    Fut: Future<Output = Result<Option<T>, E>>,
+    ApiError: From<E>,
+{
+    let ApiPath(params) = ApiPath::<P>::from_request_parts(parts, state)
+        .await
+        .map_err(|_| not_found())?;
+    let db = Infra::from_ref(state).db;
+    find(db, params).await?.ok_or_else(not_found)
 }
 
 /// The source address of section 2: the peer, or behind a trusted proxy the right-most

@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::extract::{ApiJson, ApiPath};
+use crate::api::extract::{ApiJson, find_by_path};
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
@@ -226,16 +226,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let not_found = || ApiError::new(ErrorCode::NotFound, "No coupon has this id.");
-        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| not_found())?;
-        let infra = <Infra as axum::extract::FromRef<S>>::from_ref(state);
-        store::coupons::find(&infra.db, &id)
-            .await?
-            .map(CouponPath)
-            .ok_or_else(not_found)
+        find_by_path(parts, state, not_found, |db, id: String| async move {
+            store::coupons::find(&db, &id).await
+        })
+        .await
+        .map(CouponPath)
     }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "No coupon has this id.")
 }
 
 /// Lists the coupons, newest first.
@@ -274,13 +274,19 @@ pub async fn delete(
     origin: Origin,
     CouponPath(coupon): CouponPath,
 ) -> ApiResult<StatusCode> {
+    delete_coupon(&state, &origin, coupon).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Marks the coupon deleted and audits it, in one unit of work; one a racing request deleted
+/// since it was read answers 404003.
+async fn delete_coupon(state: &Infra, origin: &Origin, coupon: Coupon) -> ApiResult<()> {
     let (origin, now) = (origin.clone(), state.clock.now());
     state
         .db
         .write(move |w| {
             if !store::coupons::delete(w, &coupon.id, now)? {
-                // Deleted by a racing request since it was read.
-                return Err(ApiError::new(ErrorCode::NotFound, "No coupon has this id."));
+                return Err(not_found());
             }
             audit::record_in(
                 w,
@@ -289,9 +295,8 @@ pub async fn delete(
                 "coupon.deleted",
                 Some(&coupon.id),
                 json!({ "code": coupon.code, "redemptions": coupon.redemptions }),
-            )
-            .map_err(ApiError::from)
+            )?;
+            Ok(())
         })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+        .await
 }

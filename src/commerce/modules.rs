@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::extract::{ApiJson, ApiPath};
+use crate::api::extract::{ApiJson, find_by_path};
 use crate::audit::{self, Origin};
 use crate::crypto::new_id;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
@@ -50,16 +50,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let not_found = || ApiError::new(ErrorCode::NotFound, "No module has this id.");
-        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| not_found())?;
-        let infra = <Infra as axum::extract::FromRef<S>>::from_ref(state);
-        store::modules::find(&infra.db, &id)
-            .await?
-            .map(ModulePath)
-            .ok_or_else(not_found)
+        find_by_path(parts, state, not_found, |db, id: String| async move {
+            store::modules::find(&db, &id).await
+        })
+        .await
+        .map(ModulePath)
     }
+}
+
+pub(super) fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "No module has this id.")
 }
 
 /// A new module for the catalogue.
@@ -207,6 +207,11 @@ pub async fn update(
     ModulePath(module): ModulePath,
     ApiJson(body): ApiJson<UpdateModule>,
 ) -> ApiResult<Json<Module>> {
+    let changes = parse_changes(body)?;
+    Ok(Json(update_module(&state, &origin, module, changes).await?))
+}
+
+fn parse_changes(body: UpdateModule) -> ApiResult<store::modules::ModuleChanges> {
     let mut errors = Vec::new();
     let name = body.name.map(|n| parse_name(&n, &mut errors));
     if let Some(description) = &body.description {
@@ -215,30 +220,29 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::validations(errors));
     }
-    if name.is_none() && body.description.is_none() {
-        return Ok(Json(module));
-    }
-    let changes = store::modules::ModuleChanges {
+    Ok(store::modules::ModuleChanges {
         name,
         description: body.description,
-    };
-    Ok(Json(change(&state, &origin, module.id, changes).await?))
+    })
 }
 
-/// Applies the changes and audits them, in one unit of work.
-async fn change(
+/// Applies the changes and audits them, in one unit of work; no change at all answers the
+/// module as it is, unaudited.
+async fn update_module(
     state: &Infra,
     origin: &Origin,
-    id: String,
+    module: Module,
     changes: store::modules::ModuleChanges,
 ) -> ApiResult<Module> {
+    if changes.name.is_none() && changes.description.is_none() {
+        return Ok(module);
+    }
     let (origin, now) = (origin.clone(), state.clock.now());
     state
         .db
         .write(move |w| {
             let details = json!({ "name": changes.name, "descriptionChanged": changes.description.is_some() });
-            let module = store::modules::update(w, &id, changes)?
-                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No module has this id."))?;
+            let module = store::modules::update(w, &module.id, changes)?.ok_or_else(not_found)?;
             audit::record_in(w, &origin, now, "module.updated", Some(&module.id), details)?;
             Ok(module)
         })
@@ -261,8 +265,14 @@ pub async fn archive(
     origin: Origin,
     ModulePath(module): ModulePath,
 ) -> ApiResult<Json<Module>> {
+    Ok(Json(archive_module(&state, &origin, module).await?))
+}
+
+/// Archives the module and audits it, in one unit of work; an archived module is answered as
+/// it is, unaudited. The module after it.
+async fn archive_module(state: &Infra, origin: &Origin, module: Module) -> ApiResult<Module> {
     let (origin, now) = (origin.clone(), state.clock.now());
-    let module = state
+    state
         .db
         .write(move |w| {
             if store::modules::archive(w, &module.id, now)? {
@@ -275,9 +285,7 @@ pub async fn archive(
                     json!({ "key": module.key }),
                 )?;
             }
-            store::modules::find_in(w, &module.id)?
-                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No module has this id."))
+            store::modules::find_in(w, &module.id)?.ok_or_else(not_found)
         })
-        .await?;
-    Ok(Json(module))
+        .await
 }

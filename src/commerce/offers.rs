@@ -11,16 +11,17 @@ use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::extract::{ApiJson, ApiPath};
+use crate::api::extract::{ApiJson, find_by_path};
 use crate::audit::{self, Origin};
 use crate::crypto::{new_id, sha256_hex};
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::list::{ListParams, Page};
 use crate::state::Infra;
 use crate::time::Timestamp;
 
 use super::interval::Interval;
-use super::modules::ModulePath;
+use super::modules::{ModulePath, not_found as module_not_found};
 use super::money::Money;
 use super::store;
 
@@ -231,20 +232,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let not_found =
-            |what: &str| ApiError::new(ErrorCode::NotFound, format!("No {what} has this id."));
-        let ApiPath((module_id, offer_id)) =
-            ApiPath::<(String, String)>::from_request_parts(parts, state)
-                .await
-                .map_err(|_| not_found("module"))?;
-        let infra = <Infra as axum::extract::FromRef<S>>::from_ref(state);
-        if store::modules::find(&infra.db, &module_id).await?.is_none() {
-            return Err(not_found("module"));
-        }
-        store::offers::find(&infra.db, &module_id, &offer_id)
-            .await?
+        let find = |db: Db, (module_id, offer_id): (String, String)| async move {
+            if store::modules::find(&db, &module_id).await?.is_none() {
+                return Err(module_not_found());
+            }
+            match store::offers::find(&db, &module_id, &offer_id).await? {
+                Some(offer) => Ok(Some(offer)),
+                None => Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    "No offer of this module has this id.",
+                )),
+            }
+        };
+        find_by_path(parts, state, module_not_found, find)
+            .await
             .map(OfferPath)
-            .ok_or_else(|| not_found("offer of this module"))
     }
 }
 
@@ -304,11 +306,24 @@ pub async fn end(
     OfferPath(offer): OfferPath,
     ApiJson(body): ApiJson<EndOffer>,
 ) -> ApiResult<Json<Offer>> {
-    let (origin, now, until) = (origin.clone(), state.clock.now(), body.valid_until);
-    let offer = state
+    let ended = end_offer(&state, &origin, offer.id, body.valid_until).await?;
+    Ok(Json(ended))
+}
+
+/// Moves the offer's end to `until` and audits it, in one unit of work, checked against the
+/// offer as that unit reads it (400002). The end it has already changes nothing and is not
+/// audited. The offer after it.
+async fn end_offer(
+    state: &Infra,
+    origin: &Origin,
+    offer_id: String,
+    until: Timestamp,
+) -> ApiResult<Offer> {
+    let (origin, now) = (origin.clone(), state.clock.now());
+    state
         .db
         .write(move |w| {
-            let offer = store::offers::find_in(w, &offer.id)?;
+            let offer = store::offers::find_in(w, &offer_id)?;
             let errors = end_errors(&offer, until, now);
             if !errors.is_empty() {
                 return Err(ApiError::validations(errors));
@@ -330,6 +345,5 @@ pub async fn end(
             )?;
             Ok(ended)
         })
-        .await?;
-    Ok(Json(offer))
+        .await
 }
