@@ -164,7 +164,7 @@ pub async fn get(TargetUser(user): TargetUser) -> Json<UserView> {
     Json(UserView::from(&user))
 }
 
-/// Why a user is banned.
+/// What a platform administrator changes of a user; members left out stay as they are.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"email": "ada.lovelace@example.com", "displayName": "Ada Lovelace"}))]
