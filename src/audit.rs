@@ -128,7 +128,7 @@ pub struct AuditEvent {
     /// The client address of that request, `job:<name>` for a background job, or `cli`.
     pub source_address: Option<String>,
     /// What else the action records (ids, names, reasons), by action.
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub details: Value,
 }
 

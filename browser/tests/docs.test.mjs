@@ -52,8 +52,9 @@ function unexpected(violations) {
 test('the reference shows every operation, searches, and loads nothing from another host', async () => {
   const { context, requests, errors, violations } = await recordingContext(browser);
   const seen = [];
-  const open = async (url) => {
+  const open = async (url, viewport) => {
     const page = await context.newPage();
+    if (viewport) await page.setViewportSize(viewport);
     const response = await page.goto(url, { waitUntil: 'networkidle' });
     assert.equal(response.status(), 200);
     assert.match(response.headers()['content-security-policy'], /default-src 'none'/);
@@ -109,9 +110,10 @@ test('the reference shows every operation, searches, and loads nothing from anot
   await done(page);
 
   // A deep link opens at the operation: fields of its request body, and a curl sample
-  // addressed to this server.
+  // addressed to this server. Wider than the other pages, as it is the README's picture: the
+  // sample's lines then fit their panel.
   const calculation = anchor('POST', '/v1/orgs/{orgId}/price-calculations');
-  page = await open(`${server.base}/docs#${calculation}`);
+  page = await open(`${server.base}/docs#${calculation}`, { width: 1440, height: 900 });
   await page.locator(`[id="api-1/${calculation}"]`).waitFor();
   await page.locator(`[id="api-1/${calculation}.body.items"]`).waitFor();
   await page.getByText(`${server.base}/v1/orgs/{orgId}/price-calculations`).first().waitFor();

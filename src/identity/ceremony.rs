@@ -59,7 +59,7 @@ pub struct Started {
     /// The ceremony to finish (single use, valid for 10 minutes).
     pub challenge_id: String,
     /// WebAuthn options in their JSON form (Level 3), ready for `parse…OptionsFromJSON`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub public_key: Value,
 }
 

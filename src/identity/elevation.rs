@@ -100,7 +100,7 @@ pub struct ElevationChallenge {
     /// For `passkey`: the WebAuthn request options (JSON form) for
     /// `navigator.credentials.get`. Absent for `email-otp`, whose code is mailed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     public_key: Option<Value>,
 }
 
@@ -159,7 +159,7 @@ pub struct ElevateFinish {
     challenge_id: String,
     /// For `passkey`: the assertion, as `PublicKeyCredential.toJSON()` gives it. Send exactly
     /// one of `credential` and `code`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     credential: Option<Value>,
     /// For `email-otp`: the 6-digit code from the mail.
     code: Option<String>,

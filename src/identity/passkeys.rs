@@ -172,7 +172,7 @@ pub struct RegistrationFinish {
     /// The `challengeId` of `POST /v1/me/passkeys/registration/start`.
     challenge_id: String,
     /// `credential.toJSON()` of the new credential.
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     credential: Value,
     /// A name to recognise it by: 1 to 100 characters; absent or blank names it "Passkey".
     name: Option<String>,

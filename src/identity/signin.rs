@@ -401,7 +401,7 @@ pub struct PasskeyFinish {
     /// e-mail code.
     challenge_id: String,
     /// The assertion, as `PublicKeyCredential.toJSON()` gives it.
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     credential: Value,
 }
 

@@ -146,6 +146,7 @@ async fn the_openapi_document_follows_the_rules() {
         members_described(schema, name, &mut wrong);
     }
     closed_sets_are_enums(doc, &mut wrong);
+    objects_say_their_members(doc, "#", &mut wrong);
     let text = doc.to_string();
     for pointer in [
         "section ", "Section ", "§", "docs/", ".md", "see 4", "see 5", "see 7",
@@ -197,6 +198,43 @@ fn members_described(schema: &Value, at: &str, wrong: &mut Vec<String>) {
             wrong.push(format!("{at} has no description"));
         }
         members_described(member, &at, wrong);
+    }
+}
+
+/// Every object schema names its members or says that any member goes (`additionalProperties`):
+/// a bare `{"type": "object"}` is typed by generators as an object with no members
+/// (openapi-typescript makes it `Record<string, never>`), so a client could neither send nor read
+/// one. A free-form member is `#[schema(value_type = HashMap<String, Value>)]`, not `Object`.
+fn objects_say_their_members(node: &Value, at: &str, wrong: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            let is_object = match &map.get("type") {
+                Some(Value::String(kind)) => kind == "object",
+                Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "object"),
+                _ => false,
+            };
+            let says = [
+                "properties",
+                "additionalProperties",
+                "allOf",
+                "oneOf",
+                "anyOf",
+            ];
+            if is_object && !says.iter().any(|key| map.contains_key(*key)) {
+                wrong.push(format!(
+                    "{at}: an object schema without properties or additionalProperties"
+                ));
+            }
+            for (key, value) in map {
+                objects_say_their_members(value, &format!("{at}/{key}"), wrong);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                objects_say_their_members(item, &format!("{at}/{i}"), wrong);
+            }
+        }
+        _ => {}
     }
 }
 

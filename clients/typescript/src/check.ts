@@ -14,7 +14,8 @@ import { readFileSync } from "node:fs";
 import createClient, { type Client, type FetchResponse } from "openapi-fetch";
 import type { components, paths } from "../generated/charter.js";
 
-type Problem = components["schemas"]["Problem"];
+type Schemas = components["schemas"];
+type Problem = Schemas["Problem"];
 
 /** The JSON request body of an operation, addressed by path like openapi-fetch does. */
 type RequestJson<P extends keyof paths, M extends keyof paths[P]> =
@@ -31,16 +32,41 @@ type Answer<P extends keyof paths, M extends keyof paths[P]> = FetchResponse<
   `${string}/${string}`
 >;
 
-// The document answers every error with a `default` response in application/problem+json.
-// These lines fail to compile unless openapi-fetch types `error` as exactly that problem (not
-// `never`, not `unknown`, not a union with the success body) and `data` as the success body alone.
+// Compile-time checks of what the generator made of the document; a line fails to compile
+// when its claim is false.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Expect<T extends true> = T;
+type IsAny<T> = 0 extends 1 & T ? true : false;
+/** `T` is a union of literals: a string or number outside the document's `enum` is refused. */
+type IsClosed<T, Base> = IsAny<T> extends true ? false : [T] extends [never] ? false : Base extends T ? false : true;
+
+// The document answers each error status with its own application/problem+json response: the
+// problem, with `code` narrowed to the codes that status can carry. openapi-fetch types `error`
+// as the union of them. It must be problems only (not `never`, `any` or `unknown`, nothing of
+// the success body), `code` must be the documented codes (literals, not any number), and
+// `data` must be the success body alone. (problem() below takes only a code the operation lists.)
 type CheckoutAnswer = Answer<"/v1/orgs/{orgId}/checkouts", "post">;
-export type ErrorIsProblem = Expect<Equal<NonNullable<CheckoutAnswer["error"]>, Problem>>;
+type CheckoutError = NonNullable<CheckoutAnswer["error"]>;
+export type ErrorIsProblem = Expect<
+  Equal<IsAny<CheckoutError> extends true ? false : [CheckoutError] extends [Problem] ? true : false, true>
+>;
+export type ErrorIsNotEmpty = Expect<Equal<[CheckoutError] extends [never] ? false : true, true>>;
+export type ErrorIsNotData = Expect<Equal<Extract<CheckoutError, { invoice: unknown }>, never>>;
+export type ErrorCodesAreListed = Expect<IsClosed<CheckoutError["code"], number>>;
 export type DataIsNotProblem = Expect<
   Equal<Extract<NonNullable<CheckoutAnswer["data"]>, { requestId: string }>, never>
 >;
+
+// Closed sets of values are enums in the document, so the generated types are unions of their
+// values: a comparison with a value outside them (a misspelled status) fails to compile.
+export type EnumsAreClosed = [
+  Expect<IsClosed<Schemas["InvoiceStatus"], string>>,
+  Expect<IsClosed<Schemas["InvoiceKind"], string>>,
+  Expect<IsClosed<Schemas["PaymentStatus"], string>>,
+  Expect<IsClosed<Schemas["SubscriptionStatus"], string>>,
+  Expect<IsClosed<Schemas["Interval"], string>>,
+  Expect<IsClosed<Schemas["PaymentMethodType"], string>>,
+];
 
 const SANDBOX_CARD_OK = "4242424242424242";
 const PRICE_MINOR = 1999; // EUR 19.99 a month for one unit
@@ -84,12 +110,15 @@ async function ok<D>(
   return data;
 }
 
-/** The problem of an answer that must fail with `code`. */
-async function problem(
+/**
+ * The problem of an answer that must fail with `code`, which must be one of the codes the
+ * operation's document lists.
+ */
+async function problem<E extends Problem>(
   step: string,
-  code: number,
-  pending: Promise<{ data?: unknown; error?: Problem; response: Response }>,
-): Promise<Problem> {
+  code: NoInfer<E["code"]>,
+  pending: Promise<{ data?: unknown; error?: E; response: Response }>,
+): Promise<E> {
   const { error, response } = await pending;
   if (error === undefined) fail(`${step}: ${response.status}, expected the problem ${code}`);
   expect(error.code === code, `${step}: ${describe(error)}, expected ${code}`);
@@ -244,7 +273,12 @@ async function main(): Promise<void> {
     buyer.POST("/v1/orgs/{orgId}/checkouts", { ...orgPath, body: checkoutBody }),
   );
   expect(checkout.invoice.status === "paid", `checkout invoice is ${checkout.invoice.status}`);
+  expect(checkout.invoice.kind === "checkout", `checkout invoice of kind ${checkout.invoice.kind}`);
   expect(checkout.invoice.total.amount === total, `invoice total ${checkout.invoice.total.amount}`);
+  const [payment, ...morePayments] = checkout.invoice.payments;
+  expect(payment !== undefined && morePayments.length === 0, `${checkout.invoice.payments.length} payments`);
+  expect(payment.status === "succeeded", `payment is ${payment.status}`);
+  expect(payment.amount.amount === total, `payment of ${payment.amount.amount}, expected ${total}`);
   const [subscription] = checkout.subscriptions;
   expect(subscription !== undefined, "checkout made no subscription");
   expect(subscription.moduleId === module.id, `subscribed to ${subscription.moduleId}`);

@@ -69,7 +69,7 @@ pub struct Problem {
     challenge_id: String,
     /// 403013 with `challengeId`: the WebAuthn request options (JSON form) for
     /// `navigator.credentials.get`.
-    #[schema(required = false, value_type = Object)]
+    #[schema(required = false, value_type = std::collections::HashMap<String, serde_json::Value>)]
     public_key: Value,
     /// 403014: the scope the access token lacks.
     #[schema(required = false)]
