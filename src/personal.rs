@@ -73,27 +73,47 @@ impl Personal {
     /// A JSON text with its string values scrubbed (keys are never changed): the addresses as
     /// in [`Personal::scrub_text`]; a value that is exactly the display name is blanked when
     /// the text is `own` (a record about this person) or also names the person (their id as a
-    /// value, or one of the addresses), so a namesake elsewhere keeps their name. In an `own`
-    /// text the values of `name` members (the person's passkey names) are blanked too.
-    /// `None` when nothing changed, or when the text holds no string.
+    /// value, or one of the addresses), so a namesake elsewhere keeps their name. The
+    /// `displayName` and `email` members of an object whose `id` or `userId` is the person are
+    /// blanked whatever they hold: a name or address the person had before (an answer stored
+    /// before a change) is not among those this erasure knows. In an `own` text the values of
+    /// `name` members (the person's passkey names) are blanked too. `None` when nothing
+    /// changed, or when the text holds no string.
     pub fn scrub_json(&self, json: &str, own: bool) -> Option<String> {
         let strings = json_strings(json);
         let names_person = own
             || strings.iter().any(|s| {
                 !s.key && (s.value == self.user_id || self.scrub_text(&s.value).is_some())
             });
+        // The member name of each value (`None` for an array item or a key).
+        let members: Vec<Option<&str>> = (0..strings.len())
+            .map(|i| {
+                let s = &strings[i];
+                i.checked_sub(1)
+                    .map(|k| &strings[k])
+                    .filter(|k| !s.key && k.key && json[k.end..s.start].trim() == ":")
+                    .map(|k| k.value.as_str())
+            })
+            .collect();
+        // The objects that are the person: their `id` or `userId` is the person's id.
+        let person_objects: Vec<usize> = strings
+            .iter()
+            .zip(&members)
+            .filter(|(s, member)| {
+                matches!(member, Some("id" | "userId")) && s.value == self.user_id
+            })
+            .filter_map(|(s, _)| s.object)
+            .collect();
         let mut out = String::with_capacity(json.len());
         let mut copied = 0;
-        for (i, s) in strings.iter().enumerate() {
+        for (s, member) in strings.iter().zip(&members) {
             if s.key {
                 continue;
             }
-            let member = i
-                .checked_sub(1)
-                .map(|k| &strings[k])
-                .filter(|k| k.key && json[k.end..s.start].trim() == ":")
-                .map(|k| k.value.as_str());
-            let blanked = (own && member == Some("name") && !s.value.is_empty())
+            let of_person = matches!(member, Some("displayName" | "email"))
+                && s.object.is_some_and(|o| person_objects.contains(&o));
+            let blanked = (own && *member == Some("name") && !s.value.is_empty())
+                || (of_person && !s.value.is_empty())
                 || (names_person && self.names.contains(&s.value));
             let new = if blanked {
                 Some(String::new())
@@ -113,17 +133,23 @@ impl Personal {
         Some(out)
     }
 
-    /// Patterns for `column LIKE $1 ESCAPE '!'`, one per address and name, that every JSON
-    /// text holding one of them matches: a cheap first filter before [`Personal::scrub_json`].
+    /// Patterns for `column LIKE $1 ESCAPE '!'`, one per address and name and one for the user
+    /// id as a whole JSON string, that every JSON text [`Personal::scrub_json`] could change
+    /// matches: a cheap first filter before it.
     pub fn like_patterns(&self) -> Vec<String> {
+        let inside = |value: &String| {
+            let json = serde_json::Value::String(value.clone()).to_string();
+            json[1..json.len() - 1].to_string()
+        };
+        let id = serde_json::Value::String(self.user_id.clone()).to_string();
         self.addresses
             .iter()
             .chain(&self.names)
-            .map(|value| {
-                let json = serde_json::Value::String(value.clone()).to_string();
-                let inner = &json[1..json.len() - 1];
+            .map(inside)
+            .chain([id])
+            .map(|text| {
                 let mut pattern = String::from("%");
-                for c in inner.chars() {
+                for c in text.chars() {
                     if matches!(c, '!' | '%' | '_') {
                         pattern.push('!');
                     }
@@ -170,24 +196,48 @@ fn blank_address(text: &str, address: &str) -> Option<String> {
     Some(out)
 }
 
-/// One string token of a JSON text: its byte span (quotes included), decoded value, and
-/// whether it is a member name.
+/// One string token of a JSON text: its byte span (quotes included), decoded value, whether
+/// it is a member name, and the object it stands in directly (numbered in order of opening;
+/// `None` in an array or outside any object).
 struct JsonString {
     start: usize,
     end: usize,
     value: String,
     key: bool,
+    object: Option<usize>,
 }
 
 /// The string tokens of a JSON text, in order; a token that does not decode is skipped.
 fn json_strings(json: &str) -> Vec<JsonString> {
     let bytes = json.as_bytes();
     let mut strings = Vec::new();
+    // The open objects (`Some(number)`) and arrays (`None`), innermost last.
+    let mut open: Vec<Option<usize>> = Vec::new();
+    let mut objects = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] != b'"' {
-            i += 1;
-            continue;
+        match bytes[i] {
+            b'"' => {}
+            b'{' => {
+                objects += 1;
+                open.push(Some(objects));
+                i += 1;
+                continue;
+            }
+            b'[' => {
+                open.push(None);
+                i += 1;
+                continue;
+            }
+            b'}' | b']' => {
+                open.pop();
+                i += 1;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         }
         let start = i;
         i += 1;
@@ -205,6 +255,7 @@ fn json_strings(json: &str) -> Vec<JsonString> {
             end,
             value,
             key,
+            object: open.last().copied().flatten(),
         });
     }
     strings
@@ -281,8 +332,40 @@ mod tests {
             p.scrub_json(body, false).as_deref(),
             Some(r#"{"detail":"a \"b\" and "}"#)
         );
-        assert_eq!(p.like_patterns(), vec![r#"%a\"b@x.org%"#.to_string()]);
+        assert_eq!(
+            p.like_patterns(),
+            vec![r#"%a\"b@x.org%"#.to_string(), r#"%"u"%"#.to_string()]
+        );
         let p = Personal::new("u", vec!["a_b%c!@x.org".into()], vec![]);
-        assert_eq!(p.like_patterns(), vec!["%a!_b!%c!!@x.org%".to_string()]);
+        assert_eq!(
+            p.like_patterns(),
+            vec!["%a!_b!%c!!@x.org%".to_string(), r#"%"u"%"#.to_string()]
+        );
+    }
+
+    #[test]
+    fn the_persons_objects_lose_any_name_and_address() {
+        let p = ann();
+        // An answer stored before the person changed name and address: neither is known now.
+        let stored = r#"{"id":"usr_ann","email":"earlier@z.org","displayName":"Ann Earlier"}"#;
+        assert_eq!(
+            p.scrub_json(stored, false).as_deref(),
+            Some(r#"{"id":"usr_ann","email":"","displayName":""}"#)
+        );
+        // Only the person's own objects: a nested one, and not its neighbours or parent.
+        let page = r#"{"displayName":"Bob","items":[{"userId":"usr_ann","email":"e@z.org","role":"admin"},{"userId":"usr_bob","email":"bob@z.org","displayName":"Bob"}],"email":"top@z.org"}"#;
+        assert_eq!(
+            p.scrub_json(page, false).as_deref(),
+            Some(
+                r#"{"displayName":"Bob","items":[{"userId":"usr_ann","email":"","role":"admin"},{"userId":"usr_bob","email":"bob@z.org","displayName":"Bob"}],"email":"top@z.org"}"#
+            )
+        );
+        // The id as another member's value, or inside an array, makes no object the person's.
+        let other = r#"{"id":"org_1","ownerId":"usr_ann","email":"org@z.org","ids":["usr_ann"]}"#;
+        assert_eq!(p.scrub_json(other, false), None);
+        // `null` stays `null`; another person whose name is in a string is untouched.
+        let null = r#"{"id":"usr_ann","displayName":null,"note":"{\"id\":\"usr_ann\"}"}"#;
+        assert_eq!(p.scrub_json(null, false), None);
+        assert!(p.like_patterns().contains(&r#"%"usr!_ann"%"#.to_string()));
     }
 }

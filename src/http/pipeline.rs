@@ -122,7 +122,7 @@ async fn run(
                 // Before the handler, so a call is on record whatever it then answers.
                 let call = crate::orgs::backoffice::Call {
                     kind,
-                    org_id: org.org.id.clone(),
+                    subject: Some(org.org.id.clone()),
                     method: parts.method.to_string(),
                     route: path.to_string(),
                     path: parts.uri.path().to_string(),

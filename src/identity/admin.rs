@@ -164,7 +164,7 @@ pub async fn get(TargetUser(user): TargetUser) -> Json<UserView> {
     Json(UserView::from(&user))
 }
 
-/// What a platform administrator changes of a user; members left out stay as they are.
+/// A change to a user: each member present is changed, an absent one is left as it is.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"email": "ada.lovelace@example.com", "displayName": "Ada Lovelace"}))]
@@ -185,9 +185,13 @@ pub struct UpdateUser {
 
 /// Changes a user's e-mail address and/or display name.
 ///
-/// Changing the address needs an elevated session (403006), a rule decided once the body
-/// parses and before its values are checked; an access token with `users:write` needs no
-/// elevation. The old address is mailed a notice.
+/// Changing the address needs an elevated session (403006); an access token with
+/// `users:write` needs no elevation. Whether a request changes the address depends on its body
+/// (an `email` other than the current one), so this is decided once the body parses, and
+/// before its values are checked: a body that does not parse answers 400 first, and an
+/// address change from a session that is not elevated answers 403006 even when the address is
+/// malformed. A display-name change alone never needs elevation. The old address is mailed a
+/// notice.
 #[utoipa::path(patch, path = "/v1/users/{userId}", tag = "users", operation_id = "updateUser",
     params(("userId" = String, Path, description = "The user to change.")),
     request_body = UpdateUser,
@@ -263,6 +267,8 @@ fn email_taken() -> ApiError {
 /// One unit of work: the changes (400006 when another account has the address), one
 /// `user.updated` audit event naming the changed fields (and the addresses, from and to), and
 /// the notice to the old address; the user after it. The notice is sent after the commit.
+/// The user's row lock comes first and the account is read under it, so an erasure that ran
+/// meanwhile answers 404001 (not an address "taken" by a row that is gone).
 async fn edit_user(
     state: &IdentityState,
     origin: Origin,
@@ -274,6 +280,8 @@ async fn edit_user(
     let (account, notice) = state
         .db
         .write(move |w| {
+            // Serialises this change with an erasure (and e-mail changes) of the user.
+            accounts::lock_row_in(w, &user_id)?;
             let current = accounts::by_id_in(w, &user_id)?.ok_or_else(user_not_found)?;
             let mut details = serde_json::Map::new();
             let mut fields = Vec::new();
@@ -376,7 +384,8 @@ impl Change {
     }
 }
 
-/// Applies one change to a user and audits it, as one unit of work; the user after it.
+/// Applies one change to a user and audits it, as one unit of work; the user after it
+/// (404001 when an erasure removed the user meanwhile; the unit then records nothing).
 async fn change(
     state: &IdentityState,
     origin: &Origin,
@@ -391,7 +400,7 @@ async fn change(
             change.apply_in(w, &user_id, now)?;
             let (action, details) = (change.action(), change.details());
             audit::record_in(w, &origin, now, action, Some(&user_id), details)?;
-            accounts::by_id_in(w, &user_id)?.ok_or_else(|| ApiError::not_found("The user"))
+            accounts::by_id_in(w, &user_id)?.ok_or_else(user_not_found)
         })
         .await
 }

@@ -3,8 +3,8 @@
 //! counters go; the layers above identity remove what they keep of the person through the
 //! erasers `app` registers (organizations: memberships and invitations, refusing the last owner
 //! of an organization; HTTP: stored idempotent answers); queued mail and audit details are
-//! scrubbed; the user id stays in financial and audit records as a pseudonym, and a tombstone
-//! keeps it from being given again.
+//! scrubbed, and the file outbox once the unit has committed; the user id stays in financial
+//! and audit records as a pseudonym, and a tombstone keeps it from being given again.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -73,11 +73,12 @@ pub async fn erase_me(
 }
 
 /// The whole erasure as one unit of work, audited as `user.erased` (actor: who erased;
-/// subject: the user id). 404001 when the user is gone by the time the unit runs.
+/// subject: the user id). 404001 when the user is gone by the time the unit runs. Then the
+/// file outbox, which no transaction covers, is rewritten without the person.
 async fn erase(state: &IdentityState, origin: Origin, user_id: String) -> ApiResult<()> {
     let now = state.clock.now();
     let (erasers, key) = (state.erasers, state.key.clone());
-    state
+    let person = state
         .db
         .write(move |w| {
             // Serialises erasures, e-mail changes and passkey deletions of this user.
@@ -106,9 +107,11 @@ async fn erase(state: &IdentityState, origin: Origin, user_id: String) -> ApiRes
                 Some(&user_id),
                 json!({}),
             )?;
-            Ok(())
+            Ok(erasure.person)
         })
-        .await
+        .await?;
+    state.mailer.erase_from_file(&person).await;
+    Ok(())
 }
 
 /// The person as erasure blanks them: the current address, and the earlier ones the user's own

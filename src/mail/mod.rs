@@ -1,14 +1,18 @@
 //! Mail through one transport: the file outbox (one JSON object per line, written before the
-//! request answers) or SMTP (a database outbox that a background sender delivers with lettre,
-//! so a slow or failing mail server never holds a request and nothing is lost on restart).
+//! request answers; see `outbox_file`) or SMTP (a database outbox that a background sender
+//! delivers with lettre, so a slow or failing mail server never holds a request and nothing is
+//! lost on restart).
 //! Queued messages are sealed under the server key (they hold codes) and leave the queue once
 //! sent.
 
+mod outbox_file;
 mod store;
 pub mod templates;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use outbox_file::{Line, OutboxFile};
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -31,11 +35,8 @@ pub struct Mail {
 
 #[derive(Clone)]
 pub enum Mailer {
-    File {
-        path: PathBuf,
-        /// Opened on first use and kept open; appends are serialised by the mutex.
-        file: Arc<std::sync::Mutex<Option<std::fs::File>>>,
-    },
+    /// The file outbox, shared by every clone of the mailer.
+    File(Arc<OutboxFile>),
     Smtp {
         transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Box<Mailbox>,
@@ -74,10 +75,7 @@ impl Mailer {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            return Ok(Mailer::File {
-                path,
-                file: Arc::new(std::sync::Mutex::new(None)),
-            });
+            return Ok(Mailer::File(Arc::new(OutboxFile::new(path))));
         }
         if spec.starts_with("smtp://") || spec.starts_with("smtps://") {
             let redacted = crate::config::redact_url(spec);
@@ -129,7 +127,7 @@ impl Mailer {
     /// After the unit of work committed, before the request answers: the file transport
     /// appends the message (SMTP mail was queued inside the unit).
     pub async fn after_commit(&self, now: Timestamp, mail: Mail) -> Result<(), MailError> {
-        let Mailer::File { path, file } = self else {
+        let Mailer::File(outbox) = self else {
             return Ok(());
         };
         let line = json!({
@@ -138,23 +136,34 @@ impl Mailer {
         })
         .to_string()
             + "\n";
-        let (path, file) = (path.clone(), file.clone());
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut file = file
-                .lock()
-                .map_err(|_| std::io::Error::other("outbox lock poisoned"))?;
-            if file.is_none() {
-                *file = Some(crate::files::append_owner_only(&path)?);
-            }
-            // One write of the whole line: appends from several processes stay whole.
-            file.as_mut()
-                .map(|f| f.write_all(line.as_bytes()))
-                .unwrap_or(Ok(()))
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let outbox = outbox.clone();
+        tokio::task::spawn_blocking(move || outbox.append(&line))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
         Ok(())
+    }
+
+    /// Erasure (section 6), after the erasing unit committed: the file outbox is rewritten
+    /// without the person. A message to one of their addresses goes, as queued mail to them
+    /// does; in the others their addresses are blanked, and their name and any object that is
+    /// them as in stored answers (`Personal::scrub_json`). A failure is logged: the erasure
+    /// has happened and stands.
+    pub async fn erase_from_file(&self, person: &crate::personal::Personal) {
+        let Mailer::File(outbox) = self else {
+            return;
+        };
+        let (outbox, person) = (outbox.clone(), person.clone());
+        let rewritten =
+            tokio::task::spawn_blocking(move || outbox.rewrite(|line| erase_line(&person, line)))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r);
+        match rewritten {
+            Ok(lines) => tracing::debug!(lines, "file outbox rewritten after an erasure"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not rewrite the file outbox after an erasure; the erased person's mail stays in it")
+            }
+        }
     }
 
     /// Sends a notice about a change that is already committed: a failure is logged, not
@@ -288,6 +297,20 @@ pub fn erase_in(
         )?;
     }
     Ok(())
+}
+
+/// One line of the file outbox as an erasure leaves it.
+fn erase_line(person: &crate::personal::Personal, line: &str) -> Line {
+    let to = serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|mail| mail.get("to").and_then(Value::as_str).map(str::to_string));
+    if to.is_some_and(|to| person.is_address(&to)) {
+        return Line::Drop;
+    }
+    match person.scrub_json(line, false) {
+        Some(scrubbed) => Line::Replace(scrubbed),
+        None => Line::Keep,
+    }
 }
 
 /// A queued message as sealed in `mail_outbox.body`.

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, User};
 
+mod outbox;
+mod races;
+
 const ELEVATION_WINDOW: i64 = 600;
 
 /// `POST` with an `Idempotency-Key`.
@@ -36,10 +39,37 @@ async fn erasing_a_user_leaves_the_id_and_no_trace_of_the_person() {
     let org = app.org(&owner).create().await.id;
     let invitations = format!("/v1/orgs/{org}/invitations");
 
-    // Copies of the address and name in stored answers: the administrator's creation and the
-    // owner's invitation, both under idempotency keys.
-    let create = json!({"id": "vic.1", "email": "vic@example.com", "displayName": "Vic Tim"});
+    // Copies of the address and name in stored answers: the administrator's creation, ban,
+    // suspension and lock, and the owner's invitation, all under idempotency keys. The name
+    // then changes, so those answers hold one the person no longer has.
+    let create =
+        json!({"id": "vic.1", "email": "vic@example.com", "displayName": "Oldname Person"});
     post_keyed(&app, &root, "/v1/users", "create-vic", &create).await;
+    let standing = [
+        ("ban", json!({"reason": "checking"})),
+        (
+            "suspend",
+            json!({"until": "2999-01-01T00:00:00Z", "reason": "checking"}),
+        ),
+        ("lock", json!({})),
+    ];
+    for (action, body) in &standing {
+        let path = format!("/v1/users/vic.1/{action}");
+        let res = app
+            .req(Method::POST, &path)
+            .token(&root)
+            .header("Idempotency-Key", &format!("{action}-vic"))
+            .json(body)
+            .send()
+            .await;
+        assert_eq!(res.assert_status(200)["displayName"], "Oldname Person");
+        if *action != "lock" {
+            app.delete_as(&root, &path).await.assert_status(204);
+        }
+    }
+    app.patch_as(&root, "/v1/users/vic.1", &json!({"displayName": "Vic Tim"}))
+        .await
+        .assert_status(200);
     let invite = json!({"email": "vic@example.com", "role": "admin"});
     let invitation = post_keyed(&app, &owner.token, &invitations, "invite-vic", &invite).await;
     let vic = app.sign_in("vic@example.com").await;
@@ -145,6 +175,22 @@ async fn erasing_a_user_leaves_the_id_and_no_trace_of_the_person() {
         (&body["id"], &body["email"], &body["displayName"]),
         (&json!("vic.1"), &json!(""), &json!(""))
     );
+    for (action, body) in &standing {
+        let replay = app
+            .req(Method::POST, &format!("/v1/users/vic.1/{action}"))
+            .token(&root)
+            .header("Idempotency-Key", &format!("{action}-vic"))
+            .json(body)
+            .send()
+            .await;
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        let body = replay.assert_status(200);
+        assert_eq!(
+            (&body["id"], &body["email"], &body["displayName"]),
+            (&json!("vic.1"), &json!(""), &json!("")),
+            "{action}"
+        );
+    }
     let replay = app
         .req(Method::POST, &invitations)
         .token(&owner.token)
@@ -157,7 +203,9 @@ async fn erasing_a_user_leaves_the_id_and_no_trace_of_the_person() {
     // The audit log keeps the id as a pseudonym, and nothing else of the person.
     let events = all_audit_events(&app, &root).await;
     let text = serde_json::to_string(&events).unwrap();
-    assert!(!text.contains("vic@example.com") && !text.contains("Vic Tim"));
+    for trace in ["vic@example.com", "Vic Tim", "Oldname Person"] {
+        assert!(!text.contains(trace), "{trace} in the audit log");
+    }
     let erased = events
         .iter()
         .find(|e| e["action"] == "user.erased")
@@ -190,6 +238,10 @@ async fn erasing_a_user_leaves_the_id_and_no_trace_of_the_person() {
         Vec::<String>::new()
     );
     assert_eq!(app.stored_mentions("Vic Tim").await, Vec::<String>::new());
+    assert_eq!(
+        app.stored_mentions("Oldname Person").await,
+        Vec::<String>::new()
+    );
     let own_keys: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys WHERE caller = 'user:vic.1'")
             .fetch_one(app.state.db.pool())

@@ -175,6 +175,16 @@ async fn changing_the_address_needs_an_elevated_session_but_not_for_a_token() {
     )
     .await
     .assert_problem(403006);
+    // Whether the address changes is known only once the body parses: a body that does not
+    // parse is answered first.
+    let res = app
+        .patch_as(
+            &admin.token,
+            "/v1/users/ann.1",
+            &json!({"email": "ann2@example.com", "nickname": "A"}),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
     // The current address (however written) and the name are no change of address.
     let res = app
         .patch_as(

@@ -92,7 +92,7 @@ const ANSWERS: &[(&str, Answers)] = &[
     ("unsuspendUser", &[(UserNotFoundInDb, "no user has this id")]),
     ("lockUser", &[(UserNotFoundInDb, "no user has this id")]),
     ("updateUser", &[
-        (UserNotFoundInDb, "no user has this id"),
+        (UserNotFoundInDb, "no user has this id, also when the user was erased while the change waited"),
         (UserAlreadyExists, "another account has this e-mail address"),
         (ElevatedSecurityRequired, "a session that is not elevated changes `email` (an access token needs no elevation)"),
     ]),

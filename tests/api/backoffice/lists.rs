@@ -185,3 +185,88 @@ async fn administrators_list_the_organizations_of_a_user() {
         .await
         .assert_status(200);
 }
+
+/// Both lists are back-office reads: each call writes one `backoffice.read` event, actor the
+/// administrator, subject the user whose organizations are listed (none for every
+/// organization), before the list is read, so a call is on record whatever it then answers;
+/// a call refused before (not an administrator, an unknown user) records nothing.
+#[tokio::test]
+async fn each_list_call_is_on_record_as_a_backoffice_read() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let user = app.sign_in("user@example.com").await;
+    let org = app.org(&user).name("Hers").create().await.id;
+
+    let res = app
+        .req(reqwest::Method::GET, "/v1/admin/orgs?query=name:Hers")
+        .token(&admin.token)
+        .header("x-request-id", "find-1")
+        .send()
+        .await;
+    assert_eq!(res.assert_status(200)["items"][0]["id"], org.as_str());
+    let path = format!("/v1/users/{}/orgs", user.id);
+    let res = app
+        .req(reqwest::Method::GET, &format!("{path}?limit=5"))
+        .token(&admin.token)
+        .header("x-request-id", "find-2")
+        .send()
+        .await;
+    assert_eq!(res.assert_status(200)["total"], 1);
+
+    let events = super::audit(&app, "backoffice.read", &admin.id).await;
+    assert_eq!(events.len(), 2, "one event per call: {events:?}");
+    let of_request = |events: &[serde_json::Value], id: &str| {
+        events
+            .iter()
+            .find(|e| e["requestId"] == id)
+            .unwrap_or_else(|| panic!("no event of {id}: {events:?}"))
+            .clone()
+    };
+    let all = &of_request(&events, "find-1");
+    assert_eq!(
+        (&all["actor"], &all["subject"], &all["requestId"]),
+        (&json!(admin.id), &json!(null), &json!("find-1"))
+    );
+    assert_eq!(
+        all["details"],
+        json!({"method": "GET", "route": "/v1/admin/orgs", "path": "/v1/admin/orgs"})
+    );
+    assert!(all["sourceAddress"].as_str().is_some_and(|a| !a.is_empty()));
+    let hers = &of_request(&events, "find-2");
+    assert_eq!(
+        (&hers["actor"], &hers["subject"], &hers["requestId"]),
+        (&json!(admin.id), &json!(user.id), &json!("find-2"))
+    );
+    assert_eq!(
+        hers["details"],
+        json!({"method": "GET", "route": "/v1/users/{userId}/orgs", "path": path})
+    );
+
+    // A query the list refuses: the call is on record (without its query string).
+    app.req(reqwest::Method::GET, "/v1/admin/orgs?query=owner:x")
+        .token(&admin.token)
+        .header("x-request-id", "find-3")
+        .send()
+        .await
+        .assert_problem(400015);
+    let events = super::audit(&app, "backoffice.read", &admin.id).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        of_request(&events, "find-3")["details"]["path"],
+        "/v1/admin/orgs"
+    );
+    // Refused before the call is admitted: nothing on record.
+    app.get_as(&admin.token, "/v1/users/nobody/orgs")
+        .await
+        .assert_problem(404001);
+    app.get_as(&user.token, "/v1/admin/orgs")
+        .await
+        .assert_problem(403001);
+    let events = super::audit(&app, "backoffice.read", &admin.id).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(
+        super::audit(&app, "backoffice.read", &user.id)
+            .await
+            .is_empty()
+    );
+}
