@@ -64,31 +64,35 @@ impl OutboxFile {
     /// Nothing is written when no line changes, or when there is no outbox yet.
     pub(super) fn rewrite(&self, edit: impl Fn(&str) -> Line) -> std::io::Result<usize> {
         self.locked(|open| {
-            let text = match std::fs::read_to_string(&self.path) {
-                Ok(text) => text,
+            // Through a symbolic link: the file it names is the one replaced, not the link.
+            let path = match std::fs::canonicalize(&self.path) {
+                Ok(path) => path,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
                 Err(e) => return Err(e),
             };
-            let mut out = String::with_capacity(text.len());
+            let bytes = std::fs::read(&path)?;
+            let mut out = Vec::with_capacity(bytes.len());
             let mut changed = 0;
-            // A last line without its newline (a write cut short) is kept without one.
-            for piece in text.split_inclusive('\n') {
-                let (line, newline) = match piece.strip_suffix('\n') {
+            // A last line without its newline (a write cut short) is kept without one; a line
+            // that is not UTF-8 (a write cut inside a character) is judged as read lossily and
+            // kept byte for byte.
+            for piece in bytes.split_inclusive(|&b| b == b'\n') {
+                let (line, newline) = match piece.strip_suffix(b"\n") {
                     Some(line) => (line, "\n"),
                     None => (piece, ""),
                 };
-                match edit(line) {
-                    Line::Keep => out.push_str(piece),
+                match edit(&String::from_utf8_lossy(line)) {
+                    Line::Keep => out.extend_from_slice(piece),
                     Line::Drop => changed += 1,
                     Line::Replace(new) => {
                         changed += 1;
-                        out.push_str(&new);
-                        out.push_str(newline);
+                        out.extend_from_slice(new.as_bytes());
+                        out.extend_from_slice(newline.as_bytes());
                     }
                 }
             }
             if changed > 0 {
-                replace(&self.path, out.as_bytes())?;
+                replace(&path, &out)?;
                 // The handle held open is on the old file now.
                 open.outbox = None;
             }
@@ -197,6 +201,46 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["outbox.jsonl", "outbox.jsonl.lock"]);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_kept_and_the_rest_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.jsonl");
+        std::fs::write(&path, b"cut \xc3\ndrop\nkeep\n").unwrap();
+        let outbox = OutboxFile::new(path.clone());
+        let edit = |line: &str| match line {
+            "drop" => Line::Drop,
+            _ => Line::Keep,
+        };
+        assert_eq!(outbox.rewrite(edit).unwrap(), 1);
+        assert_eq!(std::fs::read(&path).unwrap(), b"cut \xc3\nkeep\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn through_a_symbolic_link_the_file_it_names_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.jsonl");
+        let link = dir.path().join("outbox.jsonl");
+        std::fs::write(&real, "drop\nkeep\n").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let outbox = OutboxFile::new(link.clone());
+        assert_eq!(
+            outbox
+                .rewrite(|l| if l == "drop" { Line::Drop } else { Line::Keep })
+                .unwrap(),
+            1
+        );
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "keep\n");
+        outbox.append("after\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "keep\nafter\n");
     }
 
     #[test]

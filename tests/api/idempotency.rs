@@ -128,3 +128,20 @@ async fn racing_duplicates_execute_once() {
         "the clock moved {moved}s: the request ran more than once"
     );
 }
+
+/// With a key, the body of a POST is read to be compared even where the route takes none: one
+/// over the size limit answers 400001, as its operation documents (the harness checks).
+#[tokio::test]
+async fn a_key_with_an_oversized_body_on_a_route_without_one_answers_400001() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_in("owner@example.com").await;
+    let admin = app.admin().await;
+    let res = app
+        .req(Method::POST, &format!("/v1/users/{}/lock", owner.id))
+        .token(&admin.token)
+        .header("idempotency-key", "oversized")
+        .body("application/json", vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await;
+    res.assert_problem(400001);
+}

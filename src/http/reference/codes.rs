@@ -172,6 +172,11 @@ fn generic(policy: &Policy, method: &str, op: &Value) -> Vec<(ErrorCode, String)
             ValidationError,
             "an `Idempotency-Key` that is malformed, or reused with another body or for an answer holding a secret",
         );
+        // With a key, the body is read (to compare it) even where the route takes none.
+        add(
+            ArgumentMissingOrUnparseable,
+            "with an `Idempotency-Key`: a body over the size limit",
+        );
     }
     add(
         UnexpectedError,
