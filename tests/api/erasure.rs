@@ -447,44 +447,7 @@ async fn queued_mail_to_the_person_goes_and_mentions_of_them_are_blanked() {
     // SMTP to a closed port: mail stays queued.
     let app = TestApp::spawn_configured(|c| c.mail = "smtp://127.0.0.1:9".to_string()).await;
     let root = app.root_token().await;
-    app.post_as(
-        &root,
-        "/v1/users",
-        &json!({"id": "q.1", "email": "q@example.com"}),
-    )
-    .await
-    .assert_status(201);
-    // The old address is told of the new one; then another account takes the old address.
-    app.patch_as(
-        &root,
-        "/v1/users/q.1",
-        &json!({"email": "gone@example.com"}),
-    )
-    .await
-    .assert_status(200);
-    app.post_as(
-        &root,
-        "/v1/users",
-        &json!({"id": "other.1", "email": "q@example.com"}),
-    )
-    .await
-    .assert_status(201);
-    // An invitation mailed to the person.
-    let org = app
-        .post_as(
-            &root,
-            "/v1/orgs",
-            &json!({"name": "Root Co", "country": "DE"}),
-        )
-        .await;
-    let org = org.assert_status(201)["id"].as_str().unwrap().to_string();
-    app.post_as(
-        &root,
-        &format!("/v1/orgs/{org}/invitations"),
-        &json!({"email": "gone@example.com", "role": "member"}),
-    )
-    .await
-    .assert_status(201);
+    person_with_mail(&app, &root, json!({"id": "q.1", "email": "q@example.com"})).await;
     let queued = app.queued_mail().await;
     assert_eq!(queued.len(), 2);
     assert!(
@@ -512,4 +475,40 @@ async fn queued_mail_to_the_person_goes_and_mentions_of_them_are_blanked() {
     );
     let other = app.get_as(&root, "/v1/users/other.1").await;
     assert_eq!(other.assert_status(200)["email"], "q@example.com");
+}
+
+/// The person `q.1`, created from `created` at q@example.com and moved to gone@example.com
+/// (the old address is told of the new one), the old address then taken by `other.1`, and an
+/// invitation to the person mailed from an organization of the administrator's; its id.
+pub(crate) async fn person_with_mail(app: &TestApp, root: &str, created: Value) -> String {
+    app.post_as(root, "/v1/users", &created)
+        .await
+        .assert_status(201);
+    // The old address is told of the new one; then another account takes the old address.
+    app.patch_as(root, "/v1/users/q.1", &json!({"email": "gone@example.com"}))
+        .await
+        .assert_status(200);
+    app.post_as(
+        root,
+        "/v1/users",
+        &json!({"id": "other.1", "email": "q@example.com"}),
+    )
+    .await
+    .assert_status(201);
+    let org = app
+        .post_as(
+            root,
+            "/v1/orgs",
+            &json!({"name": "Root Co", "country": "DE"}),
+        )
+        .await;
+    let org = org.assert_status(201)["id"].as_str().unwrap().to_string();
+    app.post_as(
+        root,
+        &format!("/v1/orgs/{org}/invitations"),
+        &json!({"email": "gone@example.com", "role": "member"}),
+    )
+    .await
+    .assert_status(201);
+    org
 }

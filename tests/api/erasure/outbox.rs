@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::person_with_mail;
 use crate::support::TestApp;
 
 /// Starts an e-mail sign-in on another server sharing the outbox (it mails a code).
@@ -26,44 +27,13 @@ fn mentions(mail: &Value, text: &str) -> bool {
 async fn the_file_outbox_is_rewritten_without_the_person() {
     let app = TestApp::spawn().await;
     let root = app.root_token().await;
-    app.post_as(
+    // Mail to the person: a notice, an invitation and a sign-in code; and to a bystander.
+    person_with_mail(
+        &app,
         &root,
-        "/v1/users",
-        &json!({"id": "q.1", "email": "q@example.com", "displayName": "Quinn Q"}),
+        json!({"id": "q.1", "email": "q@example.com", "displayName": "Quinn Q"}),
     )
-    .await
-    .assert_status(201);
-    // The old address is told of the new one; then another account takes the old address.
-    app.patch_as(
-        &root,
-        "/v1/users/q.1",
-        &json!({"email": "gone@example.com"}),
-    )
-    .await
-    .assert_status(200);
-    app.post_as(
-        &root,
-        "/v1/users",
-        &json!({"id": "other.1", "email": "q@example.com"}),
-    )
-    .await
-    .assert_status(201);
-    // Mail to the person: an invitation and a sign-in code; and to a bystander.
-    let org = app
-        .post_as(
-            &root,
-            "/v1/orgs",
-            &json!({"name": "Root Co", "country": "DE"}),
-        )
-        .await;
-    let org = org.assert_status(201)["id"].as_str().unwrap().to_string();
-    app.post_as(
-        &root,
-        &format!("/v1/orgs/{org}/invitations"),
-        &json!({"email": "gone@example.com", "role": "member"}),
-    )
-    .await
-    .assert_status(201);
+    .await;
     let person = app.sign_in("gone@example.com").await;
     assert_eq!(person.id, "q.1");
     app.sign_in("bystander@example.com").await;
