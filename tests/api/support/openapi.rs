@@ -26,6 +26,8 @@ struct Operation {
     statuses: BTreeMap<u16, BTreeSet<u64>>,
     /// The documented body schema by status and media type.
     bodies: BTreeMap<(u16, String), Value>,
+    /// The documented media types by status, with a schema or not.
+    media: BTreeSet<(u16, String)>,
 }
 
 struct Contract {
@@ -39,9 +41,14 @@ impl Contract {
             for (method, op) in item.as_object().expect("path item") {
                 let mut statuses = BTreeMap::new();
                 let mut bodies = BTreeMap::new();
+                let mut media = BTreeSet::new();
                 for (status, response) in op["responses"].as_object().expect("responses") {
                     let status: u16 = status.parse().expect("a numeric status");
-                    for (media, content) in response["content"].as_object().into_iter().flatten() {
+                    for (media_type, content) in
+                        response["content"].as_object().into_iter().flatten()
+                    {
+                        media.insert((status, media_type.clone()));
+                        let media = media_type;
                         if !content["schema"].is_null() {
                             bodies.insert((status, media.clone()), content["schema"].clone());
                         }
@@ -62,6 +69,7 @@ impl Contract {
                     id: op["operationId"].as_str().unwrap_or_default().to_string(),
                     statuses,
                     bodies,
+                    media,
                 });
             }
         }
@@ -150,6 +158,14 @@ pub fn check(method: &str, path: &str, res: &Res) {
         .header("content-type")
         .and_then(|t| t.split(';').next())
         .unwrap_or_default();
+    // A body in a media type the document does not name for this status is undocumented.
+    assert!(
+        res.text.is_empty() || op.media.contains(&(res.status, media.to_string())),
+        "{method} {} ({}) answered {} with a {media} body, which the OpenAPI document does not name for that status",
+        op.template,
+        op.id,
+        res.status
+    );
     // Only JSON bodies are held against their schema (a page or a script is text).
     let json = media == "application/json" || media.ends_with("+json");
     if let Some(schema) = op
