@@ -110,6 +110,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {
 /// One audit event as administrators see it.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "evt_jxxx7ck5y1jx4whrdd459gq8h7", "action": "token.created", "actor": "usr_m9s346q3d25vt4f5v37e3s3e28", "subject": "tok_5yhcf05g59s2s1kke59rmz9j92", "createdAt": "2026-11-24T10:40:00Z", "requestId": "req_qezzs1a0zwsk9tprm7n0mns7c0", "sourceAddress": "203.0.113.42", "details": {"name": "CI deploy", "scopes": ["billing:read", "exports:read"]}}))]
 pub struct AuditEvent {
     /// The event's id.
     pub id: String,

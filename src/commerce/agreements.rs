@@ -33,6 +33,7 @@ pub enum AgreementStatus {
 /// An agreement an organization signs before a module's subscription becomes active.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "agr_201cyfw6vzskdenc8sp3804gva", "title": "Data processing agreement", "textHash": "a6c48e9dca5d9998d5227107558add143e1d2d0b10f685a994fc84fa3d3d1b54", "status": "signed", "moduleId": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "signedBy": "usr_m9s346q3d25vt4f5v37e3s3e28", "signedAt": "2026-11-24T10:33:40Z"}))]
 pub struct Agreement {
     /// The agreement's id (`agr_…`).
     pub id: String,

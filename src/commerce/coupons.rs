@@ -27,6 +27,7 @@ use super::store;
 /// A discount code, redeemed at checkout.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "cpn_necfseczp11hygcpwpq5e6eycn", "code": "WELCOME10", "percentOff": 10, "amountOff": null, "maxRedemptions": 100, "redemptions": 37, "validUntil": "2026-12-31T23:59:59Z", "createdAt": "2026-10-15T12:00:00Z"}))]
 pub struct Coupon {
     /// The coupon's id (`cpn_…`).
     pub id: String,

@@ -23,6 +23,7 @@ use super::store;
 /// One line of an invoice.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"subscriptionId": "sub_szaeavsntcpm5q1nxw1rnj47e6", "moduleId": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "offerId": "off_6ys3c4dwa7n36096q14dr9gpqy", "unitPrice": {"amount": 1999, "currency": "EUR"}, "quantity": 3, "amount": {"amount": 5997, "currency": "EUR"}}))]
 pub struct InvoiceLine {
     /// The subscription this line pays a period of.
     pub subscription_id: String,
@@ -62,6 +63,7 @@ pub enum InvoiceStatus {
 /// An invoice, with its lines, payments and refunds.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "inv_p981068vcd1gdjfmgt83pxt891", "kind": "checkout", "status": "paid", "currency": "EUR", "lines": [{"subscriptionId": "sub_szaeavsntcpm5q1nxw1rnj47e6", "moduleId": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "offerId": "off_6ys3c4dwa7n36096q14dr9gpqy", "unitPrice": {"amount": 1999, "currency": "EUR"}, "quantity": 3, "amount": {"amount": 5997, "currency": "EUR"}}], "subtotal": {"amount": 5997, "currency": "EUR"}, "discount": {"amount": 0, "currency": "EUR"}, "tax": {"amount": 1139, "currency": "EUR"}, "total": {"amount": 7136, "currency": "EUR"}, "amountDue": {"amount": 0, "currency": "EUR"}, "payments": [{"id": "pay_yfgcw8t7swm4fv4dk79q9g8xe6", "invoiceId": "inv_p981068vcd1gdjfmgt83pxt891", "amount": {"amount": 7136, "currency": "EUR"}, "status": "succeeded", "createdAt": "2026-11-24T10:31:13Z"}], "refunds": [], "createdAt": "2026-11-24T10:31:12Z", "paidAt": "2026-11-24T10:31:13Z"}))]
 pub struct Invoice {
     /// The invoice's id (`inv_…`).
     pub id: String,

@@ -24,6 +24,7 @@ use super::store;
 /// A module of the catalogue: what an organization subscribes to.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "key": "analytics", "name": "Analytics", "description": "Dashboards and scheduled reports for every workspace.", "createdAt": "2026-10-01T08:00:00Z", "archivedAt": null}))]
 pub struct Module {
     /// The module's id (`mod_…`).
     pub id: String,

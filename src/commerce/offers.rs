@@ -28,6 +28,7 @@ use super::store;
 /// A module's price, interval and terms for a validity window.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "off_6ys3c4dwa7n36096q14dr9gpqy", "moduleId": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "price": {"amount": 1999, "currency": "EUR"}, "interval": "month", "validFrom": "2026-10-01T08:00:00Z", "validUntil": null, "refundPeriodDays": 14, "agreementRequired": true, "createdAt": "2026-10-01T08:05:00Z"}))]
 pub struct Offer {
     /// The offer's id (`off_…`).
     pub id: String,

@@ -50,6 +50,7 @@ pub struct Item {
 /// One line of a price calculation.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"moduleId": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "offerId": "off_6ys3c4dwa7n36096q14dr9gpqy", "unitPrice": {"amount": 1999, "currency": "EUR"}, "quantity": 3, "amount": {"amount": 5997, "currency": "EUR"}}))]
 pub struct PriceLine {
     /// The module priced.
     pub module_id: String,
@@ -66,6 +67,7 @@ pub struct PriceLine {
 /// The server's binding quote for a basket, valid until `validUntil`.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "pc_dy0yp57rcybvn5sxs5aa819x9y", "lines": [{"moduleId": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "offerId": "off_6ys3c4dwa7n36096q14dr9gpqy", "unitPrice": {"amount": 1999, "currency": "EUR"}, "quantity": 3, "amount": {"amount": 5997, "currency": "EUR"}}], "subtotal": {"amount": 5997, "currency": "EUR"}, "discount": {"amount": 0, "currency": "EUR"}, "tax": {"amount": 1139, "currency": "EUR"}, "total": {"amount": 7136, "currency": "EUR"}, "currency": "EUR", "couponCode": null, "createdAt": "2026-11-24T10:30:00Z", "validUntil": "2026-11-24T11:00:00Z"}))]
 pub struct PriceCalculation {
     /// The calculation's id (`pc_…`), to check out with.
     pub id: String,

@@ -45,6 +45,7 @@ pub enum RefundStatus {
 /// A refund of a subscription's current period.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "rf_g7x0nth82f7ag3bckkdjwbhp1g", "subscriptionId": "sub_szaeavsntcpm5q1nxw1rnj47e6", "invoiceId": "inv_p981068vcd1gdjfmgt83pxt891", "amount": {"amount": 7136, "currency": "EUR"}, "status": "succeeded", "reason": "Bought the wrong module; cancelled within the refund period.", "createdAt": "2026-11-26T16:45:09Z"}))]
 pub struct Refund {
     /// The refund's id (`rf_…`).
     pub id: String,

@@ -37,6 +37,7 @@ pub enum SubscriptionStatus {
 /// An organization's subscription to a module.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "sub_szaeavsntcpm5q1nxw1rnj47e6", "moduleId": "mod_jrp1xpa7z3dj8fssz5awsh8vht", "offerId": "off_6ys3c4dwa7n36096q14dr9gpqy", "quantity": 3, "status": "active", "cancelAtPeriodEnd": false, "currentPeriodStart": "2026-11-24T10:31:13Z", "currentPeriodEnd": "2026-12-24T10:31:13Z", "endedAt": null, "latestInvoiceId": "inv_p981068vcd1gdjfmgt83pxt891", "createdAt": "2026-11-24T10:31:12Z"}))]
 pub struct Subscription {
     /// The subscription's id (`sub_…`).
     pub id: String,

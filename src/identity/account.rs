@@ -96,6 +96,7 @@ pub async fn get(db: &Db, id: &str) -> ApiResult<Account> {
 /// `GET /v1/me`.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "usr_m9s346q3d25vt4f5v37e3s3e28", "email": "ada@lovelace.example", "displayName": "Ada Lovelace", "createdAt": "2026-11-02T09:12:40Z", "passkeysRequired": false, "platformAdmin": false, "termsAcceptedVersion": "2026-01"}))]
 pub struct MeView {
     /// The user's id (`usr_…`, or the id an administrator chose).
     pub id: String,
@@ -134,6 +135,7 @@ pub fn me_view(account: &Account) -> MeView {
 /// A user as platform administrators see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "usr_m9s346q3d25vt4f5v37e3s3e28", "email": "ada@lovelace.example", "displayName": "Ada Lovelace", "createdAt": "2026-11-02T09:12:40Z", "passkeysRequired": false, "platformAdmin": false, "termsAcceptedVersion": "2026-01", "banned": false, "banReason": null, "locked": false, "lockedAt": null, "suspendedUntil": null, "suspendReason": null}))]
 pub struct UserView {
     /// The user's id.
     pub id: String,

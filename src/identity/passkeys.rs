@@ -107,6 +107,7 @@ pub async fn start_assertion(
 /// A passkey of the signed-in user.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "pk_35rjfj2xbahw0gqnmf2kdpb0nr", "name": "MacBook Touch ID", "createdAt": "2026-11-02T09:20:11Z", "lastUsedAt": "2026-11-24T10:15:00Z"}))]
 pub struct PasskeyView {
     /// The passkey's id (`pk_…`).
     pub id: String,

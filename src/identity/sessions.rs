@@ -42,6 +42,7 @@ impl AuthMethod {
 /// The answer of every sign-in.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"sessionToken": "chs_jgq4sr4qvh3h63j9fhvmcqv1sd53tw8jz38aytnjkggsfkys7aa4", "expiresAt": "2026-12-24T10:15:00Z", "user": {"id": "usr_m9s346q3d25vt4f5v37e3s3e28", "email": "ada@lovelace.example", "displayName": "Ada Lovelace", "createdAt": "2026-11-02T09:12:40Z", "passkeysRequired": false, "platformAdmin": false, "termsAcceptedVersion": "2026-01"}, "restricted": false}))]
 pub struct SessionGrant {
     /// The session token (`chs_…`), shown once; send it as `Authorization: Bearer …`.
     pub session_token: String,
@@ -109,6 +110,7 @@ pub fn insert_in(
 /// A session of the signed-in user.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "ses_v81e5128q6rw31fzg0x454yg4g", "createdAt": "2026-11-24T10:15:00Z", "lastUsedAt": "2026-11-24T10:31:00Z", "expiresAt": "2026-12-24T10:15:00Z", "current": true}))]
 pub struct SessionView {
     /// The session's id (`ses_…`), not its token.
     pub id: String,

@@ -20,6 +20,7 @@ use super::store::{accounts, terms as store};
 /// A published version of the account terms.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"version": "2026-01", "url": "https://charter.example/terms/2026-01", "publishedAt": "2026-01-05T08:00:00Z"}))]
 pub struct TermsView {
     /// The version's name, as accepted with `POST /v1/me/terms/accept`.
     pub(in crate::identity) version: String,

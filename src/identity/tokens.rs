@@ -39,6 +39,7 @@ pub struct CreateToken {
 /// An access token (its secret only when created).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "tok_5yhcf05g59s2s1kke59rmz9j92", "name": "CI deploy", "scopes": ["billing:read", "exports:read"], "expiresAt": "2027-01-01T00:00:00Z", "createdAt": "2026-11-24T10:40:00Z", "token": "cht_dzewnwv8cf5bn5mfqgc1trtdrhn3zhq8d5hfrswvk182vyz04sxw"}))]
 pub struct TokenView {
     /// The token's id (`tok_…`), not its secret.
     pub(in crate::identity) id: String,

@@ -102,6 +102,7 @@ fn list_call(subject: Option<String>, route: &str, path: String) -> Call {
 /// An organization a user belongs to, as the back-office sees it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"orgId": "org_nwj47tan9zt24mnpzx45hy43kw", "name": "Lovelace Analytics GmbH", "role": "owner"}))]
 pub struct UserOrg {
     /// The organization's id (`org_…`).
     pub org_id: String,

@@ -96,6 +96,7 @@ async fn create_org(
 /// An organization of the caller, with the caller's role in it.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "org_nwj47tan9zt24mnpzx45hy43kw", "name": "Lovelace Analytics GmbH", "country": "DE", "billingEmail": "billing@lovelace.example", "passkeysRequired": false, "createdAt": "2026-11-02T09:14:05Z", "role": "owner"}))]
 pub struct MyOrg {
     /// The organization.
     #[serde(flatten)]

@@ -40,6 +40,7 @@ pub enum InvitationStatus {
 /// An invitation to join an organization.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "ivt_wb09b9y73my63fch26w14wmchw", "orgId": "org_nwj47tan9zt24mnpzx45hy43kw", "email": "grace@hopper.example", "role": "billing", "status": "pending", "invitedBy": "usr_m9s346q3d25vt4f5v37e3s3e28", "createdAt": "2026-11-20T14:02:51Z", "expiresAt": "2026-11-27T14:02:51Z"}))]
 pub struct Invitation {
     /// The invitation's id (`ivt_…`); the mail carries it.
     pub id: String,

@@ -21,6 +21,7 @@ use super::store;
 /// A member of an organization.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"userId": "usr_m9s346q3d25vt4f5v37e3s3e28", "email": "ada@lovelace.example", "role": "owner", "legalSignatory": true, "joinedAt": "2026-11-02T09:14:05Z"}))]
 pub struct Member {
     /// The member's user id.
     pub user_id: String,

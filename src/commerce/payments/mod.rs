@@ -46,6 +46,7 @@ pub enum PaymentStatus {
 /// A successful payment of an invoice.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "pay_yfgcw8t7swm4fv4dk79q9g8xe6", "invoiceId": "inv_p981068vcd1gdjfmgt83pxt891", "amount": {"amount": 7136, "currency": "EUR"}, "status": "succeeded", "createdAt": "2026-11-24T10:31:13Z"}))]
 pub struct Payment {
     /// The payment's id (`pay_…`).
     pub id: String,

@@ -16,6 +16,7 @@ use crate::time::Timestamp;
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code)] // documentation only
+#[schema(example = json!({"type": "/v1/errors/403005", "title": "LockedOut", "status": 403, "code": 403005, "detail": "Too many failed attempts; try again after 2026-11-25T12:05:00Z.", "requestId": "req_qezzs1a0zwsk9tprm7n0mns7c0", "lockedUntil": "2026-11-25T12:05:00Z"}))]
 pub struct Problem {
     /// The catalogue entry of the code, `/v1/errors/{code}`, readable without a token.
     #[schema(example = "/v1/errors/403005")]

@@ -201,3 +201,248 @@ fn every_operation_has_a_short_title_and_keeps_what_its_handler_says() {
         .to_string();
     assert!(pricing.starts_with("Prices modules"), "{pricing}");
 }
+
+/// The schema a `$ref` names, or the schema itself.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(at) => {
+            let name = at.trim_start_matches("#/components/schemas/");
+            let found = &doc["components"]["schemas"][name];
+            assert!(!found.is_null(), "{at} names no schema");
+            resolve(doc, found)
+        }
+        None => schema,
+    }
+}
+
+/// The members an object schema declares and requires, and whether it takes others;
+/// `allOf` parts are merged, as a validator reads them together.
+fn object_parts(
+    doc: &Value,
+    schema: &Value,
+) -> (serde_json::Map<String, Value>, BTreeSet<String>, bool) {
+    let schema = resolve(doc, schema);
+    let mut properties = serde_json::Map::new();
+    let mut required = BTreeSet::new();
+    // An object with no `additionalProperties` (or `false`) takes no undeclared member here: the
+    // example must name only what the type serializes, so a renamed field is caught.
+    let mut open = !schema["additionalProperties"].is_null()
+        && schema["additionalProperties"] != Value::Bool(false);
+    if let Some(parts) = schema["allOf"].as_array() {
+        for part in parts {
+            let (p, r, o) = object_parts(doc, part);
+            properties.extend(p);
+            required.extend(r);
+            open |= o;
+        }
+    }
+    if let Some(p) = schema["properties"].as_object() {
+        properties.extend(p.clone());
+    }
+    for name in schema["required"].as_array().into_iter().flatten() {
+        required.insert(name.as_str().unwrap().to_string());
+    }
+    (properties, required, open)
+}
+
+/// The document's patterns are one character range repeated: `^[A-Z]{3}$`, `^[0-9]{12,19}$`.
+fn class_pattern(pattern: &str) -> Option<(char, char, usize, usize)> {
+    let rest = pattern.strip_prefix("^[")?.strip_suffix("}$")?;
+    let (class, counts) = rest.split_once("]{")?;
+    let mut class = class.chars();
+    let (low, dash, high) = (class.next()?, class.next()?, class.next()?);
+    if dash != '-' || class.next().is_some() {
+        return None;
+    }
+    let (min, max) = match counts.split_once(',') {
+        Some((min, max)) => (min.parse().ok()?, max.parse().ok()?),
+        None => (counts.parse().ok()?, counts.parse().ok()?),
+    };
+    Some((low, high, min, max))
+}
+
+fn type_fits(name: &str, value: &Value) -> bool {
+    match name {
+        "null" => value.is_null(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "string" => value.is_string(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    }
+}
+
+/// What is wrong with `value` as an instance of `schema` (empty: it fits): required members,
+/// undeclared members, types, enum values, formats of timestamps and patterns of codes.
+fn misfits(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    let schema = resolve(doc, schema);
+    let mut wrong = Vec::new();
+    if let Some(choices) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        let fitting = choices
+            .iter()
+            .filter(|c| misfits(doc, c, value, at).is_empty())
+            .count();
+        if fitting == 0 {
+            let why: Vec<String> = choices
+                .iter()
+                .flat_map(|c| misfits(doc, c, value, at))
+                .collect();
+            wrong.push(format!("{at}: fits no choice ({})", why.join("; ")));
+        }
+        return wrong;
+    }
+    match &schema["type"] {
+        Value::String(t) if !type_fits(t, value) => {
+            wrong.push(format!("{at}: {value} is not of type {t}"));
+            return wrong;
+        }
+        Value::Array(ts) if !ts.iter().any(|t| type_fits(t.as_str().unwrap(), value)) => {
+            wrong.push(format!("{at}: {value} is none of the types {ts:?}"));
+            return wrong;
+        }
+        _ => {}
+    }
+    if value.is_null() {
+        return wrong;
+    }
+    if let Some(values) = schema["enum"].as_array()
+        && !values.contains(value)
+    {
+        wrong.push(format!("{at}: {value} is not one of {values:?}"));
+    }
+    if let Some(text) = value.as_str() {
+        if schema["format"] == "date-time" && crate::time::Timestamp::parse_rfc3339(text).is_none()
+        {
+            wrong.push(format!("{at}: {text:?} is not an RFC 3339 timestamp"));
+        }
+        if let Some(pattern) = schema["pattern"].as_str() {
+            let (low, high, min, max) = class_pattern(pattern)
+                .unwrap_or_else(|| panic!("{at}: the test does not read the pattern {pattern}"));
+            let n = text.chars().count();
+            if n < min || n > max || !text.chars().all(|c| (low..=high).contains(&c)) {
+                wrong.push(format!("{at}: {text:?} does not match {pattern}"));
+            }
+        }
+    }
+    if let Some(items) = value.as_array()
+        && !schema["items"].is_null()
+    {
+        for (i, item) in items.iter().enumerate() {
+            wrong.extend(misfits(doc, &schema["items"], item, &format!("{at}/{i}")));
+        }
+    }
+    if let Some(members) = value.as_object() {
+        let (properties, required, open) = object_parts(doc, schema);
+        if properties.is_empty() && required.is_empty() && schema["allOf"].is_null() {
+            return wrong; // a free-form map
+        }
+        for name in &required {
+            if !members.contains_key(name) {
+                wrong.push(format!("{at}: the required member {name} is missing"));
+            }
+        }
+        for (name, member) in members {
+            match properties.get(name) {
+                Some(declared) => {
+                    wrong.extend(misfits(doc, declared, member, &format!("{at}/{name}")))
+                }
+                None if !open => wrong.push(format!("{at}: {name} is not a member of the schema")),
+                None => {}
+            }
+        }
+    }
+    wrong
+}
+
+/// Every `example` in the document's schemas, with the schema that holds it.
+fn examples<'a>(schema: &'a Value, at: String, out: &mut Vec<(String, &'a Value, &'a Value)>) {
+    match schema {
+        Value::Object(members) => {
+            if let Some(example) = members.get("example") {
+                out.push((at.clone(), schema, example));
+            }
+            for (name, member) in members {
+                if name != "example" {
+                    examples(member, format!("{at}/{name}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                examples(item, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_example_fits_its_schema() {
+    let doc = document();
+    let mut found = Vec::new();
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        examples(schema, name.clone(), &mut found);
+    }
+    let mut wrong = Vec::new();
+    for (at, schema, example) in &found {
+        wrong.extend(misfits(&doc, schema, example, at));
+    }
+    assert!(
+        wrong.is_empty(),
+        "examples that do not fit:\n{}",
+        wrong.join("\n")
+    );
+    // The answers clients see most carry a whole example, not one made of placeholders.
+    for name in [
+        "MeView",
+        "UserView",
+        "SessionGrant",
+        "SessionView",
+        "TokenView",
+        "PasskeyView",
+        "Org",
+        "MyOrg",
+        "Member",
+        "Invitation",
+        "Agreement",
+        "Module",
+        "Offer",
+        "Coupon",
+        "PriceCalculation",
+        "PriceLine",
+        "CheckoutResult",
+        "Invoice",
+        "InvoiceLine",
+        "Payment",
+        "Refund",
+        "Subscription",
+        "AuditEvent",
+        "Problem",
+    ] {
+        assert!(
+            doc["components"]["schemas"][name]["example"].is_object(),
+            "{name} has no example"
+        );
+    }
+}
+
+#[test]
+fn the_example_check_catches_a_renamed_member_and_a_wrong_value() {
+    let doc = document();
+    let schema = serde_json::json!({"$ref": "#/components/schemas/Invitation"});
+    let good = doc["components"]["schemas"]["Invitation"]["example"].clone();
+    assert!(misfits(&doc, &schema, &good, "Invitation").is_empty());
+    let mut renamed = good.clone();
+    let email = renamed.as_object_mut().unwrap().remove("email").unwrap();
+    renamed["eMail"] = email;
+    let wrong = misfits(&doc, &schema, &renamed, "Invitation").join("\n");
+    assert!(
+        wrong.contains("email is missing") && wrong.contains("eMail is not a member"),
+        "{wrong}"
+    );
+    let mut bad_role = good;
+    bad_role["role"] = "superuser".into();
+    assert!(!misfits(&doc, &schema, &bad_role, "Invitation").is_empty());
+}

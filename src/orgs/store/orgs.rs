@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 /// An organization.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "org_nwj47tan9zt24mnpzx45hy43kw", "name": "Lovelace Analytics GmbH", "country": "DE", "billingEmail": "billing@lovelace.example", "passkeysRequired": false, "createdAt": "2026-11-02T09:14:05Z"}))]
 pub struct Org {
     /// The organization's id (`org_…`).
     pub id: String,
@@ -144,6 +145,7 @@ pub(crate) fn lock_live(w: &mut Unit<'_>, id: &str) -> Result<bool, UnitError> {
 /// An organization, deleted or not.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "org_nwj47tan9zt24mnpzx45hy43kw", "name": "Lovelace Analytics GmbH", "country": "DE", "billingEmail": "billing@lovelace.example", "passkeysRequired": false, "createdAt": "2026-11-02T09:14:05Z", "deletedAt": null}))]
 pub struct FoundOrg {
     #[serde(flatten)]
     pub org: Org,
